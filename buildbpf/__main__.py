@@ -1,0 +1,22 @@
+"""Entry point for `buildbpf` and `python -m buildbpf`."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run buildbpf; `--version` answers before the CLI framework is imported."""
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["--version"]:
+        from buildbpf import __version__
+
+        print(f"buildbpf {__version__}")
+        return 0
+    from buildbpf.cli import run_cli
+
+    return run_cli(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

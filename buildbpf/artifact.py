@@ -1,0 +1,201 @@
+"""The artifact gate: a build is not done until its object is proven to be loadable eBPF.
+
+Each problem names what is wrong and how to fix it (shared/PITFALLS.md rows 7, 8, 10, 15).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from buildbpf.errors import ArtifactError
+
+EM_BPF = 247
+ELF_MAGIC = b"\x7fELF"
+BITCODE_MAGIC = b"BC\xc0\xde"
+BITCODE_WRAPPER_MAGIC = b"\xde\xc0\x17\x0b"  # 0x0B17C0DE, little-endian on disk
+AR_MAGIC = b"!<arch>\n"
+_ENDIAN = {"bpfel": "ELFDATA2LSB", "bpfeb": "ELFDATA2MSB"}
+_MACHINE_NAMES = {62: "x86-64", 183: "AArch64", 3: "x86", 40: "ARM", 243: "RISC-V"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason an object is not loadable eBPF."""
+
+    what: str
+    fix: str
+
+
+@dataclass
+class Inspection:
+    """What the gate found in one object."""
+
+    path: Path
+    problems: list[Problem] = field(default_factory=list)
+    programs: list[str] = field(default_factory=list)
+    license: str | None = None
+    has_btf: bool = False
+    has_btf_ext: bool = False
+    undefined: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def fail(self, what: str, fix: str) -> None:
+        self.problems.append(Problem(what, fix))
+
+
+def _not_elf(data: bytes, result: Inspection) -> bool:
+    """Recognise the usual non-ELF outputs; True when the file is not ELF at all."""
+    if not data:
+        result.fail(
+            "the file is empty",
+            "a stub or an interrupted build wrote it; rebuild the eBPF crate (buildbpf build --release)",
+        )
+    elif data.startswith((BITCODE_MAGIC, BITCODE_WRAPPER_MAGIC)):
+        result.fail(
+            "this is LLVM bitcode, not eBPF machine code: bpf-linker did not link it",
+            "build a `bin` eBPF crate with bpf-linker as the linker "
+            "(target.bpfel-unknown-none.linker); rlibs and .o files of bpf targets are always bitcode",
+        )
+    elif data.startswith(AR_MAGIC):
+        result.fail(
+            "this is an ar archive (a static library or rlib), not a linked eBPF object",
+            "point at the eBPF bin crate's output, not a library; make the eBPF crate a [[bin]]",
+        )
+    elif not data.startswith(ELF_MAGIC):
+        result.fail(f"not an ELF file (starts with {data[:4]!r})", "rebuild the eBPF crate")
+    else:
+        return False
+    return True
+
+
+def inspect(path: Path, *, target: str = "bpfel", btf: bool = True) -> Inspection:
+    """Check one object; never raises for a bad object (the verdict is in `problems`)."""
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+
+    result = Inspection(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        result.fail(f"cannot read it: {exc.strerror}", "build the eBPF crate first")
+        return result
+    if _not_elf(data, result):
+        return result
+    import io
+
+    try:
+        elf = ELFFile(io.BytesIO(data))
+        _check_header(elf, target, result)
+        if result.problems:
+            return result
+        _check_sections(elf, btf, result)
+    except (ELFError, ValueError, KeyError, IndexError, AssertionError, UnicodeDecodeError) as exc:
+        result.fail(f"corrupt ELF ({type(exc).__name__}: {exc})", "rebuild the eBPF crate")
+    except Exception as exc:
+        result.fail(f"unreadable ELF ({type(exc).__name__}: {exc})", "rebuild the eBPF crate")
+    return result
+
+
+def _check_header(elf: object, target: str, result: Inspection) -> None:
+    header = elf.header  # type: ignore[attr-defined]
+    if elf.elfclass != 64:  # type: ignore[attr-defined]
+        result.fail(f"ELFCLASS{elf.elfclass}, eBPF objects are ELFCLASS64", "build for a bpf target")  # type: ignore[attr-defined]
+    from elftools.elf.enums import ENUM_E_MACHINE
+
+    machine = header["e_machine"]
+    code = machine if isinstance(machine, int) else ENUM_E_MACHINE.get(machine, -1)
+    if code != EM_BPF:
+        name = _MACHINE_NAMES.get(code, str(machine))
+        result.fail(
+            f"e_machine is {name}, not EM_BPF ({EM_BPF}): this is a host object",
+            "build the eBPF crate with --target bpfel-unknown-none (buildbpf does this for you)",
+        )
+    if header["e_type"] != "ET_REL":
+        result.fail(
+            f"e_type is {header['e_type']}, eBPF objects are ET_REL (relocatable)",
+            "link with bpf-linker, not the host linker",
+        )
+    expected = _ENDIAN.get(target)
+    actual = header["e_ident"]["EI_DATA"]
+    if expected is not None and actual != expected:
+        other = "bpfeb" if target == "bpfel" else "bpfel"
+        result.fail(
+            f"byte order is {other} ({actual}) but {target} was expected",
+            f"the object was built for {other}-unknown-none; build for {target}-unknown-none",
+        )
+
+
+def _check_sections(elf: object, btf: bool, result: Inspection) -> None:
+    from elftools.elf.constants import SH_FLAGS
+    from elftools.elf.sections import SymbolTableSection
+
+    for section in elf.iter_sections():  # type: ignore[attr-defined]
+        name = section.name
+        executable = section["sh_flags"] & SH_FLAGS.SHF_EXECINSTR
+        if executable and section["sh_type"] == "SHT_PROGBITS" and name != ".text" and section["sh_size"] > 0:
+            result.programs.append(name)
+        elif name == "license":
+            raw = section.data()
+            if b"\0" not in raw:
+                result.fail(
+                    "the license section is not a NUL-terminated string",
+                    'declare it as `#[link_section = "license"] static LICENSE: [u8; 4] = *b"GPL\\0";`',
+                )
+            else:
+                result.license = raw.split(b"\0", 1)[0].decode("ascii", "replace")
+        elif name == ".BTF":
+            result.has_btf = True
+        elif name == ".BTF.ext":
+            result.has_btf_ext = True
+        elif isinstance(section, SymbolTableSection):
+            for symbol in section.iter_symbols():
+                if (
+                    symbol["st_shndx"] == "SHN_UNDEF"
+                    and symbol.name
+                    and symbol["st_info"]["type"] not in ("STT_SECTION", "STT_FILE")
+                ):
+                    result.undefined.append(symbol.name)
+    if not result.programs:
+        result.fail(
+            "no program section (no executable section besides .text)",
+            "mark each program with an aya-ebpf macro (#[xdp], #[kprobe], ...) and make sure "
+            "it is pub and reachable; an empty object means nothing was exported",
+        )
+    if result.license is None and not any(p.what.startswith("the license") for p in result.problems):
+        result.fail(
+            "no `license` section: the kernel refuses GPL-only helpers without it",
+            'add `#[link_section = "license"] #[no_mangle] static LICENSE: [u8; 4] = *b"GPL\\0";`',
+        )
+    if btf and not result.has_btf:
+        result.fail(
+            "no .BTF section although BTF is on",
+            "BTF needs both `-C debuginfo=2` and `-C link-arg=--btf` (buildbpf passes both)",
+        )
+    if btf and result.has_btf and not result.has_btf_ext:
+        result.fail(
+            "no .BTF.ext section although BTF is on",
+            "BTF needs both `-C debuginfo=2` and `-C link-arg=--btf` (buildbpf passes both)",
+        )
+    if result.undefined:
+        names = ", ".join(sorted(set(result.undefined)))
+        result.fail(
+            f"undefined symbols: {names}",
+            "eBPF has no libc: memcpy/memset come from copies LLVM could not inline (copy smaller, "
+            "fixed-size values); other names are functions that were not inlined or not linked",
+        )
+
+
+def gate(path: Path, *, crate: str, target: str = "bpfel", btf: bool = True) -> Inspection:
+    """Raise ArtifactError naming the crate, the file and the fix unless `path` is good eBPF."""
+    result = inspect(path, target=target, btf=btf)
+    if result.problems:
+        lines = [f"{p.what}" for p in result.problems]
+        raise ArtifactError(
+            f"crate {crate}: {path} is not loadable eBPF: " + "; ".join(lines),
+            fix=result.problems[0].fix,
+        )
+    return result

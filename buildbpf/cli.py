@@ -1,0 +1,161 @@
+"""The `buildbpf` command line: parse, dispatch, and turn every domain error into one message."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from buildbpf import __version__
+from buildbpf.errors import BuildbpfError, Interrupted
+
+app = typer.Typer(
+    name="buildbpf",
+    help="Build Rust eBPF (Aya) workspaces: toolchain, flags, bpf-linker and a verified object, "
+    "without a hand-written xtask.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+log = logging.getLogger("buildbpf")
+
+ToolchainOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--toolchain",
+        help="rustup toolchain to build with (e.g. nightly-2026-05-01); "
+        "default: env BUILDBPF_TOOLCHAIN, rust-toolchain.toml, then auto-detect.",
+        show_default=False,
+    ),
+]
+LinkerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--bpf-linker",
+        help="path to bpf-linker (default: env BUILDBPF_BPF_LINKER, "
+        "then buildbpf's own, PATH, ~/.cargo/bin).",
+        show_default=False,
+    ),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"buildbpf {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main_options(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show debug output.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show Python tracebacks on errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Build Rust eBPF workspaces without an xtask."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose or debug else logging.INFO,
+        format="buildbpf: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+_COLOURS = {"ok": "green", "warn": "yellow", "fail": "red"}
+
+
+@app.command()
+def doctor(
+    toolchain: ToolchainOpt = None,
+    bpf_linker: LinkerOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Check the toolchain, bpf-linker and kernel; exit 0 when an eBPF build can work here."""
+    from buildbpf.doctor import diagnose
+    from buildbpf.toolchain import pin_from
+
+    report = diagnose(pin_from(toolchain, Path.cwd()), bpf_linker)
+    if as_json:
+        print(json.dumps(report.as_json(), indent=2))
+    else:
+        width = max(len(c.name) for c in report.checks)
+        for check in report.checks:
+            status = typer.style(f"{check.status:<4}", fg=_COLOURS[check.status], bold=True)
+            typer.echo(f"  {status}  {check.name:<{width}}  {check.detail}")
+            if check.fix and check.status != "ok":
+                typer.echo(f"  {'':<4}  {'':<{width}}  fix: {check.fix}")
+        verdict = "eBPF builds can work here" if report.can_build else "eBPF builds cannot work here yet"
+        typer.echo(f"\n{verdict}.")
+    raise typer.Exit(0 if report.can_build else 3)
+
+
+@app.command()
+def setup(
+    toolchain: ToolchainOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be installed.")] = False,
+    bpf_linker_version: Annotated[
+        str | None,
+        typer.Option("--bpf-linker-version", help="bpf-linker version to install.", show_default=False),
+    ] = None,
+) -> None:
+    """Install what is missing: rust-src (rustup), bpf-linker matching rustc's LLVM.
+
+    bpf-linker goes to $BUILDBPF_HOME (default ~/.local/share/buildbpf), where buildbpf
+    finds it. Distro packages it cannot install itself are printed as exact commands.
+    """
+    from buildbpf import provision
+    from buildbpf.toolchain import pin_from
+
+    pin = pin_from(toolchain, Path.cwd())
+    version = bpf_linker_version or provision.BPF_LINKER_VERSION
+    if dry_run:
+        plan = provision.make_plan(pin, version)
+        for item in plan.present:
+            typer.echo(f"present: {item}")
+        for step in plan.steps:
+            typer.echo(f"would {'ask you to ' if step.manual else ''}{step.render()}")
+        if plan.nothing_to_do:
+            typer.echo("nothing to do: the toolchain is complete")
+        return
+    outcome = provision.setup(pin, bpf_linker_version=version)
+    for item in outcome.present:
+        typer.echo(f"present: {item}")
+    if not outcome.done and not outcome.manual:
+        typer.echo("nothing to do: the toolchain is complete")
+    for step in outcome.done:
+        typer.echo(f"done: {step.what}")
+    if outcome.manual:
+        for step in outcome.manual:
+            typer.echo(f"needs you: {step.render()}")
+        raise typer.Exit(6)
+
+
+def _report(error: BuildbpfError, debug: bool) -> int:
+    if debug:
+        traceback.print_exc()
+    print(f"buildbpf: {error.kind}: {error.message}", file=sys.stderr)
+    if error.fix:
+        print(f"buildbpf: fix: {error.fix}", file=sys.stderr)
+    return error.exit_code
+
+
+def run_cli(argv: list[str]) -> int:
+    """Run the CLI on `argv`; the one place errors become messages and exit codes."""
+    debug = "--debug" in argv
+    try:
+        app(args=argv, prog_name="buildbpf")
+    except SystemExit as exit_:
+        code = exit_.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    except BuildbpfError as error:
+        return _report(error, debug)
+    except KeyboardInterrupt:
+        return _report(Interrupted("interrupted"), debug)
+    return 0

@@ -1,0 +1,213 @@
+"""`buildbpf doctor`: one row per thing an eBPF build (and a kernel load) needs."""
+
+from __future__ import annotations
+
+import enum
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from buildbpf import kernel
+from buildbpf.errors import BuildbpfError
+from buildbpf.run import probe
+from buildbpf.toolchain import (
+    BPF_TARGETS,
+    Pin,
+    RustToolchain,
+    parse_cargo_version,
+    resolve_linker,
+    resolve_rust,
+)
+
+
+class Status(enum.StrEnum):
+    """ok: fine; warn: builds work, something optional is missing; fail: builds cannot work."""
+
+    OK = "ok"
+    WARN = "warn"
+    FAIL = "fail"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One row of the report."""
+
+    name: str
+    status: Status
+    detail: str
+    fix: str | None = None
+
+
+@dataclass
+class Report:
+    """All rows, plus the resolved toolchain for `--json` consumers."""
+
+    checks: list[Check] = field(default_factory=list)
+    toolchain: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def can_build(self) -> bool:
+        return all(c.status is not Status.FAIL for c in self.checks)
+
+    def add(self, name: str, status: Status, detail: str, fix: str | None = None) -> None:
+        self.checks.append(Check(name, status, detail, fix))
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "can_build": self.can_build,
+            "checks": [asdict(c) for c in self.checks],
+            "toolchain": self.toolchain,
+        }
+
+
+def _fail_from(error: BuildbpfError) -> tuple[str, str | None]:
+    return error.message, error.fix
+
+
+def _check_rust(report: Report, pin: Pin | None) -> RustToolchain | None:
+    try:
+        rust = resolve_rust(pin)
+    except BuildbpfError as error:
+        detail, fix = _fail_from(error)
+        report.add("toolchain", Status.FAIL, detail, fix)
+        return None
+    done = probe([rust.cargo, "-V"])
+    if done is None or done.returncode != 0:
+        report.add("cargo", Status.FAIL, f"{rust.cargo} -V failed", "reinstall cargo for this toolchain")
+    else:
+        cargo = parse_cargo_version(done.stdout)
+        report.add("cargo", Status.OK, f"cargo {cargo.version} at {rust.cargo}")
+    report.add("toolchain", Status.OK, rust.describe())
+    report.add("rust-src", Status.OK, str(rust.rust_src))
+    done = probe([rust.rustc, "--print", "target-list"])
+    targets = set(done.stdout.split()) if done is not None and done.returncode == 0 else set()
+    missing = [t for t in BPF_TARGETS if t not in targets]
+    if missing:
+        report.add(
+            "bpf targets",
+            Status.FAIL,
+            f"rustc {rust.rustc_info.release} does not know {', '.join(missing)}",
+            "use a newer Rust (1.80+) toolchain",
+        )
+    else:
+        report.add("bpf targets", Status.OK, " ".join(BPF_TARGETS) + " (core built with -Z build-std)")
+    report.toolchain = {
+        "source": rust.source,
+        "mode": str(rust.mode),
+        "cargo": str(rust.cargo),
+        "rustc": str(rust.rustc),
+        "rustc_version": rust.rustc_info.release,
+        "llvm_version": str(rust.rustc_info.llvm) if rust.rustc_info.llvm else None,
+        "sysroot": str(rust.sysroot),
+        "rustup_toolchain": rust.rustup_name,
+    }
+    return rust
+
+
+def _check_linker(report: Report, rust: RustToolchain | None, explicit: str | None) -> None:
+    major = rust.llvm_major if rust else None
+    try:
+        choice = resolve_linker(major, explicit)
+        linker = choice.require()
+    except BuildbpfError as error:
+        detail, fix = _fail_from(error)
+        report.add("bpf-linker", Status.FAIL, detail, fix)
+        return
+    report.add("bpf-linker", Status.OK, linker.describe())
+    report.toolchain["bpf_linker"] = str(linker.path)
+    report.toolchain["bpf_linker_version"] = str(linker.version) if linker.version else None
+    report.toolchain["bpf_linker_llvm"] = str(linker.llvm) if linker.llvm else None
+    rustc_llvm = rust.rustc_info.llvm if rust else None
+    if rustc_llvm is None or linker.llvm is None:
+        report.add("LLVM match", Status.WARN, "could not compare LLVM versions")
+    elif linker.llvm == rustc_llvm:
+        report.add("LLVM match", Status.OK, f"rustc and bpf-linker both use LLVM {rustc_llvm}")
+    else:
+        report.add(
+            "LLVM match",
+            Status.WARN,
+            f"same major, different build: rustc LLVM {rustc_llvm}, bpf-linker LLVM {linker.llvm}",
+            "usually fine; if BTF looks broken, rebuild bpf-linker on rustc's exact LLVM",
+        )
+
+
+def _check_optional_tools(report: Report, llvm_major: int | None) -> None:
+    bpftool = shutil.which("bpftool")
+    if bpftool:
+        report.add("bpftool", Status.OK, bpftool)
+    else:
+        report.add(
+            "bpftool",
+            Status.WARN,
+            "not found (optional: inspect loaded programs)",
+            "apt-get install bpftool",
+        )
+    names = [f"llvm-objdump-{llvm_major}"] if llvm_major else []
+    names.append("llvm-objdump")
+    found = next((p for n in names if (p := shutil.which(n))), None)
+    if found is None and llvm_major:
+        candidate = Path(f"/usr/lib/llvm-{llvm_major}/bin/llvm-objdump")
+        found = str(candidate) if candidate.is_file() else None
+    if found:
+        report.add("llvm-objdump", Status.OK, found)
+    else:
+        report.add(
+            "llvm-objdump",
+            Status.WARN,
+            "not found (optional: disassemble objects)",
+            f"apt-get install llvm-{llvm_major or 'N'}",
+        )
+
+
+def _check_kernel(report: Report) -> None:
+    report.add("kernel", Status.OK, f"Linux {kernel.release()}")
+    if kernel.has_vmlinux_btf():
+        report.add("kernel BTF", Status.OK, str(kernel.VMLINUX_BTF))
+    else:
+        report.add(
+            "kernel BTF",
+            Status.WARN,
+            f"{kernel.VMLINUX_BTF} is missing: fentry/fexit, tp_btf, lsm and CO-RE will not load",
+            "use a kernel built with CONFIG_DEBUG_INFO_BTF=y",
+        )
+    mounts = kernel.bpffs_mounts()
+    if mounts:
+        report.add("bpffs", Status.OK, ", ".join(mounts))
+    else:
+        report.add(
+            "bpffs",
+            Status.WARN,
+            "no BPF filesystem mounted (only needed to pin objects)",
+            "mount -t bpf bpf /sys/fs/bpf",
+        )
+    caps = kernel.effective_capabilities()
+    if not kernel.can_load_by_capabilities(caps, os.geteuid()):
+        report.add(
+            "privilege",
+            Status.WARN,
+            "not root and no CAP_BPF+CAP_PERFMON: `buildbpf check --load` cannot run here",
+            "run as root (sudo) to load programs",
+        )
+        return
+    loaded = kernel.try_load()
+    if loaded.ok:
+        report.add("privilege", Status.OK, f"may load programs ({loaded.detail})")
+    else:
+        report.add(
+            "privilege",
+            Status.WARN,
+            loaded.detail,
+            "check kernel.unprivileged_bpf_disabled, lockdown and seccomp",
+        )
+
+
+def diagnose(pin: Pin | None = None, bpf_linker: str | None = None) -> Report:
+    """Run every check; never raises for a problem it can report as a row."""
+    report = Report()
+    rust = _check_rust(report, pin)
+    _check_linker(report, rust, bpf_linker)
+    _check_optional_tools(report, rust.llvm_major if rust else None)
+    _check_kernel(report)
+    return report

@@ -1,0 +1,143 @@
+"""The one place that runs external processes.
+
+Every call is echoed as a copy-pasteable shell line (`+ cd DIR && VAR=x cargo ...`),
+environment removals are logged at debug level, output is streamed live while
+being captured (so known errors can be recognised afterwards), and a failure
+becomes a domain error instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from buildbpf.errors import CargoError, Interrupted, ToolchainError
+
+log = logging.getLogger("buildbpf")
+
+
+@dataclass(frozen=True)
+class Command:
+    """A process to run: argv, working directory and environment changes."""
+
+    argv: tuple[str, ...]
+    cwd: Path | None = None
+    env_set: Mapping[str, str] = field(default_factory=dict)
+    env_remove: frozenset[str] = frozenset()
+
+    def shell_line(self) -> str:
+        """A line a user can paste into a shell to run the same thing."""
+        parts: list[str] = []
+        if self.cwd is not None:
+            parts += ["cd", shlex.quote(str(self.cwd)), "&&"]
+        if self.env_remove:
+            parts.append("env")
+            for name in sorted(self.env_remove):
+                parts += ["-u", name]
+        parts += [f"{k}={shlex.quote(v)}" for k, v in sorted(self.env_set.items())]
+        parts += [shlex.quote(a) for a in self.argv]
+        return " ".join(parts)
+
+    def environment(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The full environment the process gets."""
+        env = dict(os.environ if base is None else base)
+        for name in self.env_remove:
+            env.pop(name, None)
+        env.update(self.env_set)
+        return env
+
+
+@dataclass(frozen=True)
+class Completed:
+    """What a finished process returned."""
+
+    command: Command
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def _spawn(command: Command, *, stream: bool, timeout: float | None) -> Completed:
+    """Run `command`; the single point where a process is created (unit tests forbid it)."""
+    from plumbum import TEE, local  # plumbum is slow to import: only when a process runs
+    from plumbum.commands.processes import CommandNotFound, ProcessTimedOut
+
+    try:
+        with local.env():
+            for name in command.env_remove:
+                if name in local.env:
+                    del local.env[name]
+            local.env.update(command.env_set)
+            cmd: Any = local[command.argv[0]][list(command.argv[1:])]
+            if command.cwd is not None:
+                cmd = cmd.with_cwd(str(command.cwd))
+            if stream:
+                rc, out, err = cmd & TEE(retcode=None, timeout=timeout)
+            else:
+                rc, out, err = cmd.run(retcode=None, timeout=timeout)
+    except CommandNotFound as exc:
+        raise ToolchainError(f"{command.argv[0]} was not found", fix="install it or put it on PATH") from exc
+    except ProcessTimedOut as exc:
+        raise CargoError(
+            f"`{command.shell_line()}` did not finish within {timeout:.0f} s",
+            fix="another cargo may hold the build directory lock; stop it and retry",
+        ) from exc
+    except FileNotFoundError as exc:  # a cwd that vanished, an executable removed meanwhile
+        raise ToolchainError(f"cannot run {command.argv[0]}: {exc}") from exc
+    return Completed(command, int(rc), str(out), str(err))
+
+
+def run(
+    argv: Sequence[str | os.PathLike[str]],
+    *,
+    cwd: Path | None = None,
+    env_set: Mapping[str, str] | None = None,
+    env_remove: Iterable[str] = (),
+    echo: bool = True,
+    stream: bool = True,
+    check: bool = True,
+    timeout: float | None = None,
+) -> Completed:
+    """Run a command, echoing it first; raise `CargoError` on a non-zero exit if `check`."""
+    command = Command(
+        tuple(os.fspath(a) for a in argv),
+        cwd,
+        dict(env_set or {}),
+        frozenset(env_remove),
+    )
+    line = command.shell_line()
+    if echo:
+        print(f"+ {line}", file=sys.stderr, flush=True)
+    else:
+        log.debug("+ %s", line)
+    if command.env_remove:
+        log.debug("removed from the environment: %s", ", ".join(sorted(command.env_remove)))
+    try:
+        done = _spawn(command, stream=stream, timeout=timeout)
+    except KeyboardInterrupt as exc:
+        raise Interrupted(f"interrupted while running {command.argv[0]}") from exc
+    if check and done.returncode != 0:
+        raise CargoError(
+            f"`{line}` exited with status {done.returncode}",
+            fix="read the output above; the first error is usually the cause",
+        )
+    return done
+
+
+def probe(
+    argv: Sequence[str | os.PathLike[str]],
+    *,
+    timeout: float = 30.0,
+    env_set: Mapping[str, str] | None = None,
+) -> Completed | None:
+    """Run a quiet query (`rustc -vV`, `bpf-linker --version`); None if it cannot start."""
+    try:
+        return run(argv, env_set=env_set, echo=False, stream=False, check=False, timeout=timeout)
+    except (ToolchainError, CargoError):
+        return None

@@ -1,0 +1,589 @@
+"""Find the Rust toolchain and the bpf-linker that buildbpf builds with.
+
+Preference order for rustc/cargo (first usable wins):
+
+1. a pinned rustup toolchain (CLI, config, or the crate's `rust-toolchain.toml`);
+2. a rustup `nightly*` toolchain that has rust-src;
+3. any other rustc whose sysroot has rust-src (Debian's `rustc-web` + `rust-web-src`,
+   a stable rustup toolchain), used with `RUSTC_BOOTSTRAP=1`.
+
+rustup toolchains are read from `$RUSTUP_HOME/toolchains` and called by absolute
+path, so a rustup proxy earlier in PATH, or an inherited `RUSTUP_TOOLCHAIN`,
+cannot change the choice. bpf-linker must be built on the same LLVM major as rustc
+(shared/PITFALLS.md #1); a mismatch is an error before anything is built.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import re
+import tempfile
+import tomllib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from buildbpf import paths
+from buildbpf.errors import ConfigError, ToolchainError
+from buildbpf.run import probe
+
+log = logging.getLogger("buildbpf")
+
+RUST_SRC_MARKER = Path("lib/rustlib/src/rust/library/Cargo.lock")
+BPF_TARGETS = ("bpfel-unknown-none", "bpfeb-unknown-none")
+
+# A rustup toolchain directory is `<channel>-<host triple>`; the triple starts
+# with an arch and a vendor (`x86_64-unknown-`, `aarch64-apple-`).
+_HOST_SUFFIX = re.compile(r"^[a-z][a-z0-9_]*-(unknown|apple|pc)-")
+_LLVM_VERSION = re.compile(r"LLVM version:?\s*(\d+)\.(\d+)(?:\.(\d+))?")
+_RELEASE = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:-(nightly|beta(?:\.\d+)?|dev))?$")
+_LIBLLVM = re.compile(r"^libLLVM(?:\.so\.|-)(\d+)(?:\.(\d+))?")
+
+
+@dataclass(frozen=True, order=True)
+class Version:
+    """A dotted version; missing parts are 0."""
+
+    major: int
+    minor: int = 0
+    patch: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.major}.{self.minor}.{self.patch}"
+
+
+@dataclass(frozen=True)
+class RustcInfo:
+    """What `rustc -vV` says about itself."""
+
+    release: str
+    version: Version
+    channel: str
+    commit_date: str | None
+    host: str
+    llvm: Version | None
+
+
+@dataclass(frozen=True)
+class CargoInfo:
+    """What `cargo -V` says about itself."""
+
+    version: Version
+    channel: str
+    commit_date: str | None
+
+
+def parse_rustc_vv(text: str) -> RustcInfo:
+    """Parse `rustc -vV` output (rustup, Debian "built from a source tarball", nightly)."""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            fields[key.strip()] = value.strip()
+    release = fields.get("release")
+    if release is None:
+        raise ToolchainError(
+            "`rustc -vV` printed no `release:` line; this does not look like rustc",
+            fix="set BUILDBPF_RUSTC (or --rustc) to a real rustc",
+        )
+    match = _RELEASE.match(release)
+    if match is None:
+        raise ToolchainError(f"cannot read rustc release {release!r}")
+    version = Version(int(match[1]), int(match[2]), int(match[3]))
+    channel = (match[4] or "stable").split(".")[0]
+    commit_date = fields.get("commit-date")
+    llvm = None
+    if (found := _LLVM_VERSION.search(text)) is not None:
+        llvm = Version(int(found[1]), int(found[2]), int(found[3] or 0))
+    return RustcInfo(
+        release=release,
+        version=version,
+        channel=channel,
+        commit_date=None if commit_date in (None, "unknown") else commit_date,
+        host=fields.get("host", ""),
+        llvm=llvm,
+    )
+
+
+def parse_cargo_version(text: str) -> CargoInfo:
+    """Parse `cargo -V` (`cargo 1.96.0 (30a34c682 2026-05-25) (built from a source tarball)`)."""
+    match = re.match(
+        r"^cargo (\d+)\.(\d+)\.(\d+)(?:-(nightly|beta(?:\.\d+)?|dev))?"
+        r"(?: \((?:\w+ )?(\d{4}-\d{2}-\d{2})\))?",
+        text.strip(),
+    )
+    if match is None:
+        raise ToolchainError(f"cannot read the cargo version from {text.strip()[:80]!r}")
+    return CargoInfo(
+        version=Version(int(match[1]), int(match[2]), int(match[3])),
+        channel=(match[4] or "stable").split(".")[0],
+        commit_date=match[5],
+    )
+
+
+def parse_bpf_linker_version(text: str) -> Version:
+    """Parse `bpf-linker --version` (`bpf-linker 0.13.0`)."""
+    match = re.search(r"bpf-linker (\d+)\.(\d+)\.(\d+)", text)
+    if match is None:
+        raise ToolchainError(f"cannot read the bpf-linker version from {text.strip()[:80]!r}")
+    return Version(int(match[1]), int(match[2]), int(match[3]))
+
+
+def parse_llvm_version(text: str) -> Version | None:
+    """Find `LLVM version X.Y.Z` in a tool's output (`Debian LLVM version 22.1.8`)."""
+    match = _LLVM_VERSION.search(text)
+    if match is None:
+        return None
+    return Version(int(match[1]), int(match[2]), int(match[3] or 0))
+
+
+def llvm_from_needed(needed: Iterable[str]) -> Version | None:
+    """The LLVM a binary links dynamically, from its DT_NEEDED (`libLLVM.so.22.1`)."""
+    for name in needed:
+        if (match := _LIBLLVM.match(name)) is not None:
+            return Version(int(match[1]), int(match[2] or 0))
+    return None
+
+
+def parse_toolchain_file(text: str, path: Path) -> str | None:
+    """The channel named by a `rust-toolchain.toml` (or legacy one-line `rust-toolchain`)."""
+    stripped = text.strip()
+    if not stripped:
+        return None
+    if path.suffix != ".toml" and "\n" not in stripped and "[" not in stripped:
+        return stripped  # legacy format: the whole file is the channel
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})", fix="fix the file or delete it") from exc
+    table = data.get("toolchain")
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: no [toolchain] table", fix='write [toolchain] channel = "nightly"')
+    channel = table.get("channel")
+    if channel is not None and not isinstance(channel, str):
+        raise ConfigError(f"{path}: toolchain.channel must be a string")
+    return channel
+
+
+def find_toolchain_file(start: Path) -> Path | None:
+    """The nearest `rust-toolchain.toml` / `rust-toolchain` at or above `start`, like rustup."""
+    for directory in (start, *start.parents):
+        for name in ("rust-toolchain", "rust-toolchain.toml"):
+            candidate = directory / name
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+class Mode(enum.StrEnum):
+    """How nightly-only cargo features (`-Z build-std`) are enabled."""
+
+    NIGHTLY = "nightly"
+    BOOTSTRAP = "bootstrap"  # a stable rustc with RUSTC_BOOTSTRAP=1
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A rustc that might build eBPF: where it is and whether its sysroot has rust-src."""
+
+    source: str  # "rustup toolchain nightly-x86_64-unknown-linux-gnu", "PATH /usr/bin/rustc"
+    rustc: Path
+    cargo: Path | None
+    sysroot: Path
+    rustup_name: str | None = None
+
+    @property
+    def has_rust_src(self) -> bool:
+        return (self.sysroot / RUST_SRC_MARKER).is_file()
+
+    @property
+    def is_nightly_name(self) -> bool:
+        return self.rustup_name is not None and self.rustup_name.startswith("nightly")
+
+
+@dataclass(frozen=True)
+class Pin:
+    """A toolchain the user asked for, and who asked (for the error message)."""
+
+    name: str
+    origin: str  # "--toolchain", "BUILDBPF_TOOLCHAIN", "crates/x-ebpf/rust-toolchain.toml"
+    explicit: bool = True  # False for rust-toolchain.toml: a hint rustup users rely on
+
+
+def rustup_toolchains(home: Path | None = None) -> list[Candidate]:
+    """Installed rustup toolchains, read from disk (no rustup process, no proxy)."""
+    root = (home or paths.rustup_home()) / "toolchains"
+    try:
+        entries = sorted(p for p in root.iterdir() if p.is_dir())
+    except OSError:
+        return []
+    found = []
+    for directory in entries:
+        rustc = directory / "bin" / "rustc"
+        if not rustc.is_file():
+            continue
+        cargo = directory / "bin" / "cargo"
+        found.append(
+            Candidate(
+                source=f"rustup toolchain {directory.name}",
+                rustc=rustc,
+                cargo=cargo if cargo.is_file() else None,
+                sysroot=directory,
+                rustup_name=directory.name,
+            )
+        )
+    return found
+
+
+def _is_rustup_proxy(path: Path) -> bool:
+    return path.resolve().name in ("rustup", "rustup-init")
+
+
+def path_rustcs(path_env: str | None = None, extra: Sequence[Path] = (Path("/usr/bin"),)) -> list[Candidate]:
+    """Every real (non-proxy) rustc on PATH, plus well-known system locations."""
+    dirs = [
+        Path(d)
+        for d in (path_env if path_env is not None else os.environ.get("PATH", "")).split(os.pathsep)
+        if d
+    ]
+    seen: set[Path] = set()
+    found = []
+    for directory in [*dirs, *extra]:
+        rustc = directory / "rustc"
+        if not rustc.is_file() or not os.access(rustc, os.X_OK) or _is_rustup_proxy(rustc):
+            continue
+        real = rustc.resolve()
+        if real in seen:
+            continue
+        seen.add(real)
+        cargo = directory / "cargo"
+        if not cargo.is_file() or _is_rustup_proxy(cargo):
+            cargo = real.parent / "cargo"
+        found.append(
+            Candidate(
+                source=f"PATH {rustc}",
+                rustc=real,
+                cargo=cargo if cargo.is_file() else None,
+                sysroot=real.parent.parent,
+            )
+        )
+    return found
+
+
+def _matches_pin(candidate: Candidate, pin: str) -> bool:
+    name = candidate.rustup_name
+    if name is None:
+        return False
+    if name == pin:
+        return True
+    return name.startswith(pin + "-") and _HOST_SUFFIX.match(name[len(pin) + 1 :]) is not None
+
+
+def choose(candidates: Sequence[Candidate], pin: Pin | None = None) -> Candidate:
+    """Pick the rustc to build with; pure apart from checking rust-src on disk."""
+    if pin is not None:
+        pinned = [c for c in candidates if _matches_pin(c, pin.name)]
+        if pinned:
+            chosen = pinned[0]
+            if not chosen.has_rust_src:
+                raise ToolchainError(
+                    f"toolchain {pin.name} (pinned by {pin.origin}) has no rust-src, "
+                    "which -Z build-std=core needs",
+                    fix=f"rustup component add rust-src --toolchain {pin.name}",
+                )
+            if chosen.cargo is None:
+                raise ToolchainError(f"toolchain {pin.name} has no cargo in {chosen.sysroot / 'bin'}")
+            return chosen
+        if pin.explicit:
+            raise ToolchainError(
+                f"toolchain {pin.name} (pinned by {pin.origin}) is not installed",
+                fix=f"rustup toolchain install {pin.name} --component rust-src",
+            )
+        log.warning(
+            "%s pins %s, which is not installed here; using the usual preference order",
+            pin.origin,
+            pin.name,
+        )
+    usable = [c for c in candidates if c.has_rust_src and c.cargo is not None]
+    nightly = [c for c in usable if c.is_nightly_name]
+    # plain `nightly-<host>` first, then dated nightlies newest first
+    nightly.sort(key=lambda c: (c.rustup_name != f"nightly-{_host_of(c)}", _neg(c.rustup_name)))
+    others = [c for c in usable if c.rustup_name is None]
+    rest = [c for c in usable if c.rustup_name is not None and not c.is_nightly_name]
+    for group in (nightly, others, rest):
+        if group:
+            return group[0]
+    if candidates:
+        listed = ", ".join(c.source for c in candidates)
+        raise ToolchainError(
+            f"no Rust toolchain with rust-src was found (looked at: {listed}); "
+            "eBPF targets have no prebuilt core, so -Z build-std=core needs the library sources",
+            fix="rustup toolchain install nightly --component rust-src "
+            "(or on Debian: apt-get install rustc-web cargo-web rust-web-src)",
+        )
+    raise ToolchainError(
+        "no rustc was found (not on PATH, not in rustup)",
+        fix="install Rust: rustup toolchain install nightly --component rust-src "
+        "(or on Debian: apt-get install rustc-web cargo-web rust-web-src)",
+    )
+
+
+def _host_of(candidate: Candidate) -> str:
+    name = candidate.rustup_name or ""
+    match = re.search(r"([a-z][a-z0-9_]*-(?:unknown|apple|pc)-.*)$", name)
+    return match[1] if match else ""
+
+
+def _neg(name: str | None) -> tuple[int, ...]:
+    """Sort key putting newer dated names first."""
+    digits = re.findall(r"\d+", name or "")
+    return tuple(-int(d) for d in digits)
+
+
+@dataclass(frozen=True)
+class RustToolchain:
+    """The rustc/cargo pair buildbpf builds eBPF with."""
+
+    source: str
+    mode: Mode
+    cargo: Path
+    rustc: Path
+    sysroot: Path
+    rustc_info: RustcInfo
+    rustup_name: str | None = None
+
+    @property
+    def rust_src(self) -> Path:
+        return self.sysroot / RUST_SRC_MARKER.parent
+
+    @property
+    def llvm_major(self) -> int | None:
+        return self.rustc_info.llvm.major if self.rustc_info.llvm else None
+
+    def describe(self) -> str:
+        how = "nightly" if self.mode is Mode.NIGHTLY else "stable + RUSTC_BOOTSTRAP=1"
+        return f"rustc {self.rustc_info.release} ({how}) from {self.source}"
+
+    def cargo_env(self) -> dict[str, str]:
+        """Variables every eBPF cargo call gets, so cargo uses exactly this rustc."""
+        env = {"RUSTC": str(self.rustc)}
+        if self.mode is Mode.BOOTSTRAP:
+            env["RUSTC_BOOTSTRAP"] = "1"
+        if self.rustup_name is not None:
+            env["RUSTUP_TOOLCHAIN"] = self.rustup_name
+        return env
+
+    def bootstrap_notice(self) -> str | None:
+        """The one visible line said when nightly features come from RUSTC_BOOTSTRAP."""
+        if self.mode is not Mode.BOOTSTRAP:
+            return None
+        return (
+            f"using {self.rustc} ({self.rustc_info.release}, stable) with RUSTC_BOOTSTRAP=1 "
+            "for -Z build-std: its sysroot has rust-src and no nightly toolchain with rust-src "
+            "was found"
+        )
+
+
+def resolve_rust(pin: Pin | None = None, *, candidates: Sequence[Candidate] | None = None) -> RustToolchain:
+    """Resolve the Rust toolchain (see the module docstring for the order)."""
+    if explicit := os.environ.get("BUILDBPF_RUSTC"):
+        rustc = Path(explicit).resolve()
+        if not rustc.is_file():
+            raise ToolchainError(f"BUILDBPF_RUSTC={explicit} does not exist", fix="unset it or fix the path")
+        cargo = Path(os.environ.get("BUILDBPF_CARGO", rustc.parent / "cargo"))
+        found: Sequence[Candidate] = [
+            Candidate(
+                f"BUILDBPF_RUSTC {explicit}",
+                rustc,
+                cargo if cargo.is_file() else None,
+                rustc.parent.parent,
+            )
+        ]
+    else:
+        found = candidates if candidates is not None else [*rustup_toolchains(), *path_rustcs()]
+    chosen = choose(found, pin)
+    assert chosen.cargo is not None  # choose() only returns candidates with cargo
+    done = probe([chosen.rustc, "-vV"])
+    if done is None or done.returncode != 0:
+        raise ToolchainError(
+            f"{chosen.rustc} -vV failed" + (f": {done.stderr.strip()[:200]}" if done else ""),
+            fix="reinstall that toolchain or pin another one",
+        )
+    info = parse_rustc_vv(done.stdout)
+    return RustToolchain(
+        source=chosen.source,
+        mode=Mode.NIGHTLY if info.channel in ("nightly", "dev") else Mode.BOOTSTRAP,
+        cargo=chosen.cargo,
+        rustc=chosen.rustc,
+        sysroot=chosen.sysroot,
+        rustc_info=info,
+        rustup_name=chosen.rustup_name,
+    )
+
+
+def pin_from(cli: str | None, start: Path | None = None) -> Pin | None:
+    """The toolchain pin in force: CLI > BUILDBPF_TOOLCHAIN > rust-toolchain.toml."""
+    if cli:
+        return Pin(cli, "--toolchain")
+    if env := os.environ.get("BUILDBPF_TOOLCHAIN"):
+        return Pin(env, "BUILDBPF_TOOLCHAIN")
+    if start is not None and (found := find_toolchain_file(start)) is not None:
+        channel = parse_toolchain_file(found.read_text(), found)
+        if channel:
+            return Pin(channel, str(found), explicit=False)
+    return None
+
+
+# --- bpf-linker ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BpfLinker:
+    """A bpf-linker binary and the LLVM it was built on."""
+
+    path: Path
+    source: str
+    version: Version | None
+    llvm: Version | None
+
+    def describe(self) -> str:
+        llvm = f"LLVM {self.llvm}" if self.llvm else "LLVM unknown"
+        return f"bpf-linker {self.version or '?'} ({llvm}) at {self.path}"
+
+
+def _needed_libraries(path: Path) -> list[str]:
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.dynamic import DynamicSection
+    from elftools.elf.elffile import ELFFile
+
+    try:
+        with path.open("rb") as stream:
+            elf = ELFFile(stream)
+            return [
+                str(tag.needed)  # type: ignore[attr-defined]
+                for section in elf.iter_sections()
+                if isinstance(section, DynamicSection)
+                for tag in section.iter_tags()
+                if tag.entry.d_tag == "DT_NEEDED"
+            ]
+    except (OSError, ELFError):
+        return []
+
+
+def inspect_linker(path: Path, source: str) -> BpfLinker:
+    """Ask a bpf-linker for its version and for the LLVM it runs on."""
+    version = None
+    done = probe([path, "--version"])
+    if done is not None and done.returncode == 0:
+        try:
+            version = parse_bpf_linker_version(done.stdout)
+        except ToolchainError:
+            version = None
+    # LLVM's own `--version` option, passed through, names the exact LLVM that is
+    # linked in (static or shared); the DT_NEEDED entry is the fallback.
+    with tempfile.TemporaryDirectory(prefix="buildbpf-") as tmp:
+        done = probe([path, "--llvm-args=--version", "-o", str(Path(tmp) / "out.o"), os.devnull])
+    llvm = parse_llvm_version(done.stdout + done.stderr) if done is not None else None
+    if llvm is None:
+        llvm = llvm_from_needed(_needed_libraries(path))
+    return BpfLinker(path=path, source=source, version=version, llvm=llvm)
+
+
+def linker_candidates(llvm_major: int | None, explicit: str | None = None) -> Iterator[tuple[Path, str]]:
+    """Where a bpf-linker may be, best first, each path once."""
+    seen: set[Path] = set()
+    places: list[tuple[Path, str]] = []
+    if explicit:
+        places.append((Path(explicit), "--bpf-linker"))
+    elif env := os.environ.get("BUILDBPF_BPF_LINKER"):
+        places.append((Path(env), "BUILDBPF_BPF_LINKER"))
+    if llvm_major is not None:
+        places.append((paths.managed_linker(llvm_major), "installed by buildbpf setup"))
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
+        if directory:
+            places.append((Path(directory) / "bpf-linker", "PATH"))
+    places.append((paths.cargo_home() / "bin" / "bpf-linker", "cargo install"))
+    for path, source in places:
+        if not path.is_file() or not os.access(path, os.X_OK):
+            continue
+        real = path.resolve()
+        if real in seen:
+            continue
+        seen.add(real)
+        yield real, source
+
+
+@dataclass(frozen=True)
+class LinkerChoice:
+    """The bpf-linker to use, or why there is none."""
+
+    chosen: BpfLinker | None
+    rejected: tuple[BpfLinker, ...]
+    llvm_major: int | None
+
+    def require(self) -> BpfLinker:
+        """The chosen linker, or a ToolchainError that says exactly what is wrong."""
+        if self.chosen is not None:
+            return self.chosen
+        if self.rejected:
+            wrong = self.rejected[0]
+            raise ToolchainError(
+                f"{wrong.describe()} does not match rustc's LLVM {self.llvm_major}: rustc writes "
+                f"LLVM {self.llvm_major} bitcode that this linker cannot read "
+                "('Invalid record' or broken BTF)",
+                fix=f"run `buildbpf setup` (installs bpf-linker with --features llvm-{self.llvm_major})",
+            )
+        raise ToolchainError(
+            "bpf-linker was not found (not on PATH, not in ~/.cargo/bin, not installed by buildbpf)",
+            fix="run `buildbpf setup`, or set BUILDBPF_BPF_LINKER to its path",
+        )
+
+
+def choose_linker(
+    found: Sequence[BpfLinker], llvm_major: int | None, *, explicit: bool = False
+) -> LinkerChoice:
+    """Pick the first linker whose LLVM major matches rustc's; an explicit one must match."""
+    rejected: list[BpfLinker] = []
+    for index, linker in enumerate(found):
+        matches = llvm_major is None or (linker.llvm is not None and linker.llvm.major == llvm_major)
+        if matches:
+            return LinkerChoice(linker, tuple(rejected), llvm_major)
+        rejected.append(linker)
+        if explicit and index == 0:
+            break  # the user named this one: do not quietly use another
+    return LinkerChoice(None, tuple(rejected), llvm_major)
+
+
+def resolve_linker(llvm_major: int | None, explicit: str | None = None) -> LinkerChoice:
+    """Find bpf-linker candidates, inspect them, and choose one."""
+    named = bool(explicit or os.environ.get("BUILDBPF_BPF_LINKER"))
+    if named:
+        path = Path(explicit or os.environ["BUILDBPF_BPF_LINKER"])
+        if not path.is_file():
+            origin = "--bpf-linker" if explicit else "BUILDBPF_BPF_LINKER"
+            raise ToolchainError(f"{origin}={path} does not exist", fix="fix the path or unset it")
+    found: list[BpfLinker] = []
+    for path, source in linker_candidates(llvm_major, explicit):
+        linker = inspect_linker(path, source)
+        found.append(linker)
+        choice = choose_linker(found, llvm_major, explicit=named)
+        if choice.chosen is not None or named:
+            return choice
+    return choose_linker(found, llvm_major, explicit=named)
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    """Everything an eBPF build needs: rustc/cargo and a matching bpf-linker."""
+
+    rust: RustToolchain
+    linker: BpfLinker
+
+
+def resolve(pin: Pin | None = None, bpf_linker: str | None = None) -> Toolchain:
+    """Resolve the full toolchain or raise a ToolchainError with the fix."""
+    rust = resolve_rust(pin)
+    linker = resolve_linker(rust.llvm_major, bpf_linker).require()
+    return Toolchain(rust, linker)

@@ -1,0 +1,37 @@
+"""Developer and CI entry points: `nox -s tests`, `lint`, `typecheck`, `ebpf`."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.reuse_venv = "yes"
+nox.options.error_on_missing_interpreters = True
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Unit and integration tests (integration uses the real toolchain and kernel)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def unit(session: nox.Session) -> None:
+    """Unit tests only: no cargo, no kernel, a few seconds."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "tests/unit", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff over the package, the tests and this file."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", "buildbpf", "tests", "noxfile.py")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over the package and this file."""
+    session.install("-e", ".", "mypy>=1.11", "nox>=2024.4")
+    session.run("mypy")

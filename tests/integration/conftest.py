@@ -1,0 +1,58 @@
+"""Integration tests use the real toolchain and kernel; in CI a missing piece is a failure."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from buildbpf.errors import BuildbpfError
+from buildbpf.toolchain import Toolchain, resolve
+from tests.support import skip_or_fail
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "integration" in str(item.path):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def toolchain() -> Toolchain:
+    try:
+        return resolve()
+    except BuildbpfError as error:
+        skip_or_fail(f"no usable eBPF toolchain: {error.message} (fix: {error.fix})")
+        raise
+
+
+@pytest.fixture
+def fixture_crate(tmp_path: Path):  # type: ignore[no-untyped-def]
+    def copy(name: str) -> Path:
+        destination = tmp_path / name
+        shutil.copytree(FIXTURES / name, destination, ignore=shutil.ignore_patterns("target"))
+        return destination
+
+    return copy
+
+
+def buildbpf(
+    *args: str, env: Mapping[str, str] | None = None, cwd: Path | None = None, timeout: float = 1200
+) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI in a child process, as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "buildbpf", *args],
+        capture_output=True,
+        text=True,
+        env=dict(env if env is not None else os.environ),
+        cwd=cwd,
+        timeout=timeout,
+        check=False,
+    )

@@ -1,0 +1,53 @@
+"""A no_std eBPF bin crate built with the resolved toolchain is a real eBPF object."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from elftools.elf.elffile import ELFFile
+
+from buildbpf import artifact, plan, run
+from buildbpf.toolchain import Toolchain
+
+
+def build(toolchain: Toolchain, crate: Path, target: str, **options: Any) -> Path:
+    call = plan.ebpf_build(
+        cargo=toolchain.rust.cargo,
+        cargo_env=toolchain.rust.cargo_env(),
+        linker=toolchain.linker.path,
+        crate_dir=crate,
+        target=target,
+        environ=os.environ,
+        **options,
+    )
+    done = run.run(call.argv, cwd=call.cwd, env_set=call.env_set, env_remove=call.env_remove, timeout=900)
+    executables = plan.executables_from_messages(done.stdout)
+    assert len(executables) == 1, done.stdout[-2000:]
+    return executables[0]
+
+
+def test_minimal_crate_is_em_bpf(toolchain: Toolchain, fixture_crate: Any) -> None:
+    crate = fixture_crate("minimal-ebpf")
+    obj = build(toolchain, crate, "bpfel")
+    with obj.open("rb") as stream:
+        elf = ELFFile(stream)
+        assert elf.header["e_machine"] == "EM_BPF"
+        assert elf.header["e_type"] == "ET_REL"
+        assert elf.little_endian
+        assert {".BTF", ".BTF.ext", "xdp", "license"} <= {s.name for s in elf.iter_sections()}
+    checked = artifact.gate(obj, crate="minimal-ebpf", target="bpfel")
+    assert checked.programs == ["xdp"]
+    assert checked.license == "GPL"
+
+
+def test_big_endian_target(toolchain: Toolchain, fixture_crate: Any) -> None:
+    crate = fixture_crate("minimal-ebpf")
+    obj = build(toolchain, crate, "bpfeb", btf=False)
+    with obj.open("rb") as stream:
+        elf = ELFFile(stream)
+        assert elf.header["e_machine"] == "EM_BPF"
+        assert not elf.little_endian
+    assert artifact.inspect(obj, target="bpfel").ok is False
+    assert artifact.inspect(obj, target="bpfeb", btf=False).ok

@@ -1,0 +1,58 @@
+"""The process wrapper: what it echoes and which environment a process gets."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import pytest
+
+from buildbpf import run
+from buildbpf.errors import CargoError
+
+
+def test_shell_line_is_pasteable() -> None:
+    command = run.Command(
+        ("cargo", "build", "--config", "target.bpfel-unknown-none.rustflags=['-C', 'debuginfo=2']"),
+        cwd=Path("/w/my crate"),
+        env_set={"RUSTC_BOOTSTRAP": "1", "RUSTC": "/usr/bin/rustc"},
+        env_remove=frozenset({"RUSTFLAGS", "CARGO_BUILD_TARGET"}),
+    )
+    line = command.shell_line()
+    assert shlex.split(line) == [
+        "cd",
+        "/w/my crate",
+        "&&",
+        "env",
+        "-u",
+        "CARGO_BUILD_TARGET",
+        "-u",
+        "RUSTFLAGS",
+        "RUSTC=/usr/bin/rustc",
+        "RUSTC_BOOTSTRAP=1",
+        "cargo",
+        "build",
+        "--config",
+        "target.bpfel-unknown-none.rustflags=['-C', 'debuginfo=2']",
+    ]
+
+
+def test_environment_removes_then_sets() -> None:
+    command = run.Command(("x",), env_set={"A": "new"}, env_remove=frozenset({"RUSTFLAGS", "A"}))
+    env = command.environment({"RUSTFLAGS": "-C linker=mold", "A": "old", "PATH": "/bin"})
+    assert env == {"A": "new", "PATH": "/bin"}
+
+
+def test_failure_becomes_cargo_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fake(command: run.Command, **_: object) -> run.Completed:
+        return run.Completed(command, 101, "", "error[E0463]: can't find crate for `core`")
+
+    monkeypatch.setattr(run, "_spawn", fake)
+    with pytest.raises(CargoError, match="exited with status 101"):
+        run.run(["cargo", "build"], echo=False)
+    assert run.run(["cargo", "build"], echo=False, check=False).returncode == 101
+
+
+def test_unit_tests_cannot_spawn() -> None:
+    with pytest.raises(AssertionError, match="unit test tried to run a process"):
+        run.run(["true"], echo=False)
