@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import logging
+import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -135,6 +137,137 @@ def setup(
         for step in outcome.manual:
             typer.echo(f"needs you: {step.render()}")
         raise typer.Exit(6)
+
+
+class MessageFormat(enum.StrEnum):
+    """How `build` reports its result."""
+
+    HUMAN = "human"
+    JSON = "json"
+
+
+@app.command()
+def build(
+    release: Annotated[bool, typer.Option("--release", help="Build userspace in release mode.")] = False,
+    package: Annotated[
+        list[str] | None,
+        typer.Option("--package", "-p", help="Only these crates (repeatable).", show_default=False),
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option("--target", help="eBPF byte order: bpfel, bpfeb or all.", show_default=False),
+    ] = None,
+    toolchain: ToolchainOpt = None,
+    bpf_linker: LinkerOpt = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the commands and config changes; change nothing.")
+    ] = False,
+    print_plan: Annotated[
+        bool, typer.Option("--print-plan", help="Print the plan as JSON and stop.")
+    ] = False,
+    message_format: Annotated[
+        MessageFormat, typer.Option("--message-format", help="human, or json on stdout.")
+    ] = MessageFormat.HUMAN,
+) -> None:
+    """Build the eBPF crates, verify every object, then build the userspace crates.
+
+    eBPF crates are always built with release settings (opt-level 3, LTO, one codegen unit,
+    panic=abort): debug eBPF does not pass the verifier. Verified objects are copied to
+    <target-dir>/buildbpf/<bpf-triple>/<bin>, and userspace is built with
+    BUILDBPF_OBJECTS pointing there.
+    """
+    from buildbpf import build as builder
+    from buildbpf.plan import BuildOptions
+    from buildbpf.settings import Overrides, parse_cli_targets
+
+    overrides = Overrides(targets=parse_cli_targets(target), toolchain=toolchain, bpf_linker=bpf_linker)
+    context = builder.load(Path.cwd(), overrides, os.environ)
+    plan = builder.plan_for(context, BuildOptions(release=release, packages=tuple(package or ())), os.environ)
+    if print_plan:
+        print(json.dumps(plan.as_json(), indent=2))
+        return
+    human = message_format is MessageFormat.HUMAN
+    if human and (notice := context.toolchain.rust.bootstrap_notice()):
+        typer.echo(f"buildbpf: {notice}", err=True)
+    if dry_run:
+        from buildbpf.run import Command
+
+        result = builder.execute(plan, dry_run=True)
+        for outcome in result.configs:
+            typer.echo(
+                f"would {outcome.status}: {outcome.path}"
+                if outcome.status != "unchanged"
+                else f"unchanged: {outcome.path}"
+            )
+        calls = [s.call for s in plan.ebpf] + ([plan.userspace.call] if plan.userspace else [])
+        for call in calls:
+            typer.echo(
+                "would run: "
+                + Command(call.argv, call.cwd, call.env_set, frozenset(call.env_remove)).shell_line()
+            )
+        return
+    result = builder.execute(plan)
+    if not human:
+        print(json.dumps(result.as_json(), indent=2))
+        return
+    for obj in result.objects:
+        typer.echo(
+            f"verified {obj.crate} ({obj.target}): {obj.path} — {obj.size} bytes, "
+            f"programs: {', '.join(obj.programs)}; license {obj.license}"
+        )
+    if result.userspace:
+        typer.echo(f"built userspace: {', '.join(result.userspace)}")
+
+
+@app.command()
+def config(
+    toolchain: ToolchainOpt = None,
+    target: Annotated[str | None, typer.Option("--target", help="As for build.", show_default=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Print the effective settings of every crate and where each value came from."""
+    from buildbpf import build as builder
+    from buildbpf.settings import Overrides, describe, parse_cli_targets
+
+    context = builder.load(
+        Path.cwd(), Overrides(targets=parse_cli_targets(target), toolchain=toolchain), os.environ
+    )
+    data: dict[str, Any] = {
+        "config_file": str(context.config.path) if context.config.path else None,
+        "toolchain": context.toolchain.rust.describe(),
+        "bpf_linker": context.toolchain.linker.describe(),
+        "crates": {
+            crate.name: {
+                "role": crate.role.value,
+                "settings": {
+                    name: {"value": describe(v.value), "source": v.source.name.lower(), "origin": v.origin}
+                    for name, v in context.effective[crate.name].values.items()
+                    if name != "role"
+                },
+            }
+            for crate in context.workspace.crates
+        },
+    }
+    if as_json:
+        print(json.dumps(data, indent=2))
+        return
+    typer.echo(f"config file: {data['config_file'] or '(none: zero-config)'}")
+    typer.echo(f"toolchain:   {data['toolchain']}")
+    typer.echo(f"bpf-linker:  {data['bpf_linker']}")
+    for name, crate in data["crates"].items():
+        typer.echo(f"\n[{name}] role = {crate['role']}")
+        if crate["role"] != "ebpf":
+            continue
+        for key, value in crate["settings"].items():
+            typer.echo(f"  {key} = {json.dumps(value['value'])}    # {value['source']}: {value['origin']}")
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON schema of buildbpf.toml."""
+    from buildbpf.settings import schema as make_schema
+
+    print(json.dumps(make_schema(), indent=2))
 
 
 def _report(error: BuildbpfError, debug: bool) -> int:

@@ -12,6 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from buildbpf.cargo_config import ManagedKey, managed_keys
+from buildbpf.settings import BpfTarget, Effective, Role
+from buildbpf.workspace import Workspace
+
 # Host build settings that leak into an eBPF build and break it (shared/DESIGN.md,
 # PITFALLS #4, #11): removed from the eBPF cargo's environment.
 LEAKY_ENV = (
@@ -67,10 +71,38 @@ class CargoCall:
     env_remove: tuple[str, ...] = ()
 
 
-def ebpf_rustflags(*, btf: bool, extra: tuple[str, ...] = ()) -> list[str]:
-    """rustflags for the bpf target only (BTF needs both flags: PITFALLS #10)."""
-    flags = ["-C", "debuginfo=2", "-C", "link-arg=--btf"] if btf else []
+def ebpf_rustflags(
+    *,
+    btf: bool,
+    debuginfo: int = 2,
+    bpf_target_arch: str | None = None,
+    cpu: str | None = None,
+    cpu_features: tuple[str, ...] = (),
+    linker_args: tuple[str, ...] = (),
+    extra: tuple[str, ...] = (),
+) -> list[str]:
+    """rustflags for the bpf target only (BTF needs both flags: PITFALLS #10).
+
+    rustc hands `-C target-cpu` / `-C target-feature` to bpf-linker as `--cpu` /
+    `--cpu-features`; other linker options go through `-C link-arg=`.
+    """
+    flags = ["-C", "debuginfo=2", "-C", "link-arg=--btf"] if btf else ["-C", f"debuginfo={debuginfo}"]
+    if bpf_target_arch:
+        # aya-ebpf reads this cfg to pick pt_regs layouts; without it, it guesses the host
+        flags += ["--cfg", f'bpf_target_arch="{bpf_target_arch}"']
+    if cpu:
+        flags += ["-C", f"target-cpu={cpu}"]
+    if cpu_features:
+        flags += ["-C", f"target-feature={','.join(cpu_features)}"]
+    flags += [f"-Clink-arg={arg}" for arg in linker_args]
     return [*flags, *extra]
+
+
+def profile_value(value: object) -> str:
+    """TOML for a profile setting: opt-level 3 is an integer, "s"/"z" are strings."""
+    if isinstance(value, str) and value.isdigit():
+        return value
+    return toml_value(value)
 
 
 def ebpf_build(
@@ -83,36 +115,49 @@ def ebpf_build(
     release: bool = True,
     btf: bool = True,
     build_std: tuple[str, ...] = ("core",),
-    linker_args: tuple[str, ...] = (),
+    rustflags: list[str] | None = None,
+    profile: Mapping[str, object] | None = None,
+    package: str | None = None,
+    features: tuple[str, ...] = (),
+    no_default_features: bool = False,
     environ: Mapping[str, str] | None = None,
 ) -> CargoCall:
-    """The cargo call that builds one eBPF crate into a linked, BTF-carrying object."""
+    """The cargo call that builds one eBPF crate into a linked, BTF-carrying object.
+
+    It runs from the crate's directory (so its `.cargo/config.toml` applies) and still
+    passes every flag explicitly. rustflags go through CARGO_ENCODED_RUSTFLAGS, the
+    highest-precedence source, which with `--target` reaches only the bpf target (not
+    build scripts): config-file rustflags arrays would be merged, not replaced.
+    """
     bpf = triple(target)
-    rustflags = ebpf_rustflags(btf=btf, extra=tuple(f"-Clink-arg={a}" for a in linker_args))
-    argv = [
-        str(cargo),
-        "build",
-        "-Z",
-        f"build-std={','.join(build_std)}",
-        "--target",
-        bpf,
-        "--config",
-        f"target.{bpf}.linker={toml_value(str(linker))}",
-        "--config",
-        f"target.{bpf}.rustflags={toml_value(rustflags)}",
-    ]
+    flags = rustflags if rustflags is not None else ebpf_rustflags(btf=btf)
+    argv = [str(cargo), "build"]
+    if package:
+        argv += ["-p", package]
+    argv += [
+        "-Z", f"build-std={','.join(build_std)}",
+        "--target", bpf,
+        "--config", f"target.{bpf}.linker={toml_value(str(linker))}",
+    ]  # fmt: skip
     if release:
         argv.append("--release")
-        for key, value in RELEASE_PROFILE:
+        settings = dict(RELEASE_PROFILE)
+        settings.update({k: profile_value(v) for k, v in (profile or {}).items()})
+        for key, value in settings.items():
             argv += ["--config", f"profile.release.{key}={value}"]
     else:
         argv += ["--config", 'profile.dev.panic="abort"']
+    if features:
+        argv += ["--features", ",".join(features)]
+    if no_default_features:
+        argv.append("--no-default-features")
     argv += ["--message-format", "json-render-diagnostics"]
+    env_set = {**cargo_env, "CARGO_ENCODED_RUSTFLAGS": "\x1f".join(flags)}
     return CargoCall(
         argv=tuple(argv),
         cwd=crate_dir,
-        env_set=dict(cargo_env),
-        env_remove=tuple(k for k in leaky_variables(environ or {}) if k not in cargo_env),
+        env_set=env_set,
+        env_remove=tuple(k for k in leaky_variables(environ or {}) if k not in env_set),
     )
 
 
@@ -129,3 +174,186 @@ def executables_from_messages(stdout: str) -> list[Path]:
         if message.get("reason") == "compiler-artifact" and message.get("executable"):
             found.append(Path(message["executable"]))
     return found
+
+
+# --- the whole build ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """What the user asked `buildbpf build` for."""
+
+    release: bool = False
+    packages: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ConfigStep:
+    """Managed keys for one eBPF crate's `.cargo/config.toml`."""
+
+    crate: str
+    directory: Path
+    keys: tuple[ManagedKey, ...]
+
+
+@dataclass(frozen=True)
+class EbpfStep:
+    """Build one eBPF crate for one byte order, then gate and publish its objects."""
+
+    crate: str
+    target: BpfTarget
+    bins: tuple[str, ...]
+    btf: bool
+    call: CargoCall
+    objects_dir: Path
+
+
+@dataclass(frozen=True)
+class UserspaceStep:
+    """Build the userspace crates with the verified objects available."""
+
+    crates: tuple[str, ...]
+    call: CargoCall
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """Everything `buildbpf build` will do, as data."""
+
+    configs: tuple[ConfigStep, ...]
+    ebpf: tuple[EbpfStep, ...]
+    userspace: UserspaceStep | None
+    objects_env: str = "BUILDBPF_OBJECTS"
+
+    def as_json(self) -> dict[str, object]:
+        def call(c: CargoCall) -> dict[str, object]:
+            return {
+                "argv": list(c.argv),
+                "cwd": str(c.cwd),
+                "env_set": dict(sorted(c.env_set.items())),
+                "env_remove": list(c.env_remove),
+            }
+
+        return {
+            "configs": [
+                {"crate": s.crate, "path": str(s.directory / ".cargo" / "config.toml"),
+                 "keys": {k.dotted: k.value for k in s.keys}}
+                for s in self.configs
+            ],
+            "ebpf": [
+                {"crate": s.crate, "target": s.target.value, "bins": list(s.bins), "btf": s.btf,
+                 "objects_dir": str(s.objects_dir), "cargo": call(s.call)}
+                for s in self.ebpf
+            ],
+            "userspace": None if self.userspace is None
+            else {"crates": list(self.userspace.crates), "cargo": call(self.userspace.call)},
+        }  # fmt: skip
+
+
+def objects_dir(target_dir: Path, target: BpfTarget) -> Path:
+    """Where verified objects of one byte order are published (honours CARGO_TARGET_DIR)."""
+    return target_dir / "buildbpf" / target.triple
+
+
+def host_arch(host_triple: str) -> str:
+    """`x86_64-unknown-linux-gnu` -> `x86_64`."""
+    return host_triple.split("-", 1)[0]
+
+
+def host_endianness(arch: str) -> BpfTarget:
+    """The byte order eBPF objects need to match a userspace arch."""
+    big = ("s390x", "powerpc", "powerpc64", "sparc64", "mips", "mips64", "aarch64_be", "armeb")
+    return BpfTarget.BPFEB if arch in big else BpfTarget.BPFEL
+
+
+def make_plan(
+    workspace: Workspace,
+    settings: Mapping[str, Effective],
+    *,
+    cargo: Path,
+    cargo_env: Mapping[str, str],
+    linker: Path,
+    host_triple: str,
+    options: BuildOptions,
+    environ: Mapping[str, str],
+) -> BuildPlan:
+    """From workspace, per-crate settings and toolchain to the exact steps. Pure."""
+    selected = workspace.select(options.packages)
+    ebpf_crates = workspace.by_role(Role.EBPF)
+    user_crates = workspace.by_role(Role.USERSPACE)
+    if any(c.role is Role.EBPF for c in selected):
+        ebpf_crates = [c for c in selected if c.role is Role.EBPF]
+    if selected:
+        user_crates = [c for c in selected if c.role is Role.USERSPACE]
+    arch = host_arch(host_triple)
+    configs, steps = [], []
+    for crate in ebpf_crates:
+        eff = settings[crate.name]
+        targets: list[BpfTarget] = list(eff["targets"])
+        link = eff["linker"]
+        flags_by_triple: dict[str, list[str]] = {}
+        for target in targets:
+            flags = ebpf_rustflags(
+                btf=eff["btf"],
+                debuginfo=eff["debuginfo"],
+                bpf_target_arch=eff["bpf_target_arch"] or arch,
+                cpu=link.cpu.value if link.cpu else None,
+                cpu_features=tuple(link.cpu_features or ()),
+                linker_args=(
+                    *(("--unroll-loops",) if link.unroll_loops else ()),
+                    *(("--ignore-inline-never",) if link.ignore_inline_never else ()),
+                    *(link.extra_args or ()),
+                ),
+                extra=tuple(eff["rustflags"]),
+            )
+            flags_by_triple[target.triple] = flags
+            call = ebpf_build(
+                cargo=cargo,
+                cargo_env=cargo_env,
+                linker=linker,
+                crate_dir=crate.directory,
+                target=target.value,
+                release=True,  # debug builds of eBPF do not pass the verifier (PITFALLS #6)
+                btf=eff["btf"],
+                build_std=tuple(eff["build_std"]),
+                rustflags=flags,
+                profile={
+                    "opt-level": eff["opt_level"],
+                    "lto": eff["lto"],
+                    "codegen-units": eff["codegen_units"],
+                },
+                package=crate.name,
+                features=tuple(eff["features"]),
+                no_default_features=eff["no_default_features"],
+                environ=environ,
+            )
+            steps.append(
+                EbpfStep(
+                    crate.name,
+                    target,
+                    crate.bins,
+                    eff["btf"],
+                    call,
+                    objects_dir(workspace.target_dir, target),
+                )
+            )
+        keys = managed_keys([t.triple for t in targets], str(linker), flags_by_triple, eff["build_std"])
+        configs.append(ConfigStep(crate.name, crate.directory, tuple(keys)))
+    userspace = None
+    if user_crates:
+        built = {s.target for s in steps}
+        wanted = host_endianness(arch)
+        chosen = wanted if wanted in built or not built else sorted(built)[0]
+        argv = [str(cargo), "build"]
+        for crate in user_crates:
+            argv += ["-p", crate.name]
+        if options.release:
+            argv.append("--release")
+        argv += ["--message-format", "json-render-diagnostics"]
+        env = {k: v for k, v in cargo_env.items() if k != "RUSTC_BOOTSTRAP"}
+        env["BUILDBPF_OBJECTS"] = str(objects_dir(workspace.target_dir, chosen))
+        userspace = UserspaceStep(
+            tuple(c.name for c in user_crates),
+            CargoCall(tuple(argv), workspace.root, env, ()),
+        )
+    return BuildPlan(tuple(configs), tuple(steps), userspace)

@@ -11,15 +11,25 @@ from __future__ import annotations
 import logging
 import os
 import shlex
+import subprocess
 import sys
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from buildbpf.errors import CargoError, Interrupted, ToolchainError
 
 log = logging.getLogger("buildbpf")
+
+
+def _quote(value: str) -> str:
+    """shlex.quote, but control characters (CARGO_ENCODED_RUSTFLAGS' \\x1f) as bash $'..'."""
+    if not any(ord(c) < 0x20 for c in value):
+        return shlex.quote(value)
+    escaped = "".join(f"\\x{ord(c):02x}" if ord(c) < 0x20 else ("\\" + c if c in "\\'" else c) for c in value)
+    return f"$'{escaped}'"
 
 
 @dataclass(frozen=True)
@@ -40,8 +50,8 @@ class Command:
             parts.append("env")
             for name in sorted(self.env_remove):
                 parts += ["-u", name]
-        parts += [f"{k}={shlex.quote(v)}" for k, v in sorted(self.env_set.items())]
-        parts += [shlex.quote(a) for a in self.argv]
+        parts += [f"{k}={_quote(v)}" for k, v in sorted(self.env_set.items())]
+        parts += [_quote(a) for a in self.argv]
         return " ".join(parts)
 
     def environment(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -63,10 +73,22 @@ class Completed:
     stderr: str
 
 
-def _spawn(command: Command, *, stream: bool, timeout: float | None) -> Completed:
-    """Run `command`; the single point where a process is created (unit tests forbid it)."""
-    from plumbum import TEE, local  # plumbum is slow to import: only when a process runs
-    from plumbum.commands.processes import CommandNotFound, ProcessTimedOut
+def _pump(source: IO[bytes], sink: list[bytes], echo: IO[str] | None) -> None:
+    for line in iter(source.readline, b""):
+        sink.append(line)
+        if echo is not None:
+            echo.write(line.decode(errors="replace"))
+            echo.flush()
+
+
+def _spawn(command: Command, *, stream: bool, echo_stdout: bool, timeout: float | None) -> Completed:
+    """Run `command`; the single point where a process is created (unit tests forbid it).
+
+    With `stream`, stderr (cargo's progress and rendered diagnostics) is shown live and
+    stdout too unless it is machine output (`echo_stdout=False`); both are captured.
+    """
+    from plumbum import local  # plumbum is slow to import: only when a process runs
+    from plumbum.commands.processes import CommandNotFound
 
     try:
         with local.env():
@@ -77,20 +99,43 @@ def _spawn(command: Command, *, stream: bool, timeout: float | None) -> Complete
             cmd: Any = local[command.argv[0]][list(command.argv[1:])]
             if command.cwd is not None:
                 cmd = cmd.with_cwd(str(command.cwd))
-            if stream:
-                rc, out, err = cmd & TEE(retcode=None, timeout=timeout)
-            else:
-                rc, out, err = cmd.run(retcode=None, timeout=timeout)
+            proc = cmd.popen(stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     except CommandNotFound as exc:
         raise ToolchainError(f"{command.argv[0]} was not found", fix="install it or put it on PATH") from exc
-    except ProcessTimedOut as exc:
+    except (FileNotFoundError, NotADirectoryError, PermissionError) as exc:
+        raise ToolchainError(f"cannot run {command.argv[0]}: {exc}") from exc
+    out: list[bytes] = []
+    err: list[bytes] = []
+    pumps = [
+        threading.Thread(
+            target=_pump, args=(proc.stdout, out, sys.stdout if stream and echo_stdout else None)
+        ),
+        threading.Thread(target=_pump, args=(proc.stderr, err, sys.stderr if stream else None)),
+    ]
+    for pump in pumps:
+        pump.start()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        proc.kill()
+        proc.wait()
         raise CargoError(
             f"`{command.shell_line()}` did not finish within {timeout:.0f} s",
             fix="another cargo may hold the build directory lock; stop it and retry",
         ) from exc
-    except FileNotFoundError as exc:  # a cwd that vanished, an executable removed meanwhile
-        raise ToolchainError(f"cannot run {command.argv[0]}: {exc}") from exc
-    return Completed(command, int(rc), str(out), str(err))
+    except KeyboardInterrupt:
+        proc.terminate()
+        proc.wait()
+        raise
+    finally:
+        for pump in pumps:
+            pump.join()
+    return Completed(
+        command,
+        int(proc.returncode),
+        b"".join(out).decode(errors="replace"),
+        b"".join(err).decode(errors="replace"),
+    )
 
 
 def run(
@@ -101,6 +146,7 @@ def run(
     env_remove: Iterable[str] = (),
     echo: bool = True,
     stream: bool = True,
+    echo_stdout: bool = True,
     check: bool = True,
     timeout: float | None = None,
 ) -> Completed:
@@ -119,7 +165,7 @@ def run(
     if command.env_remove:
         log.debug("removed from the environment: %s", ", ".join(sorted(command.env_remove)))
     try:
-        done = _spawn(command, stream=stream, timeout=timeout)
+        done = _spawn(command, stream=stream, echo_stdout=echo_stdout, timeout=timeout)
     except KeyboardInterrupt as exc:
         raise Interrupted(f"interrupted while running {command.argv[0]}") from exc
     if check and done.returncode != 0:

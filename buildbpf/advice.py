@@ -1,0 +1,80 @@
+"""Known error texts of cargo, rustc and bpf-linker, each with one line of plain advice.
+
+From shared/PITFALLS.md; matched against the captured output of a failed build.
+"""
+
+from __future__ import annotations
+
+import re
+
+KNOWN: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern, re.IGNORECASE), advice)
+    for pattern, advice in (
+        (
+            r"Invalid record|Unknown attribute kind|Producer: 'LLVM",
+            "bpf-linker runs on another LLVM than rustc; run `buildbpf setup` to build one that matches "
+            "(PITFALLS #1)",
+        ),
+        (
+            r"No suitable version of LLVM was found|One of the LLVM feature flags must be provided",
+            "bpf-linker needs one exact LLVM: `buildbpf setup` picks the llvm-N feature matching rustc",
+        ),
+        (
+            r"linker `?bpf-linker`? not found|CannotFindBinaryPath",
+            "bpf-linker is not where cargo looked; `buildbpf doctor` shows which one buildbpf uses",
+        ),
+        (
+            r"the `-Z` flag is only accepted on the nightly channel|no such command: `\+nightly`",
+            "nightly cargo features are off: buildbpf enables them itself (nightly toolchain or "
+            "RUSTC_BOOTSTRAP=1); do not run the eBPF cargo by hand with a stable toolchain",
+        ),
+        (
+            r"can't find crate for `core`|rustlib/src/rust/(library/)?Cargo\.lock.*does not exist",
+            "eBPF targets have no prebuilt core: rust-src is needed for -Z build-std=core "
+            "(`rustup component add rust-src --toolchain nightly` or apt-get install rust-web-src)",
+        ),
+        (
+            r"last insn is not an exit or jmp|built-in function 'abort' is not supported",
+            "a debug or unwinding build reached the verifier; build eBPF crates with release settings "
+            "and panic=abort (buildbpf forces both)",
+        ),
+        (
+            r"BTF is required, but is missing",
+            "BTF needs both `-C debuginfo=2` and `-C link-arg=--btf`; leave `btf = true` in buildbpf.toml",
+        ),
+        (
+            r"unexpected argument '[^']*' found[\s\S]{0,200}Usage: bpf-linker",
+            "host linker flags (RUSTFLAGS, -C link-arg=-fuse-ld=...) reached bpf-linker; move them to a "
+            "host-only [target.<host>] table",
+        ),
+        (
+            r"duplicate lang item .*panic_impl|found duplicate lang item",
+            "std and a no_std panic handler met: keep the eBPF crate out of default-members and build "
+            "it only for the bpf target",
+        ),
+        (
+            r"Blocking waiting for file lock",
+            "another cargo holds the build directory lock (a nested cargo in build.rs?); use a separate "
+            "target dir for nested builds",
+        ),
+        (
+            r"error relocating function|missing btf func_info|undefined symbol.*\bmem(cpy|set|move|cmp)\b",
+            "a memcpy/memset call LLVM could not expand: copy smaller fixed-size values, or check "
+            "`buildbpf check` for the undefined symbols",
+        ),
+        (
+            r"unsupported signed division",
+            'BPF before ISA v4 has no signed division: use unsigned types, or cpu = "v4" '
+            "(kernel 6.6+) under [crates.NAME.linker]",
+        ),
+        (
+            r"BPF stack limit|stack limit is exceeded|combined stack size",
+            "more than 512 bytes of stack: move large values into a per-CPU array map",
+        ),
+    )
+)
+
+
+def advise(output: str) -> list[str]:
+    """Advice lines for every known error in `output`, in table order, without repeats."""
+    return [advice for pattern, advice in KNOWN if pattern.search(output)]

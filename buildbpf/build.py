@@ -1,0 +1,212 @@
+"""`buildbpf build`: load the workspace, plan, write configs, build eBPF, gate, build userspace."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from buildbpf import artifact, cargo_config, settings
+from buildbpf.advice import advise
+from buildbpf.cargo_config import write_atomic
+from buildbpf.errors import ArtifactError, CargoError, ConfigError
+from buildbpf.plan import BuildOptions, BuildPlan, CargoCall, EbpfStep, executables_from_messages, make_plan
+from buildbpf.run import Completed, run
+from buildbpf.toolchain import Pin, Toolchain, pin_from, resolve
+from buildbpf.workspace import Workspace, from_metadata, parse_metadata
+
+log = logging.getLogger("buildbpf")
+
+CARGO_TIMEOUT = float(os.environ.get("BUILDBPF_CARGO_TIMEOUT", "3600"))
+
+
+@dataclass(frozen=True)
+class Context:
+    """The loaded inputs of a build: workspace, config, per-crate settings and toolchain."""
+
+    workspace: Workspace
+    config: settings.LoadedConfig
+    effective: Mapping[str, settings.Effective]
+    toolchain: Toolchain
+
+
+@dataclass(frozen=True)
+class Published:
+    """A verified object and where userspace finds it."""
+
+    crate: str
+    target: str
+    bin: str
+    path: Path
+    sha256: str
+    size: int
+    programs: tuple[str, ...]
+    license: str | None
+    changed: bool
+
+
+@dataclass
+class Result:
+    """What a build did."""
+
+    configs: list[cargo_config.Outcome] = field(default_factory=list)
+    objects: list[Published] = field(default_factory=list)
+    userspace: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "configs": [{"path": str(c.path), "status": str(c.status)} for c in self.configs],
+            "objects": [
+                {
+                    "crate": o.crate,
+                    "target": o.target,
+                    "bin": o.bin,
+                    "path": str(o.path),
+                    "sha256": o.sha256,
+                    "size": o.size,
+                    "programs": list(o.programs),
+                    "license": o.license,
+                }
+                for o in self.objects
+            ],
+            "userspace": list(self.userspace),
+        }
+
+
+def cargo_metadata(toolchain: Toolchain, cwd: Path) -> dict[str, Any]:
+    """`cargo metadata --no-deps` of the workspace around `cwd`."""
+    done = run(
+        [toolchain.rust.cargo, "metadata", "--format-version", "1", "--no-deps"],
+        cwd=cwd,
+        env_set=toolchain.rust.cargo_env(),
+        echo=False,
+        stream=False,
+        check=False,
+    )
+    if done.returncode != 0:
+        first = next((line for line in done.stderr.splitlines() if line.strip()), "no output")
+        raise ConfigError(
+            f"cargo metadata failed in {cwd}: {first}",
+            fix="run buildbpf inside a cargo workspace, or fix the Cargo.toml it names",
+        )
+    return parse_metadata(done.stdout)
+
+
+def load(cwd: Path, overrides: settings.Overrides, environ: Mapping[str, str]) -> Context:
+    """Resolve the toolchain, read the workspace and its config, and merge settings."""
+    pin = pin_from(overrides.toolchain, cwd)
+    toolchain = resolve(pin, overrides.bpf_linker)
+    data = cargo_metadata(toolchain, cwd)
+    config = settings.load_config(Path(data["workspace_root"]), data.get("metadata"))
+    if config.ignored is not None:
+        log.warning("%s wins; [workspace.metadata.buildbpf] in %s is ignored", config.path, config.ignored)
+    explicit_pin = overrides.toolchain or environ.get("BUILDBPF_TOOLCHAIN")
+    if config.model.toolchain and not explicit_pin and (pin is None or pin.name != config.model.toolchain):
+        toolchain = resolve(Pin(config.model.toolchain, config.origin("toolchain")), overrides.bpf_linker)
+    elif config.model.bpf_linker and not overrides.bpf_linker and not environ.get("BUILDBPF_BPF_LINKER"):
+        toolchain = resolve(pin, config.model.bpf_linker)
+    workspace = from_metadata(data, config)
+    effective = {c.name: settings.effective(c.name, config, environ, overrides) for c in workspace.crates}
+    return Context(workspace, config, effective, toolchain)
+
+
+def plan_for(context: Context, options: BuildOptions, environ: Mapping[str, str]) -> BuildPlan:
+    """The build plan for a loaded context."""
+    rust = context.toolchain.rust
+    return make_plan(
+        context.workspace,
+        context.effective,
+        cargo=rust.cargo,
+        cargo_env=rust.cargo_env(),
+        linker=context.toolchain.linker.path,
+        host_triple=rust.rustc_info.host,
+        options=options,
+        environ=environ,
+    )
+
+
+def _cargo(call: CargoCall, what: str) -> Completed:
+    done = run(
+        call.argv,
+        cwd=call.cwd,
+        env_set=call.env_set,
+        env_remove=call.env_remove,
+        echo_stdout=False,  # JSON messages; the human output is on stderr
+        check=False,
+        timeout=CARGO_TIMEOUT,
+    )
+    if done.returncode != 0:
+        advice = advise(done.stdout + done.stderr)
+        message = f"{what} failed (cargo exited with status {done.returncode})"
+        if len(advice) > 1:
+            message += "\n  also: " + "\n  also: ".join(advice[1:])
+        raise CargoError(
+            message, fix=advice[0] if advice else "read the first error above; it is usually the cause"
+        )
+    return done
+
+
+def publish(step: EbpfStep, executables: list[Path]) -> list[Published]:
+    """Gate each expected bin and copy it to the objects dir; a rejected one is removed there."""
+    by_name = {exe.name: exe for exe in executables}
+    published = []
+    for bin_name in step.bins:
+        destination = step.objects_dir / bin_name
+        exe = by_name.get(bin_name)
+        if exe is None:
+            destination.unlink(missing_ok=True)
+            raise ArtifactError(
+                f"crate {step.crate}: cargo reported no executable for bin `{bin_name}` "
+                f"({step.target.triple})",
+                fix="check the crate's [[bin]] targets and that the build produced them",
+            )
+        try:
+            checked = artifact.gate(exe, crate=step.crate, target=step.target.value, btf=step.btf)
+        except ArtifactError:
+            destination.unlink(missing_ok=True)  # never leave a stale object for userspace (PITFALLS #7)
+            raise
+        data = exe.read_bytes()
+        changed = not destination.is_file() or destination.read_bytes() != data
+        if changed:
+            write_atomic(destination, data)
+        published.append(
+            Published(
+                step.crate,
+                step.target.value,
+                bin_name,
+                destination,
+                hashlib.sha256(data).hexdigest(),
+                len(data),
+                tuple(checked.programs),
+                checked.license,
+                changed,
+            )
+        )
+    return published
+
+
+def execute(plan: BuildPlan, *, dry_run: bool = False) -> Result:
+    """Write configs, build and gate every eBPF crate, then build userspace."""
+    result = Result()
+    for step in plan.configs:
+        outcome = cargo_config.apply(step.directory, step.keys, dry_run=dry_run)
+        result.configs.append(outcome)
+        if outcome.status is not cargo_config.Status.UNCHANGED and not dry_run:
+            log.info("%sd %s", outcome.status, outcome.path)
+        for kept in outcome.kept_user_values:
+            log.warning(
+                "%s: keeping your %s; buildbpf passes its own value on the command line", outcome.path, kept
+            )
+    if dry_run:
+        return result
+    for ebpf in plan.ebpf:
+        done = _cargo(ebpf.call, f"eBPF crate {ebpf.crate} ({ebpf.target.triple})")
+        result.objects += publish(ebpf, executables_from_messages(done.stdout))
+    if plan.userspace is not None:
+        _cargo(plan.userspace.call, f"userspace crates {', '.join(plan.userspace.crates)}")
+        result.userspace = plan.userspace.crates
+    return result

@@ -1,0 +1,149 @@
+"""Polite writer of an eBPF crate's `.cargo/config.toml`.
+
+buildbpf owns only the keys it writes (marked with a `# buildbpf` comment): the bpf
+`build.target`, `unstable.build-std`, and the bpf target's `linker` and `rustflags`.
+Everything else -- comments, order, unrelated tables -- survives byte for byte. A key the
+user wrote (no marker) with another value is left alone and reported. The file is
+written only when its content changes, atomically (temp file + rename).
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+import tomlkit.exceptions
+from tomlkit.container import Container
+from tomlkit.items import Item, Table
+
+from buildbpf.errors import ConfigError
+
+MARKER = "buildbpf"
+
+
+class Status(enum.StrEnum):
+    """What happened to the file."""
+
+    CREATED = "create"
+    UPDATED = "update"
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True)
+class ManagedKey:
+    """One key buildbpf writes: its table path, name and value."""
+
+    table: tuple[str, ...]
+    key: str
+    value: Any
+
+    @property
+    def dotted(self) -> str:
+        return ".".join((*self.table, self.key))
+
+
+@dataclass
+class Outcome:
+    """The result of applying managed keys to one file."""
+
+    path: Path
+    status: Status
+    text: str
+    kept_user_values: list[str] = field(default_factory=list)
+
+
+def managed_keys(
+    targets: Sequence[str], linker: str, rustflags: Mapping[str, Sequence[str]], build_std: Sequence[str]
+) -> list[ManagedKey]:
+    """The keys for an eBPF crate built for `targets` (triples, first is the default)."""
+    keys = [
+        ManagedKey(("build",), "target", targets[0]),
+        ManagedKey(("unstable",), "build-std", list(build_std)),
+    ]
+    for triple in targets:
+        keys.append(ManagedKey(("target", triple), "linker", linker))
+        keys.append(ManagedKey(("target", triple), "rustflags", list(rustflags[triple])))
+    return keys
+
+
+def _table(doc: Container | Table, path: tuple[str, ...]) -> Container | Table:
+    current: Container | Table = doc
+    for depth, name in enumerate(path):
+        if name not in current:
+            # `[target.bpfel-unknown-none]` without an explicit `[target]` table
+            table = tomlkit.table(is_super_table=depth < len(path) - 1)
+            current.append(name, table)
+        nxt = current[name]
+        if not isinstance(nxt, (Table, Container)) and not hasattr(nxt, "append"):
+            raise ConfigError(f"`{'.'.join(path[: depth + 1])}` is not a table", fix="make it a table")
+        current = nxt
+    return current
+
+
+def _is_ours(item: Item) -> bool:
+    comment = item.trivia.comment if hasattr(item, "trivia") else ""
+    return MARKER in (comment or "")
+
+
+def render(existing: str | None, keys: Sequence[ManagedKey], path: Path) -> tuple[str, list[str]]:
+    """New file text and the user keys that were kept although they differ. Pure."""
+    try:
+        doc = tomlkit.parse(existing) if existing is not None else tomlkit.document()
+    except tomlkit.exceptions.ParseError as exc:
+        raise ConfigError(
+            f"{path}:{exc.line}: not valid TOML ({exc})",
+            fix=f"fix or remove {path}; buildbpf did not touch it",
+        ) from exc
+    kept = []
+    for managed in keys:
+        table = _table(doc, managed.table)
+        if managed.key in table:
+            item = table[managed.key]
+            current = item.unwrap() if hasattr(item, "unwrap") else item
+            if current == managed.value:
+                continue
+            if not _is_ours(item):
+                kept.append(f"{managed.dotted} = {current!r} (buildbpf would use {managed.value!r})")
+                continue
+        new = tomlkit.item(managed.value)
+        new.comment(MARKER)
+        table[managed.key] = new
+    return tomlkit.dumps(doc), kept
+
+
+def write_atomic(path: Path, content: str | bytes) -> None:
+    """Write via a temp file in the same directory and rename: never a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    data = content.encode() if isinstance(content, str) else content
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(data)
+        Path(tmp).chmod(mode)
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def apply(crate_dir: Path, keys: Sequence[ManagedKey], *, dry_run: bool = False) -> Outcome:
+    """Bring `<crate_dir>/.cargo/config.toml` up to date; write only when something changed."""
+    path = crate_dir / ".cargo" / "config.toml"
+    try:
+        existing = path.read_text() if path.exists() else None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
+    text, kept = render(existing, keys, path)
+    if existing == text:
+        return Outcome(path, Status.UNCHANGED, text, kept)
+    status = Status.CREATED if existing is None else Status.UPDATED
+    if not dry_run:
+        write_atomic(path, text)
+    return Outcome(path, status, text, kept)

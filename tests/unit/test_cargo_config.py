@@ -1,0 +1,198 @@
+"""The per-crate `.cargo/config.toml` writer: golden output, politeness, a property test."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from buildbpf import cargo_config
+from buildbpf.cargo_config import Status, apply, managed_keys, render
+from buildbpf.errors import ConfigError
+
+GOLDEN = Path(__file__).parent / "golden"
+BTF = ["-C", "debuginfo=2", "-C", "link-arg=--btf", "--cfg", 'bpf_target_arch="x86_64"']
+KEYS = managed_keys(
+    ["bpfel-unknown-none", "bpfeb-unknown-none"],
+    "/opt/buildbpf/bpf-linker",
+    {"bpfel-unknown-none": BTF, "bpfeb-unknown-none": BTF},
+    ["core"],
+)
+
+USER_CONFIG = """\
+# Team settings -- keep this comment
+[build]
+jobs = 4 # two per core
+
+[alias]
+xb = "build --release" # handy
+
+[target.bpfel-unknown-none]
+runner = "sudo -E" # loads need root
+
+[env]
+RUST_LOG = { value = "debug", force = true }
+"""
+
+
+def golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("BUILDBPF_UPDATE_GOLDEN"):
+        path.write_text(text)
+    assert text == path.read_text()
+
+
+def test_new_file_golden() -> None:
+    text, kept = render(None, KEYS, Path("config.toml"))
+    assert kept == []
+    golden("cargo-config-new.toml", text)
+
+
+def test_user_file_golden_keeps_everything() -> None:
+    text, kept = render(USER_CONFIG, KEYS, Path("config.toml"))
+    assert kept == []
+    golden("cargo-config-merged.toml", text)
+    for line in USER_CONFIG.splitlines():
+        assert line in text.splitlines()
+
+
+def test_user_value_is_kept_and_reported() -> None:
+    existing = '[build]\ntarget = "x86_64-unknown-linux-gnu"\n'
+    text, kept = render(existing, KEYS, Path("config.toml"))
+    assert 'target = "x86_64-unknown-linux-gnu"' in text
+    assert kept == ["build.target = 'x86_64-unknown-linux-gnu' (buildbpf would use 'bpfel-unknown-none')"]
+
+
+def test_our_own_stale_value_is_updated() -> None:
+    first, _ = render(None, KEYS, Path("c"))
+    stale = first.replace("/opt/buildbpf/bpf-linker", "/old/bpf-linker")
+    text, kept = render(stale, KEYS, Path("c"))
+    assert text == first
+    assert kept == []
+
+
+def test_apply_create_update_unchanged(tmp_path: Path) -> None:
+    path = tmp_path / ".cargo" / "config.toml"
+    assert apply(tmp_path, KEYS, dry_run=True).status is Status.CREATED
+    assert not path.exists()  # dry run
+    assert apply(tmp_path, KEYS).status is Status.CREATED
+    os.utime(path, ns=(1_000_000_000, 1_000_000_000))
+    assert apply(tmp_path, KEYS).status is Status.UNCHANGED
+    assert path.stat().st_mtime_ns == 1_000_000_000  # not rewritten
+    path.write_text(USER_CONFIG)
+    assert apply(tmp_path, KEYS).status is Status.UPDATED
+    assert apply(tmp_path, KEYS).status is Status.UNCHANGED
+    assert [p.name for p in path.parent.iterdir()] == ["config.toml"]  # no temp files left
+
+
+def test_malformed_file_is_not_touched(tmp_path: Path) -> None:
+    path = tmp_path / ".cargo" / "config.toml"
+    path.parent.mkdir()
+    path.write_text("[build\njobs = 4\n")
+    before = path.stat().st_mtime_ns
+    with pytest.raises(ConfigError, match=r"config\.toml:1"):
+        apply(tmp_path, KEYS)
+    assert path.read_text() == "[build\njobs = 4\n"
+    assert path.stat().st_mtime_ns == before
+
+
+def test_failed_write_leaves_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / ".cargo" / "config.toml"
+    path.parent.mkdir()
+    path.write_text(USER_CONFIG)
+
+    def boom(self: Path, target: Path) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Path, "replace", boom)
+    with pytest.raises(OSError, match="disk full"):
+        apply(tmp_path, KEYS)
+    assert path.read_text() == USER_CONFIG
+    assert [p.name for p in path.parent.iterdir()] == ["config.toml"]
+
+
+# --- property: user content survives, and a second run is a no-op -------------------------
+
+names = st.sampled_from(["jobs", "runner", "rustflags", "linker", "target", "incremental", "xb", "RUST_LOG"])
+tables = st.sampled_from(
+    [
+        "build",
+        "alias",
+        "env",
+        "net",
+        "target.bpfel-unknown-none",
+        "target.x86_64-unknown-linux-gnu",
+        "unstable",
+    ]
+)
+scalars = st.one_of(
+    st.integers(-1000, 1000),
+    st.booleans(),
+    st.text(st.characters(codec="ascii", categories=["L", "N"]), max_size=12),
+    st.lists(st.text(st.characters(codec="ascii", categories=["L", "N"]), max_size=6), max_size=3),
+)
+comments = st.text(st.characters(codec="ascii", categories=["L", "N", "Zs"]), min_size=1, max_size=20)
+
+
+@st.composite
+def user_configs(draw: st.DrawFn) -> str:
+    import tomlkit
+
+    doc = tomlkit.document()
+    if draw(st.booleans()):
+        doc.add(tomlkit.comment(draw(comments)))
+    for table_name in draw(st.lists(tables, unique=True, max_size=4)):
+        table = tomlkit.table()
+        for key in draw(st.lists(names, unique=True, min_size=1, max_size=3)):
+            item = tomlkit.item(draw(scalars))
+            if draw(st.booleans()):
+                item.comment(draw(comments))
+            table.add(key, item)
+        parts = table_name.split(".")
+        if len(parts) == 1:
+            doc.add(parts[0], table)
+        else:
+            parent = doc.get(parts[0])
+            if parent is None:
+                parent = tomlkit.table(is_super_table=True)
+                doc.add(parts[0], parent)
+            parent.add(parts[1], table)
+    return tomlkit.dumps(doc)
+
+
+def _flatten(data: dict[str, object], prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], object]:
+    flat: dict[tuple[str, ...], object] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, (*prefix, key)))
+        else:
+            flat[(*prefix, key)] = value
+    return flat
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(user_configs())
+def test_user_keys_values_and_comments_survive(existing: str) -> None:
+    text, _ = render(existing, KEYS, Path("config.toml"))
+    before = _flatten(tomllib.loads(existing))
+    after = _flatten(tomllib.loads(text))
+    for key, value in before.items():
+        assert after[key] == value, key  # every user key and value, unchanged
+    for line in existing.splitlines():
+        if "#" in line:
+            assert line.split("#", 1)[1] in text  # every comment
+    for managed in KEYS:
+        key = (*managed.table, managed.key)
+        assert after[key] == before.get(key, managed.value)
+    again, _ = render(text, KEYS, Path("config.toml"))
+    assert again == text  # idempotent
+
+
+def test_marker_is_what_makes_a_key_ours() -> None:
+    assert cargo_config.MARKER == "buildbpf"
+    text, _ = render(None, KEYS, Path("c"))
+    assert text.count("# buildbpf") == len(KEYS)

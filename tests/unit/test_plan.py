@@ -1,0 +1,135 @@
+"""The build plan (argv + env + config keys) for representative settings, against golden files."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from buildbpf.errors import ConfigError
+from buildbpf.plan import BuildOptions, host_endianness, leaky_variables, make_plan
+from buildbpf.settings import LoadedConfig, effective, load_config
+from buildbpf.workspace import Workspace, from_metadata
+
+GOLDEN = Path(__file__).parent / "golden"
+ROOT = Path("/ws/probe")
+
+
+def metadata() -> dict[str, object]:
+    def package(name: str, deps: list[str], kinds: list[str]) -> dict[str, object]:
+        return {
+            "name": name,
+            "id": f"path+file://{ROOT}/{name}#0.1.0",
+            "manifest_path": f"{ROOT}/{name}/Cargo.toml",
+            "dependencies": [{"name": d, "kind": None} for d in deps],
+            "targets": [{"name": name, "kind": [k]} for k in kinds],
+        }
+
+    packages = [
+        package("probe", ["aya", "probe-common"], ["bin"]),
+        package("probe-common", [], ["lib"]),
+        package("probe-ebpf", ["aya-ebpf", "probe-common"], ["bin"]),
+    ]
+    return {
+        "packages": packages,
+        "workspace_members": [p["id"] for p in packages],
+        "workspace_root": str(ROOT),
+        "target_directory": str(ROOT / "target"),
+        "metadata": None,
+    }
+
+
+def plan_json(config: LoadedConfig, *, environ: dict[str, str], options: BuildOptions) -> str:
+    workspace = from_metadata(metadata(), config)
+    settings = {c.name: effective(c.name, config, environ=environ) for c in workspace.crates}
+    plan = make_plan(
+        workspace,
+        settings,
+        cargo=Path("/usr/bin/cargo"),
+        cargo_env={"RUSTC": "/usr/bin/rustc", "RUSTC_BOOTSTRAP": "1"},
+        linker=Path("/opt/buildbpf/bpf-linker"),
+        host_triple="x86_64-unknown-linux-gnu",
+        options=options,
+        environ=environ,
+    )
+    return json.dumps(plan.as_json(), indent=2, sort_keys=True) + "\n"
+
+
+def check_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("BUILDBPF_UPDATE_GOLDEN"):
+        path.write_text(text)
+    assert text == path.read_text()
+
+
+def test_zero_config_plan(tmp_path: Path) -> None:
+    text = plan_json(load_config(tmp_path), environ={}, options=BuildOptions(release=True))
+    check_golden("plan-zero-config.json", text)
+    plan = json.loads(text)
+    assert [s["crate"] for s in plan["ebpf"]] == ["probe-ebpf"]
+    assert plan["userspace"]["crates"] == ["probe", "probe-common"]
+    rustflags = plan["ebpf"][0]["cargo"]["env_set"]["CARGO_ENCODED_RUSTFLAGS"].split("\x1f")
+    assert rustflags[:4] == ["-C", "debuginfo=2", "-C", "link-arg=--btf"]
+    assert "RUSTC_BOOTSTRAP" not in plan["userspace"]["cargo"]["env_set"]
+
+
+def test_configured_plan_with_leaky_environment(tmp_path: Path) -> None:
+    (tmp_path / "buildbpf.toml").write_text(
+        '[defaults]\ntargets = ["bpfel", "bpfeb"]\n\n'
+        '[crates.probe-ebpf]\nbtf = false\ndebuginfo = 0\nopt_level = "s"\nfeatures = ["trace"]\n'
+        'no_default_features = true\nrustflags = ["-Zfoo"]\nbpf_target_arch = "aarch64"\n'
+        'linker = { cpu = "v3", cpu_features = ["+alu32"], unroll_loops = true, '
+        'extra_args = ["--log-level=info"] }\n'
+    )
+    environ = {
+        "RUSTFLAGS": "-C link-arg=-fuse-ld=mold",
+        "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER": "clang",
+        "RUSTC_WRAPPER": "sccache",
+        "RUSTUP_TOOLCHAIN": "stable",
+        "HOME": "/root",
+    }
+    text = plan_json(load_config(tmp_path), environ=environ, options=BuildOptions())
+    check_golden("plan-configured.json", text)
+    plan = json.loads(text)
+    assert [s["target"] for s in plan["ebpf"]] == ["bpfel", "bpfeb"]
+    assert plan["ebpf"][0]["cargo"]["env_remove"] == [
+        "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER", "RUSTC_WRAPPER", "RUSTFLAGS", "RUSTUP_TOOLCHAIN",
+    ]  # fmt: skip
+    assert plan["userspace"]["cargo"]["env_remove"] == []  # host settings are the user's business
+
+
+def test_package_selection(tmp_path: Path) -> None:
+    config = load_config(tmp_path)
+    only_user = json.loads(plan_json(config, environ={}, options=BuildOptions(packages=("probe",))))
+    assert [s["crate"] for s in only_user["ebpf"]] == ["probe-ebpf"]  # userspace needs the objects
+    assert only_user["userspace"]["crates"] == ["probe"]
+    only_ebpf = json.loads(plan_json(config, environ={}, options=BuildOptions(packages=("probe-ebpf",))))
+    assert only_ebpf["userspace"] is None
+    with pytest.raises(ConfigError, match="did you mean `probe-ebpf`"):
+        plan_json(config, environ={}, options=BuildOptions(packages=("probe-epbf",)))
+
+
+def test_leaky_variables() -> None:
+    environ = {"RUSTFLAGS": "", "CARGO_TARGET_BPFEL_UNKNOWN_NONE_RUSTFLAGS": "", "CARGO_HOME": "", "PATH": ""}
+    assert leaky_variables(environ) == ["CARGO_TARGET_BPFEL_UNKNOWN_NONE_RUSTFLAGS", "RUSTFLAGS"]
+
+
+def test_userspace_byte_order() -> None:
+    assert host_endianness("x86_64").value == "bpfel"
+    assert host_endianness("s390x").value == "bpfeb"
+
+
+def test_workspace_roles_and_errors(tmp_path: Path) -> None:
+    workspace: Workspace = from_metadata(metadata(), load_config(tmp_path))
+    roles = {c.name: c.role.value for c in workspace.crates}
+    assert roles == {"probe": "userspace", "probe-common": "userspace", "probe-ebpf": "ebpf"}
+    (tmp_path / "buildbpf.toml").write_text('[crates.probe-common]\nrole = "ebpf"\n')
+    with pytest.raises(ConfigError, match="no \\[\\[bin\\]\\] target"):
+        from_metadata(metadata(), load_config(tmp_path))
+    (tmp_path / "buildbpf.toml").write_text("[crates.probe-ebfp]\nbtf = false\n")
+    with pytest.raises(ConfigError) as caught:
+        from_metadata(metadata(), load_config(tmp_path))
+    assert "buildbpf.toml:1 crates.probe-ebfp" in caught.value.message
+    assert "did you mean `probe-ebpf`" in caught.value.message
