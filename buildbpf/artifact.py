@@ -58,7 +58,7 @@ def _not_elf(data: bytes, result: Inspection) -> bool:
         result.fail(
             "this is LLVM bitcode, not eBPF machine code: bpf-linker did not link it",
             "build a `bin` eBPF crate with bpf-linker as the linker "
-            "(target.bpfel-unknown-none.linker); rlibs and .o files of bpf targets are always bitcode",
+            "(target.<bpf triple>.linker); rlibs and .o files of bpf targets are always bitcode",
         )
     elif data.startswith(AR_MAGIC):
         result.fail(
@@ -77,6 +77,9 @@ def inspect(path: Path, *, target: str = "bpfel", btf: bool = True) -> Inspectio
     from elftools.common.exceptions import ELFError
     from elftools.elf.elffile import ELFFile
 
+    target = target.removesuffix("-unknown-none")
+    if target not in _ENDIAN:
+        raise ValueError(f"unknown bpf target {target!r} (expected bpfel or bpfeb)")
     result = Inspection(path)
     try:
         data = path.read_bytes()

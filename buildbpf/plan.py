@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from buildbpf.cargo_config import ManagedKey, managed_keys
+from buildbpf.errors import ConfigError
 from buildbpf.settings import BpfTarget, Effective, Role
 from buildbpf.workspace import Workspace
 
@@ -31,6 +32,11 @@ LEAKY_ENV = (
     "RUSTDOCFLAGS",
 )
 _LEAKY_PATTERN = re.compile(r"^CARGO_TARGET_[A-Z0-9_]+_(LINKER|RUSTFLAGS|RUNNER)$")
+
+# When cargo has to (re)write Cargo.lock, prefer versions whose rust-version this
+# toolchain satisfies (the resolver-3 default; resolver 2 would pick crates that need a
+# newer rustc than Debian's).
+RESOLVER_FALLBACK = ("--config", 'resolver.incompatible-rust-versions="fallback"')
 
 # What the verifier needs from an eBPF release build (PITFALLS #6); forced through
 # --config because cargo ignores [profile] in a workspace member's Cargo.toml.
@@ -151,7 +157,7 @@ def ebpf_build(
         argv += ["--features", ",".join(features)]
     if no_default_features:
         argv.append("--no-default-features")
-    argv += ["--message-format", "json-render-diagnostics"]
+    argv += [*RESOLVER_FALLBACK, "--message-format", "json-render-diagnostics"]
     env_set = {**cargo_env, "CARGO_ENCODED_RUSTFLAGS": "\x1f".join(flags)}
     return CargoCall(
         argv=tuple(argv),
@@ -285,6 +291,12 @@ def make_plan(
         ebpf_crates = [c for c in selected if c.role is Role.EBPF]
     if selected:
         user_crates = [c for c in selected if c.role is Role.USERSPACE]
+    if not workspace.by_role(Role.EBPF):
+        raise ConfigError(
+            f"no eBPF crate in the workspace at {workspace.root}: none depends on aya-ebpf "
+            "and none is configured as one",
+            fix='add [crates.NAME] role = "ebpf" to buildbpf.toml, or depend on aya-ebpf',
+        )
     arch = host_arch(host_triple)
     configs, steps = [], []
     for crate in ebpf_crates:
@@ -349,7 +361,7 @@ def make_plan(
             argv += ["-p", crate.name]
         if options.release:
             argv.append("--release")
-        argv += ["--message-format", "json-render-diagnostics"]
+        argv += [*RESOLVER_FALLBACK, "--message-format", "json-render-diagnostics"]
         env = {k: v for k, v in cargo_env.items() if k != "RUSTC_BOOTSTRAP"}
         env["BUILDBPF_OBJECTS"] = str(objects_dir(workspace.target_dir, chosen))
         userspace = UserspaceStep(

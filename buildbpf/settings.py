@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError
 
 from buildbpf.errors import ConfigError
 
@@ -61,6 +61,11 @@ class Cpu(enum.StrEnum):
     V4 = "v4"
 
 
+# TOML has real booleans and integers: "yes" or "3" where one is expected is a mistake.
+Bool = Annotated[bool, Strict()]
+Int = Annotated[int, Strict()]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=False)
 
@@ -72,10 +77,10 @@ class LinkerOptions(_Strict):
     cpu_features: list[str] | None = Field(
         None, description='CPU features for `--cpu-features`, e.g. ["+alu32"].'
     )
-    unroll_loops: bool | None = Field(
+    unroll_loops: Bool | None = Field(
         None, description="Pass `--unroll-loops` (for kernels without bounded-loop support)."
     )
-    ignore_inline_never: bool | None = Field(
+    ignore_inline_never: Bool | None = Field(
         None, description="Pass `--ignore-inline-never` (for kernels without BPF-to-BPF calls)."
     )
     extra_args: list[str] | None = Field(None, description="More bpf-linker arguments, verbatim.")
@@ -93,13 +98,13 @@ class CrateSettings(_Strict):
     targets: list[BpfTarget] | None = Field(
         None, description="eBPF byte orders to build: bpfel, bpfeb or both (default: bpfel)."
     )
-    btf: bool | None = Field(None, description="Emit BTF (`-C debuginfo=2 -C link-arg=--btf`); default true.")
-    debuginfo: Annotated[int, Field(ge=0, le=2)] | None = Field(
+    btf: Bool | None = Field(None, description="Emit BTF (`-C debuginfo=2 -C link-arg=--btf`); default true.")
+    debuginfo: Annotated[Int, Field(ge=0, le=2)] | None = Field(
         None, description="`-C debuginfo` level when BTF is off (BTF forces 2)."
     )
     opt_level: OptLevel | None = Field(None, description='Optimisation level for eBPF crates (default "3").')
-    lto: bool | None = Field(None, description="Link-time optimisation (default true).")
-    codegen_units: Annotated[int, Field(ge=1)] | None = Field(
+    lto: Bool | None = Field(None, description="Link-time optimisation (default true).")
+    codegen_units: Annotated[Int, Field(ge=1)] | None = Field(
         None, description="Codegen units (default 1: one unit inlines best)."
     )
     build_std: list[Literal["core", "alloc"]] | None = Field(
@@ -107,7 +112,7 @@ class CrateSettings(_Strict):
     )
     linker: LinkerOptions | None = Field(None, description="bpf-linker options.")
     features: list[str] | None = Field(None, description="Cargo features to enable.")
-    no_default_features: bool | None = Field(None, description="Pass `--no-default-features`.")
+    no_default_features: Bool | None = Field(None, description="Pass `--no-default-features`.")
     rustflags: list[str] | None = Field(None, description="Extra rustflags for this crate's eBPF build.")
     toolchain: str | None = Field(None, description="rustup toolchain pin for this crate.")
     bpf_target_arch: str | None = Field(

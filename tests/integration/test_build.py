@@ -1,0 +1,184 @@
+"""`buildbpf build` end to end on the bundled examples, and on bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from buildbpf import artifact
+from buildbpf.toolchain import Toolchain
+from tests.integration.conftest import FIXTURES, buildbpf
+from tests.support import skip_or_fail
+
+EXAMPLES = Path(__file__).parents[2] / "examples"
+
+
+@pytest.fixture(scope="session")
+def shared_target(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One CARGO_TARGET_DIR for every example keeps CI time bounded (aya is built once)."""
+    return tmp_path_factory.mktemp("target")
+
+
+def copy_tree(source: Path, destination: Path) -> Path:
+    shutil.copytree(source, destination, ignore=shutil.ignore_patterns("target", ".cargo"))
+    return destination
+
+
+def snapshot(root: Path) -> dict[str, tuple[str, int]]:
+    """Content hash and mtime of every file below `root` (target dirs excluded)."""
+    found = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and "target" not in path.relative_to(root).parts:
+            found[str(path.relative_to(root))] = (
+                hashlib.sha256(path.read_bytes()).hexdigest(),
+                path.stat().st_mtime_ns,
+            )
+    return found
+
+
+def build_json(
+    workspace: Path, env: dict[str, str]
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    done = buildbpf("build", "--release", "--message-format", "json", cwd=workspace, env=env)
+    assert done.returncode == 0, done.stderr[-4000:]
+    return done, json.loads(done.stdout)
+
+
+@pytest.mark.parametrize(("example", "program"), [("xdp-counter", "xdp"), ("connect-tracer", None)])
+def test_example_builds_and_rebuilds_as_a_no_op(
+    toolchain: Toolchain, tmp_path: Path, shared_target: Path, example: str, program: str | None
+) -> None:
+    workspace = copy_tree(EXAMPLES / example, tmp_path / example)
+    env = dict(os.environ, CARGO_TARGET_DIR=str(shared_target))
+    _, result = build_json(workspace, env)
+    objects = result["objects"]
+    assert [o["bin"] for o in objects] == [example]
+    obj = Path(objects[0]["path"])
+    assert obj == shared_target / "buildbpf" / "bpfel-unknown-none" / example  # honours CARGO_TARGET_DIR
+    checked = artifact.inspect(obj, target="bpfel")
+    assert checked.ok, checked.problems
+    if program:
+        assert program in checked.programs
+    assert checked.license == "GPL"
+    assert result["userspace"] == [example, f"{example}-common"]
+    assert (shared_target / "release" / example).is_file()
+    config = workspace / f"{example}-ebpf" / ".cargo" / "config.toml"
+    assert "# buildbpf" in config.read_text()
+    assert not (workspace / ".cargo").exists()  # never bpf settings at the workspace root
+
+    before = snapshot(workspace)
+    object_mtime = obj.stat().st_mtime_ns
+    again = buildbpf("build", "--release", cwd=workspace, env=env)
+    assert again.returncode == 0, again.stderr[-4000:]
+    assert "Compiling" not in again.stderr  # every unit fresh
+    assert snapshot(workspace) == before  # no file rewritten
+    assert obj.stat().st_mtime_ns == object_mtime
+
+
+def run_loader(binary: Path) -> str:
+    if os.geteuid() != 0:
+        skip_or_fail("loading programs needs root")
+    done = subprocess.run(
+        [str(binary), "--seconds", "1"], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_loaders_attach_in_this_kernel(toolchain: Toolchain, tmp_path: Path, shared_target: Path) -> None:
+    env = dict(os.environ, CARGO_TARGET_DIR=str(shared_target))
+    for example in ("xdp-counter", "connect-tracer"):
+        workspace = copy_tree(EXAMPLES / example, tmp_path / example)
+        build_json(workspace, env)
+    packets = run_loader(shared_target / "release" / "xdp-counter")
+    assert int(packets.split("packets:")[1].split()[0]) > 0, packets
+    connects = run_loader(shared_target / "release" / "connect-tracer")
+    assert int(connects.split("connects:")[1].split()[0]) > 0, connects
+
+
+# --- bad input: a clear message, a distinct exit code, nothing written ----------------------
+
+
+@pytest.fixture
+def probe_workspace(tmp_path: Path) -> Path:
+    workspace = copy_tree(FIXTURES / "minimal-ebpf", tmp_path / "probe")
+    (workspace / "buildbpf.toml").write_text('[crates.minimal-ebpf]\nrole = "ebpf"\n')
+    return workspace
+
+
+@pytest.mark.parametrize(
+    ("config", "code", "words"),
+    [
+        ("[crates.minimal-ebpf\nrole = 'ebpf'\n", 2, "buildbpf.toml: not valid TOML"),
+        (
+            "[crates.minimal-ebpf]\nrole = 'ebpf'\nbtff = true\n",
+            2,
+            "buildbpf.toml:3: crates.minimal-ebpf.btff",
+        ),
+        (
+            "[crates.minimal-ebpf]\nrole = 'ebpf'\nbtf = 'yes'\n",
+            2,
+            "buildbpf.toml:3: crates.minimal-ebpf.btf",
+        ),
+        ("[crates.minimal-epbf]\nrole = 'ebpf'\n", 2, "did you mean `minimal-ebpf`"),
+        ("", 2, "no eBPF crate"),
+    ],
+)
+def test_bad_config(toolchain: Toolchain, probe_workspace: Path, config: str, code: int, words: str) -> None:
+    (probe_workspace / "buildbpf.toml").write_text(config)
+    before = snapshot(probe_workspace)
+    done = buildbpf("build", "--release", cwd=probe_workspace)
+    assert done.returncode == code, done.stderr
+    assert words in done.stderr
+    assert "fix:" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert snapshot(probe_workspace) == before
+    assert not (probe_workspace / ".cargo").exists()
+
+
+def test_unknown_package(toolchain: Toolchain, probe_workspace: Path) -> None:
+    done = buildbpf("build", "-p", "minimal-ebfp", cwd=probe_workspace)
+    assert done.returncode == 2
+    assert "did you mean `minimal-ebpf`" in done.stderr
+    assert not (probe_workspace / ".cargo").exists()
+
+
+def test_broken_toolchain(toolchain: Toolchain, probe_workspace: Path, tmp_path: Path) -> None:
+    env = dict(os.environ, BUILDBPF_BPF_LINKER=str(tmp_path / "gone" / "bpf-linker"))
+    before = snapshot(probe_workspace)
+    done = buildbpf("build", cwd=probe_workspace, env=env)
+    assert done.returncode == 3, done.stderr
+    assert "BUILDBPF_BPF_LINKER" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert snapshot(probe_workspace) == before
+
+
+def test_not_a_workspace(toolchain: Toolchain, tmp_path: Path) -> None:
+    done = buildbpf("build", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "cargo metadata failed" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_user_config_survives_a_real_build(toolchain: Toolchain, probe_workspace: Path) -> None:
+    user = '# mine\n[build]\njobs = 2 # keep\n\n[alias]\nxb = "build"\n'
+    config = probe_workspace / ".cargo" / "config.toml"
+    config.parent.mkdir()
+    config.write_text(user)
+    done = buildbpf("build", "--release", cwd=probe_workspace)
+    assert done.returncode == 0, done.stderr[-3000:]
+    text = config.read_text()
+    assert text.startswith(user.rstrip("\n").split("\n[alias]")[0])
+    assert 'xb = "build"' in text
+    assert 'target = "bpfel-unknown-none" # buildbpf' in text
+    dry = buildbpf("build", "--release", "--dry-run", cwd=probe_workspace)
+    assert dry.returncode == 0
+    assert f"unchanged: {config}" in dry.stdout
+    assert "would run: cd " in dry.stdout
