@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nox
 
 nox.options.sessions = ["lint", "typecheck", "tests"]
@@ -21,6 +23,16 @@ def unit(session: nox.Session) -> None:
     """Unit tests only: no cargo, no kernel, a few seconds."""
     session.install("-e", ".[test]")
     session.run("pytest", "tests/unit", *session.posargs)
+
+
+@nox.session
+def ebpf(session: nox.Session) -> None:
+    """Build every example with `buildbpf build --release`; the artifact gate checks each object."""
+    session.install("-e", ".")
+    for example in sorted(Path("examples").iterdir()):
+        if (example / "Cargo.toml").is_file():
+            with session.chdir(example):
+                session.run("buildbpf", "build", "--release")
 
 
 @nox.session
