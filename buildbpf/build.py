@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 from collections.abc import Mapping
@@ -14,9 +15,17 @@ from buildbpf import artifact, cargo_config, settings
 from buildbpf.advice import advise
 from buildbpf.cargo_config import write_atomic
 from buildbpf.errors import ArtifactError, CargoError, ConfigError
-from buildbpf.plan import BuildOptions, BuildPlan, CargoCall, EbpfStep, executables_from_messages, make_plan
+from buildbpf.plan import (
+    BuildOptions,
+    BuildPlan,
+    CargoCall,
+    EbpfStep,
+    UserspaceStep,
+    executables_from_messages,
+    make_plan,
+)
 from buildbpf.run import Completed, run
-from buildbpf.toolchain import Pin, Toolchain, pin_from, resolve
+from buildbpf.toolchain import Mode, Pin, Toolchain, pin_from, resolve
 from buildbpf.workspace import Workspace, from_metadata, parse_metadata
 
 log = logging.getLogger("buildbpf")
@@ -114,6 +123,26 @@ def load(cwd: Path, overrides: settings.Overrides, environ: Mapping[str, str]) -
     return Context(workspace, config, effective, toolchain)
 
 
+def aya_build_environment(toolchain: Toolchain, environ: Mapping[str, str]) -> dict[str, str]:
+    """What a build.rs running aya-build needs to use this toolchain and bpf-linker.
+
+    aya-build runs `rustup run nightly cargo` when rustup is on PATH, else `cargo` and
+    `rustc` from PATH, and the bpf target's default linker `bpf-linker` from PATH; it
+    enables -Z build-std when RUSTC_BOOTSTRAP=1 or the toolchain is nightly.
+    """
+    rust = toolchain.rust
+    dirs = [str(toolchain.linker.path.parent)]
+    rest = [d for d in environ.get("PATH", "").split(os.pathsep) if d]
+    if rust.rustup_name is None:
+        # hide rustup, whose `nightly` may lack rust-src, so aya-build uses this rustc
+        dirs.append(str(rust.rustc.parent))
+        rest = [d for d in rest if not (Path(d) / "rustup").exists()]
+    env = {"PATH": os.pathsep.join(dict.fromkeys([*dirs, *rest]))}
+    if rust.mode is Mode.BOOTSTRAP:
+        env["RUSTC_BOOTSTRAP"] = "1"
+    return env
+
+
 def plan_for(context: Context, options: BuildOptions, environ: Mapping[str, str]) -> BuildPlan:
     """The build plan for a loaded context."""
     rust = context.toolchain.rust
@@ -126,6 +155,7 @@ def plan_for(context: Context, options: BuildOptions, environ: Mapping[str, str]
         host_triple=rust.rustc_info.host,
         options=options,
         environ=environ,
+        aya_build_env=aya_build_environment(context.toolchain, environ),
     )
 
 
@@ -189,6 +219,45 @@ def publish(step: EbpfStep, executables: list[Path]) -> list[Published]:
     return published
 
 
+def package_name(package_id: str) -> str:
+    """`path+file:///ws/a#b@0.1.0` -> b; `path+file:///ws/a#0.1.0` -> a (name = directory)."""
+    url, _, fragment = package_id.rpartition("#")
+    if "@" in fragment:
+        return fragment.split("@", 1)[0]
+    return url.rstrip("/").rsplit("/", 1)[-1]
+
+
+def build_script_out_dirs(stdout: str) -> dict[str, Path]:
+    """OUT_DIR of each package's build script, from cargo's JSON messages."""
+    found = {}
+    for line in stdout.splitlines():
+        if '"build-script-executed"' not in line:
+            continue
+        message = json.loads(line)
+        found[package_name(message["package_id"])] = Path(message["out_dir"])
+    return found
+
+
+def gate_aya_build(step: UserspaceStep, stdout: str) -> list[Published]:
+    """Gate the objects an aya-build build.rs embedded: they must be real eBPF too."""
+    out_dirs = build_script_out_dirs(stdout)
+    published = []
+    for crate, bin_name in step.aya_build_objects:
+        out_dir = out_dirs.get(crate)
+        if out_dir is None:
+            continue  # build script was fresh: its objects were gated when it last ran
+        path = out_dir / bin_name
+        if not path.is_file():
+            continue  # aya-build built another eBPF crate than this bin
+        checked = artifact.gate(path, crate=f"{crate} (aya-build)", target=step.target.value, btf=True)
+        data = path.read_bytes()
+        published.append(
+            Published(crate, step.target.value, bin_name, path, hashlib.sha256(data).hexdigest(), len(data),
+                      tuple(checked.programs), checked.license, True)
+        )  # fmt: skip
+    return published
+
+
 def execute(plan: BuildPlan, *, dry_run: bool = False) -> Result:
     """Write configs, build and gate every eBPF crate, then build userspace."""
     result = Result()
@@ -207,6 +276,7 @@ def execute(plan: BuildPlan, *, dry_run: bool = False) -> Result:
         done = _cargo(ebpf.call, f"eBPF crate {ebpf.crate} ({ebpf.target.triple})")
         result.objects += publish(ebpf, executables_from_messages(done.stdout))
     if plan.userspace is not None:
-        _cargo(plan.userspace.call, f"userspace crates {', '.join(plan.userspace.crates)}")
+        done = _cargo(plan.userspace.call, f"userspace crates {', '.join(plan.userspace.crates)}")
         result.userspace = plan.userspace.crates
+        result.objects += gate_aya_build(plan.userspace, done.stdout)
     return result

@@ -220,6 +220,9 @@ class UserspaceStep:
 
     crates: tuple[str, ...]
     call: CargoCall
+    # eBPF objects that aya-build (in a build.rs) puts into OUT_DIR: gated after the build
+    aya_build_objects: tuple[tuple[str, str], ...] = ()  # (userspace crate, eBPF bin)
+    target: BpfTarget = BpfTarget.BPFEL
 
 
 @dataclass(frozen=True)
@@ -252,7 +255,8 @@ class BuildPlan:
                 for s in self.ebpf
             ],
             "userspace": None if self.userspace is None
-            else {"crates": list(self.userspace.crates), "cargo": call(self.userspace.call)},
+            else {"crates": list(self.userspace.crates), "cargo": call(self.userspace.call),
+                  "aya_build_objects": [list(p) for p in self.userspace.aya_build_objects]},
         }  # fmt: skip
 
 
@@ -282,8 +286,13 @@ def make_plan(
     host_triple: str,
     options: BuildOptions,
     environ: Mapping[str, str],
+    aya_build_env: Mapping[str, str] | None = None,
 ) -> BuildPlan:
-    """From workspace, per-crate settings and toolchain to the exact steps. Pure."""
+    """From workspace, per-crate settings and toolchain to the exact steps. Pure.
+
+    `aya_build_env` is added to the userspace build when a userspace crate's build.rs
+    uses aya-build, so the cargo it starts finds this toolchain and this bpf-linker.
+    """
     selected = workspace.select(options.packages)
     ebpf_crates = workspace.by_role(Role.EBPF)
     user_crates = workspace.by_role(Role.USERSPACE)
@@ -364,8 +373,14 @@ def make_plan(
         argv += [*RESOLVER_FALLBACK, "--message-format", "json-render-diagnostics"]
         env = {k: v for k, v in cargo_env.items() if k != "RUSTC_BOOTSTRAP"}
         env["BUILDBPF_OBJECTS"] = str(objects_dir(workspace.target_dir, chosen))
+        nested = [c for c in user_crates if c.uses_aya_build]
+        if nested:
+            env.update(aya_build_env or {})
+        bins = [b for c in workspace.by_role(Role.EBPF) for b in c.bins]
         userspace = UserspaceStep(
             tuple(c.name for c in user_crates),
             CargoCall(tuple(argv), workspace.root, env, ()),
+            tuple((c.name, b) for c in nested for b in bins),
+            chosen,
         )
     return BuildPlan(tuple(configs), tuple(steps), userspace)

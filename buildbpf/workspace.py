@@ -25,6 +25,7 @@ class Crate:
     role: Role
     bins: tuple[str, ...]
     has_lib: bool
+    uses_aya_build: bool = False  # a build.rs that builds eBPF itself (aya-template)
 
     @property
     def directory(self) -> Path:
@@ -91,7 +92,10 @@ def from_metadata(data: Mapping[str, Any], config: LoadedConfig) -> Workspace:
             role = Role.EBPF if deps & EBPF_MARKERS else Role.USERSPACE
         bins = tuple(t["name"] for t in package.get("targets", []) if "bin" in t.get("kind", []))
         has_lib = any(k in ("lib", "rlib") for t in package.get("targets", []) for k in t.get("kind", []))
-        crates.append(Crate(name, Path(package["manifest_path"]), role, bins, has_lib))
+        build_deps = {d["name"] for d in package.get("dependencies", []) if d.get("kind") == "build"}
+        crates.append(
+            Crate(name, Path(package["manifest_path"]), role, bins, has_lib, "aya-build" in build_deps)
+        )
     names = [c.name for c in crates]
     for name in config.model.crates:
         if name not in names:

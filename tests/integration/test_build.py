@@ -182,3 +182,20 @@ def test_user_config_survives_a_real_build(toolchain: Toolchain, probe_workspace
     assert dry.returncode == 0
     assert f"unchanged: {config}" in dry.stdout
     assert "would run: cd " in dry.stdout
+
+
+def test_aya_template_layout_builds_unchanged(
+    toolchain: Toolchain, tmp_path: Path, shared_target: Path
+) -> None:
+    # the userspace build.rs builds the eBPF crate itself through aya-build, as aya-template does
+    workspace = copy_tree(FIXTURES / "aya-build-xdp", tmp_path / "aya-build-xdp")
+    env = dict(os.environ, CARGO_TARGET_DIR=str(shared_target))
+    before = {p: p.read_bytes() for p in workspace.rglob("*.rs")}
+    _, result = build_json(workspace, env)
+    embedded = [o for o in result["objects"] if o["crate"] == "xdp-counter"]
+    assert len(embedded) == 1, result["objects"]  # the object aya-build put into OUT_DIR ...
+    assert "/out/xdp-counter" in embedded[0]["path"]
+    assert artifact.inspect(Path(embedded[0]["path"]), target="bpfel").ok  # ... passed the gate
+    assert {p: p.read_bytes() for p in workspace.rglob("*.rs")} == before  # no edits needed
+    packets = run_loader(shared_target / "release" / "xdp-counter")
+    assert int(packets.split("packets:")[1].split()[0]) > 0, packets

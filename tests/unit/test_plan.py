@@ -133,3 +133,17 @@ def test_workspace_roles_and_errors(tmp_path: Path) -> None:
         from_metadata(metadata(), load_config(tmp_path))
     assert "buildbpf.toml:1 crates.probe-ebfp" in caught.value.message
     assert "did you mean `probe-ebpf`" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("package_id", "name"),
+    [
+        ("path+file:///ws/probe/xdp-counter#0.1.0", "xdp-counter"),
+        ("path+file:///ws/probe/user#xdp-counter@0.1.0", "xdp-counter"),
+        ("registry+https://github.com/rust-lang/crates.io-index#aya@0.14.0", "aya"),
+    ],
+)
+def test_package_name_from_cargo_package_id(package_id: str, name: str) -> None:
+    from buildbpf.build import package_name
+
+    assert package_name(package_id) == name
