@@ -168,6 +168,7 @@ def build(
     message_format: Annotated[
         MessageFormat, typer.Option("--message-format", help="human, or json on stdout.")
     ] = MessageFormat.HUMAN,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show debug output.")] = False,
 ) -> None:
     """Build the eBPF crates, verify every object, then build the userspace crates.
 
@@ -180,6 +181,8 @@ def build(
     from buildbpf.plan import BuildOptions
     from buildbpf.settings import Overrides, parse_cli_targets
 
+    if verbose:
+        logging.getLogger().setLevel(logging.DEBUG)
     overrides = Overrides(targets=parse_cli_targets(target), toolchain=toolchain, bpf_linker=bpf_linker)
     context = builder.load(Path.cwd(), overrides, os.environ)
     plan = builder.plan_for(context, BuildOptions(release=release, packages=tuple(package or ())), os.environ)
@@ -260,6 +263,58 @@ def config(
             continue
         for key, value in crate["settings"].items():
             typer.echo(f"  {key} = {json.dumps(value['value'])}    # {value['source']}: {value['origin']}")
+
+
+@app.command()
+def init(
+    path: Annotated[
+        Path | None, typer.Argument(help="Directory of the new workspace.", show_default=False)
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="Project name (default: the directory name).", show_default=False),
+    ] = None,
+    program_type: Annotated[
+        str, typer.Option("--program-type", "-t", help="Program type (see --list).")
+    ] = "xdp",
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--option", "-o", help="Program option KEY=VALUE (repeatable; see --list).", show_default=False
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Write into a non-empty directory (never deletes anything).")
+    ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List the files; write nothing.")] = False,
+    list_types: Annotated[bool, typer.Option("--list", help="List program types and their options.")] = False,
+) -> None:
+    """Scaffold a new Aya workspace (eBPF, common and userspace crates) that buildbpf builds."""
+    from buildbpf import scaffold
+    from buildbpf.errors import ConfigError
+    from buildbpf.programs import PROGRAM_TYPES
+
+    if list_types:
+        for kind in PROGRAM_TYPES.values():
+            opts = ", ".join(f"{k}={v}" for k, v in kind.options.items()) or "no options"
+            needs = f"  [needs {kind.needs}]" if kind.needs else ""
+            typer.echo(f"{kind.name:<15} {kind.summary} ({opts}){needs}")
+        return
+    if path is None:
+        raise ConfigError("init needs a PATH", fix="buildbpf init my-probe --program-type xdp")
+    given = {}
+    for item in option or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--option {item!r} is not KEY=VALUE", fix="e.g. -o iface=eth0")
+        given[key.replace("-", "_")] = value
+    planned = scaffold.init(
+        path, name=name, kind_name=program_type, options=given, force=force, dry_run=dry_run
+    )
+    for planned_file in planned:
+        typer.echo(f"{'would ' if dry_run else ''}{planned_file.action}: {planned_file.path}")
+    if not dry_run:
+        typer.echo(f"\nnext: cd {path} && buildbpf build --release")
 
 
 @app.command()

@@ -1,0 +1,230 @@
+"""`buildbpf init`: render `templates/` into a new Aya workspace, safely.
+
+Everything is rendered in memory first (sandboxed jinja2, file paths included), then
+written; an existing non-empty directory is refused unless `--force`, and even then only
+the files the template generates are (re)written -- nothing is ever deleted.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from buildbpf.cargo_config import write_atomic
+from buildbpf.errors import ConfigError
+from buildbpf.programs import PROGRAM_TYPES, ProgramType, syscall_symbol
+
+# Versions that build together with the toolchain buildbpf resolves (rustc 1.96 here).
+VERSIONS = {"aya": "=0.14.0", "aya_ebpf": "=0.2.1", "anyhow": "1", "libc": "0.2"}
+
+RUST_KEYWORDS = frozenset(
+    [
+        "as",
+        "async",
+        "await",
+        "break",
+        "const",
+        "continue",
+        "crate",
+        "dyn",
+        "else",
+        "enum",
+        "extern",
+        "false",
+        "fn",
+        "for",
+        "if",
+        "impl",
+        "in",
+        "let",
+        "loop",
+        "match",
+        "mod",
+        "move",
+        "mut",
+        "pub",
+        "ref",
+        "return",
+        "self",
+        "Self",
+        "static",
+        "struct",
+        "super",
+        "trait",
+        "true",
+        "type",
+        "unsafe",
+        "use",
+        "where",
+        "while",
+        "abstract",
+        "become",
+        "box",
+        "do",
+        "final",
+        "gen",
+        "macro",
+        "override",
+        "priv",
+        "try",
+        "typeof",
+        "unsized",
+        "virtual",
+        "yield",
+    ]
+)
+RESERVED = frozenset(
+    {"test", "core", "std", "alloc", "proc_macro", "proc-macro", "build", "deps", "examples"}
+)
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+
+
+def templates_root() -> Path:
+    """`templates/` of a checkout, or the copy shipped in the wheel."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_templates", here.parent / "templates"):
+        if (candidate / "workspace").is_dir():
+            return candidate
+    raise ConfigError("buildbpf's templates are missing from this installation", fix="reinstall buildbpf")
+
+
+def validate_name(name: str) -> str:
+    """A cargo package name that is safe as a path component and a Rust identifier."""
+    if "/" in name or "\\" in name or name in (".", "..") or ".." in name:
+        raise ConfigError(f"project name {name!r} must not contain path separators or `..`",
+                          fix="pass a plain name with --name")  # fmt: skip
+    if not _NAME.match(name):
+        raise ConfigError(
+            f"project name {name!r} is not a valid crate name: it must start with a letter and "
+            "contain only letters, digits, `-` and `_` (at most 64 characters)",
+            fix="pass --name with a valid crate name, e.g. --name my-probe",
+        )
+    ident = name.replace("-", "_")
+    if ident in RUST_KEYWORDS or name in RESERVED or ident in RESERVED:
+        raise ConfigError(f"project name {name!r} is a Rust keyword or reserved name",
+                          fix=f"pick another name, e.g. {name}-probe")  # fmt: skip
+    return name
+
+
+def program_type(name: str) -> ProgramType:
+    """The program type, or a ConfigError with a did-you-mean."""
+    key = name.replace("-", "_")
+    if key in PROGRAM_TYPES:
+        return PROGRAM_TYPES[key]
+    guess = difflib.get_close_matches(key, list(PROGRAM_TYPES), n=1)
+    hint = f"; did you mean `{guess[0]}`?" if guess else ""
+    raise ConfigError(f"unknown program type {name!r}{hint}",
+                      fix=f"use one of: {', '.join(PROGRAM_TYPES)}")  # fmt: skip
+
+
+def options_for(kind: ProgramType, given: Mapping[str, str]) -> dict[str, str]:
+    """The type's defaults overridden by `-o key=value`; unknown keys are errors."""
+    for key in given:
+        if key not in kind.options:
+            guess = difflib.get_close_matches(key, list(kind.options), n=1)
+            known = ", ".join(kind.options) or "none"
+            hint = f"; did you mean `{guess[0]}`?" if guess else ""
+            raise ConfigError(f"program type {kind.name} has no option {key!r}{hint} (options: {known})",
+                              fix=f"see `buildbpf init --list` for the options of {kind.name}")  # fmt: skip
+    return {**kind.options, **given}
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One file of the new workspace."""
+
+    relative: Path
+    text: str
+
+
+def render(
+    name: str, kind: ProgramType, options: Mapping[str, str], arch: str | None = None
+) -> list[Rendered]:
+    """Render every template (paths too) in memory; pure apart from reading templates."""
+    from jinja2 import FileSystemLoader, StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
+    root = templates_root()
+    env = SandboxedEnvironment(
+        loader=FileSystemLoader(str(root)),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # Rust and TOML, not HTML
+    )
+    context: dict[str, Any] = {
+        "name": name,
+        "ident": name.replace("-", "_"),
+        "program_type": kind.name,
+        "program": f"{name.replace('-', '_')}",
+        "options": dict(options),
+        "versions": VERSIONS,
+        "syscall_symbol": lambda syscall: syscall_symbol(syscall, arch),
+    }
+    files = []
+    base = root / "workspace"
+    for template in sorted(p for p in base.rglob("*") if p.is_file()):
+        relative_template = template.relative_to(base).as_posix()
+        target = env.from_string(relative_template).render(context).removesuffix(".j2")
+        candidate = Path(target)
+        if candidate.is_absolute() or ".." in candidate.parts:
+            raise ConfigError(f"template path {relative_template} renders outside the project: {target}")
+        text = env.get_template(f"workspace/{relative_template}").render(context)
+        files.append(Rendered(candidate, text))
+    return files
+
+
+@dataclass(frozen=True)
+class Planned:
+    """What init will do with one file."""
+
+    path: Path
+    action: str  # "create" or "overwrite"
+    text: str
+
+
+def plan_init(destination: Path, files: list[Rendered], *, force: bool) -> list[Planned]:
+    """Check the destination; refuse a non-empty one unless `force` (which never deletes)."""
+    if destination.exists() and not destination.is_dir():
+        raise ConfigError(f"{destination} exists and is not a directory", fix="choose another path")
+    if destination.is_dir() and any(destination.iterdir()) and not force:
+        raise ConfigError(
+            f"{destination} is not empty; init will not mix a new workspace into existing files",
+            fix="choose an empty or new directory, or pass --force to write the generated files "
+            "into it (other files are left alone, none is deleted)",
+        )
+    planned = []
+    for rendered in files:
+        path = destination / rendered.relative
+        if path.is_symlink() or (path.exists() and not path.is_file()):
+            raise ConfigError(f"{path} exists and is not a regular file", fix="move it away first")
+        planned.append(Planned(path, "overwrite" if path.exists() else "create", rendered.text))
+    return planned
+
+
+def write(planned: list[Planned]) -> None:
+    """Write every planned file atomically."""
+    for item in planned:
+        write_atomic(item.path, item.text)
+
+
+def init(
+    destination: Path,
+    *,
+    name: str | None,
+    kind_name: str,
+    options: Mapping[str, str],
+    force: bool = False,
+    dry_run: bool = False,
+) -> list[Planned]:
+    """Validate, render, check the destination, then (unless dry_run) write."""
+    project = validate_name(name or destination.resolve().name)
+    kind = program_type(kind_name)
+    values = options_for(kind, options)
+    planned = plan_init(destination, render(project, kind, values), force=force)
+    if not dry_run:
+        write(planned)
+    return planned
