@@ -221,7 +221,7 @@ def init(
     dry_run: bool = False,
 ) -> list[Planned]:
     """Validate, render, check the destination, then (unless dry_run) write."""
-    project = validate_name(name or destination.resolve().name)
+    project = validate_name(name if name is not None else destination.resolve().name)
     kind = program_type(kind_name)
     values = options_for(kind, options)
     planned = plan_init(destination, render(project, kind, values), force=force)

@@ -33,6 +33,12 @@ def toolchain() -> Toolchain:
         raise
 
 
+@pytest.fixture(scope="session")
+def shared_target(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One CARGO_TARGET_DIR for every workspace keeps CI time bounded (aya is built once)."""
+    return tmp_path_factory.mktemp("target")
+
+
 @pytest.fixture
 def fixture_crate(tmp_path: Path):  # type: ignore[no-untyped-def]
     def copy(name: str) -> Path:

@@ -20,12 +20,6 @@ from tests.support import skip_or_fail
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
 
-@pytest.fixture(scope="session")
-def shared_target(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One CARGO_TARGET_DIR for every example keeps CI time bounded (aya is built once)."""
-    return tmp_path_factory.mktemp("target")
-
-
 def copy_tree(source: Path, destination: Path) -> Path:
     shutil.copytree(source, destination, ignore=shutil.ignore_patterns("target", ".cargo"))
     return destination
