@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from buildbpf import plan, run
 from buildbpf.errors import BuildbpfError
+from buildbpf.run import Completed
 from buildbpf.toolchain import Toolchain, resolve
 from tests.support import skip_or_fail
 
@@ -47,6 +49,31 @@ def fixture_crate(tmp_path: Path):  # type: ignore[no-untyped-def]
         return destination
 
     return copy
+
+
+def cargo_build_ebpf(
+    toolchain: Toolchain,
+    crate: Path,
+    target: str = "bpfel",
+    *,
+    btf: bool = True,
+    target_dir: Path | None = None,
+) -> tuple[Completed, list[Path]]:
+    """Build one eBPF crate with exactly the cargo call buildbpf plans; (result, executables)."""
+    call = plan.ebpf_build(
+        cargo=toolchain.rust.cargo,
+        cargo_env=toolchain.rust.cargo_env(),
+        linker=toolchain.linker.path,
+        crate_dir=crate,
+        target=target,
+        btf=btf,
+        environ=os.environ,
+    )
+    env_set = {**call.env_set, **({"CARGO_TARGET_DIR": str(target_dir)} if target_dir else {})}
+    done = run.run(call.argv, cwd=call.cwd, env_set=env_set, env_remove=call.env_remove, stream=False,
+                   check=False, timeout=900)  # fmt: skip
+    assert done.returncode == 0, f"{crate.name} ({target}) failed:\n{done.stderr[-4000:]}"
+    return done, plan.executables_from_messages(done.stdout)
 
 
 def buildbpf(

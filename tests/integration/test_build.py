@@ -178,11 +178,29 @@ def test_user_config_survives_a_real_build(toolchain: Toolchain, probe_workspace
     assert "would run: cd " in dry.stdout
 
 
+def aya_template_workspace(destination: Path) -> Path:
+    """The XDP example in today's aya-template layout: a userspace build.rs that builds the
+    eBPF crate with aya-build, and an object embedded from OUT_DIR."""
+    workspace = copy_tree(EXAMPLES / "xdp-counter", destination)
+    user = workspace / "xdp-counter"
+    shutil.copyfile(FIXTURES / "aya-build" / "build.rs", user / "build.rs")
+    manifest = (user / "Cargo.toml").read_text()
+    build_deps = (
+        "[build-dependencies]\nanyhow = { workspace = true }\n"
+        'aya-build = "=0.2.0"\ncargo_metadata = "=0.23.1"\n\n'
+    )
+    (user / "Cargo.toml").write_text(manifest.replace("[[bin]]", build_deps + "[[bin]]"))
+    main = (user / "src" / "main.rs").read_text()
+    embedded = main.replace('env!("BUILDBPF_OBJECTS")', 'env!("OUT_DIR")')
+    assert embedded != main
+    (user / "src" / "main.rs").write_text(embedded)
+    return workspace
+
+
 def test_aya_template_layout_builds_unchanged(
     toolchain: Toolchain, tmp_path: Path, shared_target: Path
 ) -> None:
-    # the userspace build.rs builds the eBPF crate itself through aya-build, as aya-template does
-    workspace = copy_tree(FIXTURES / "aya-build-xdp", tmp_path / "aya-build-xdp")
+    workspace = aya_template_workspace(tmp_path / "aya-build-xdp")
     env = dict(os.environ, CARGO_TARGET_DIR=str(shared_target))
     before = {p: p.read_bytes() for p in workspace.rglob("*.rs")}
     _, result = build_json(workspace, env)

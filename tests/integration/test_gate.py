@@ -7,7 +7,6 @@ with other options overwrite the same output path, each object is copied out rig
 from __future__ import annotations
 
 import json
-import os
 import platform
 import shutil
 import subprocess
@@ -17,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from buildbpf import artifact, plan, run
+from buildbpf import artifact
 from buildbpf.errors import ArtifactError
 from buildbpf.toolchain import Toolchain
+from tests.integration.conftest import FIXTURES, cargo_build_ebpf
 from tests.support import skip_or_fail
 
-FIXTURES = Path(__file__).parent / "fixtures"
 TINY_C = "int add_one(int x) { return x + 1; }\n"
 
 
@@ -51,28 +50,7 @@ def cargo_build(toolchain: Toolchain, workdir: Path) -> Any:
         crate = workdir / "crates" / crate_name
         if not crate.exists():
             shutil.copytree(FIXTURES / crate_name, crate, ignore=shutil.ignore_patterns("target"))
-        call = plan.ebpf_build(
-            cargo=toolchain.rust.cargo,
-            cargo_env=toolchain.rust.cargo_env(),
-            linker=toolchain.linker.path,
-            crate_dir=crate,
-            target=target,
-            btf=btf,
-            environ=os.environ,
-        )
-        # Through env_set, not os.environ: the process runner snapshots the environment once.
-        env_set = {**call.env_set, "CARGO_TARGET_DIR": str(target_dir)}
-        completed = run.run(
-            call.argv,
-            cwd=call.cwd,
-            env_set=env_set,
-            env_remove=call.env_remove,
-            stream=False,
-            check=False,
-            timeout=900,
-        )
-        assert completed.returncode == 0, f"{crate_name} ({target}) failed:\n{completed.stderr[-4000:]}"
-        executables = plan.executables_from_messages(completed.stdout)
+        completed, executables = cargo_build_ebpf(toolchain, crate, target, btf=btf, target_dir=target_dir)
         assert len(executables) == 1, completed.stdout[-2000:]
         assert executables[0].is_relative_to(target_dir), executables
         filenames: dict[str, list[Path]] = {}

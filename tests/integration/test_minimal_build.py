@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from elftools.elf.elffile import ELFFile
 
-from buildbpf import artifact, plan, run
+from buildbpf import artifact
 from buildbpf.toolchain import Toolchain
+from tests.integration.conftest import cargo_build_ebpf
 
 
-def build(toolchain: Toolchain, crate: Path, target: str, **options: Any) -> Path:
-    call = plan.ebpf_build(
-        cargo=toolchain.rust.cargo,
-        cargo_env=toolchain.rust.cargo_env(),
-        linker=toolchain.linker.path,
-        crate_dir=crate,
-        target=target,
-        environ=os.environ,
-        **options,
-    )
-    done = run.run(call.argv, cwd=call.cwd, env_set=call.env_set, env_remove=call.env_remove, timeout=900)
-    executables = plan.executables_from_messages(done.stdout)
-    assert len(executables) == 1, done.stdout[-2000:]
+def build(toolchain: Toolchain, crate: Path, target: str, *, btf: bool = True) -> Path:
+    _, executables = cargo_build_ebpf(toolchain, crate, target, btf=btf)
+    assert len(executables) == 1
     return executables[0]
 
 
