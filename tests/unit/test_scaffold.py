@@ -119,3 +119,10 @@ def test_destination_is_a_file(tmp_path: Path) -> None:
     (tmp_path / "f").write_text("")
     with pytest.raises(ConfigError, match="not a directory"):
         scaffold.init(tmp_path / "f", name="probe", kind_name="xdp", options={})
+
+
+def test_program_name_never_collides_with_a_section() -> None:
+    assert scaffold.program_name("my-probe") == "my_probe"
+    assert scaffold.program_name("classifier") == "classifier_prog"
+    assert scaffold.program_name("sk_msg") == "sk_msg_prog"
+    assert scaffold.program_name("xdp") == "xdp_prog"

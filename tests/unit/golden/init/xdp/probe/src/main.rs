@@ -18,6 +18,7 @@ struct Args {
 }
 
 impl Args {
+    #[allow(dead_code)] // not every program type has options
     fn get(&self, key: &str) -> &str {
         self.options.get(key).map(String::as_str).unwrap_or_default()
     }

@@ -1,0 +1,153 @@
+//! Loads the verified `probe` object, attaches `probe` (fentry),
+//! waits for Ctrl-C (or `--seconds N`) and prints how many events it counted.
+//!
+//! Usage: probe [--seconds N] [--function do_unlinkat]
+
+use std::{collections::BTreeMap, process::ExitCode, time::Duration};
+
+use anyhow::{Context as _, bail};
+use aya::{Ebpf, maps::PerCpuArray};
+use probe_common::{EVENTS_INDEX, EVENTS_MAP};
+
+/// Program options and their defaults (from `buildbpf init`).
+const DEFAULTS: &[(&str, &str)] = &[("function", "do_unlinkat"), ];
+
+struct Args {
+    seconds: Option<u64>,
+    options: BTreeMap<String, String>,
+}
+
+impl Args {
+    #[allow(dead_code)] // not every program type has options
+    fn get(&self, key: &str) -> &str {
+        self.options.get(key).map(String::as_str).unwrap_or_default()
+    }
+}
+
+fn parse_args() -> anyhow::Result<Option<Args>> {
+    let usage = format!(
+        "usage: probe [--seconds N]{}",
+        DEFAULTS.iter().map(|(k, v)| format!(" [--{} {v}]", k.replace('_', "-"))).collect::<String>()
+    );
+    let mut args = Args {
+        seconds: None,
+        options: DEFAULTS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        if arg == "-h" || arg == "--help" {
+            println!("{usage}");
+            return Ok(None);
+        }
+        let Some(flag) = arg.strip_prefix("--") else {
+            bail!("unexpected argument {arg:?}\n{usage}");
+        };
+        let key = flag.replace('-', "_");
+        let Some(value) = it.next() else {
+            bail!("--{flag} needs a value\n{usage}");
+        };
+        if key == "seconds" {
+            args.seconds = Some(value.parse().with_context(|| format!("--seconds {value:?}"))?);
+        } else if args.options.contains_key(&key) {
+            args.options.insert(key, value);
+        } else {
+            bail!("unknown option --{flag}\n{usage}");
+        }
+    }
+    Ok(Some(args))
+}
+
+/// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; newer ones ignore it, so a
+/// failure here (e.g. in a container) is not an error.
+fn raise_memlock_limit() {
+    let unlimited = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    let _ = unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) };
+}
+
+/// Blocks until SIGINT (Ctrl-C) or SIGTERM.
+fn wait_for_signal() {
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        let mut signal = 0;
+        libc::sigwait(&set, &mut signal);
+    }
+}
+
+/// Explains the EPERM a root user gets when the kernel refuses BPF trampolines.
+fn explain_load_error(err: aya::programs::ProgramError) -> anyhow::Error {
+    let eperm = matches!(&err, aya::programs::ProgramError::LoadError { io_error, .. }
+        if io_error.raw_os_error() == Some(libc::EPERM));
+    if eperm && unsafe { libc::geteuid() } == 0 {
+        anyhow::anyhow!(
+            "BPF_PROG_LOAD returned EPERM (Operation not permitted) although running as root: \
+             this kernel does not allow BPF trampoline programs (fentry/fexit/lsm need \
+             CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS and a kernel that permits BPF trampolines)"
+        )
+    } else {
+        err.into()
+    }
+}
+
+/// Load `probe` against the kernel's BTF for the target function and attach it.
+fn attach(ebpf: &mut Ebpf, args: &Args) -> anyhow::Result<String> {
+    let function = args.get("function");
+    let btf = aya::Btf::from_sys_fs().context("reading kernel BTF (/sys/kernel/btf/vmlinux)")?;
+    let program: &mut aya::programs::FEntry =
+        ebpf.program_mut("probe").context("program not found")?.try_into()?;
+    program
+        .load(function, &btf)
+        .map_err(explain_load_error)
+        .with_context(|| format!("loading fentry for {function} (is it a kernel function with BTF?)"))?;
+    program.attach().with_context(|| format!("attaching fentry to {function}"))?;
+    Ok(format!("fentry on {function}"))
+}
+
+/// Create and unlink a temporary file, which goes through do_unlinkat.
+fn trigger(args: &Args) {
+    if args.get("function") != "do_unlinkat" {
+        return;
+    }
+    let path = std::env::temp_dir().join(format!("probe-trigger-{}", std::process::id()));
+    if std::fs::write(&path, b"buildbpf").is_ok() {
+        let _ = std::fs::remove_file(&path);
+    }
+}
+
+
+fn run(args: Args) -> anyhow::Result<()> {
+    raise_memlock_limit();
+    let mut ebpf = Ebpf::load(aya::include_bytes_aligned!(concat!(env!("BUILDBPF_OBJECTS"), "/probe")))
+        .context("loading the eBPF object")?;
+    let how = attach(&mut ebpf, &args)?;
+    println!("attached probe: {how}");
+    match args.seconds {
+        Some(seconds) => {
+            trigger(&args);
+            std::thread::sleep(Duration::from_secs(seconds));
+        }
+        None => {
+            println!("waiting for Ctrl-C...");
+            wait_for_signal();
+        }
+    }
+    let events: PerCpuArray<_, u64> =
+        PerCpuArray::try_from(ebpf.map(EVENTS_MAP).context("map EVENTS not found")?)?;
+    let total: u64 = events.get(&EVENTS_INDEX, 0)?.iter().sum();
+    println!("events: {total}");
+    Ok(()) // dropping `ebpf` detaches and unloads everything
+}
+
+fn main() -> ExitCode {
+    let result = parse_args().and_then(|args| args.map_or(Ok(()), run));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("probe: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

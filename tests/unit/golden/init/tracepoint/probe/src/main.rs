@@ -1,0 +1,188 @@
+//! Loads the verified `probe` object, attaches `probe` (tracepoint),
+//! waits for Ctrl-C (or `--seconds N`) and prints how many events it counted.
+//!
+//! Usage: probe [--seconds N] [--category syscalls] [--tracepoint sys_enter_openat]
+
+use std::{collections::BTreeMap, process::ExitCode, time::Duration};
+
+use anyhow::{Context as _, bail};
+use aya::{Ebpf, maps::PerCpuArray};
+use probe_common::{EVENTS_INDEX, EVENTS_MAP};
+
+/// Program options and their defaults (from `buildbpf init`).
+const DEFAULTS: &[(&str, &str)] = &[("category", "syscalls"), ("tracepoint", "sys_enter_openat"), ];
+
+struct Args {
+    seconds: Option<u64>,
+    options: BTreeMap<String, String>,
+}
+
+impl Args {
+    #[allow(dead_code)] // not every program type has options
+    fn get(&self, key: &str) -> &str {
+        self.options.get(key).map(String::as_str).unwrap_or_default()
+    }
+}
+
+fn parse_args() -> anyhow::Result<Option<Args>> {
+    let usage = format!(
+        "usage: probe [--seconds N]{}",
+        DEFAULTS.iter().map(|(k, v)| format!(" [--{} {v}]", k.replace('_', "-"))).collect::<String>()
+    );
+    let mut args = Args {
+        seconds: None,
+        options: DEFAULTS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        if arg == "-h" || arg == "--help" {
+            println!("{usage}");
+            return Ok(None);
+        }
+        let Some(flag) = arg.strip_prefix("--") else {
+            bail!("unexpected argument {arg:?}\n{usage}");
+        };
+        let key = flag.replace('-', "_");
+        let Some(value) = it.next() else {
+            bail!("--{flag} needs a value\n{usage}");
+        };
+        if key == "seconds" {
+            args.seconds = Some(value.parse().with_context(|| format!("--seconds {value:?}"))?);
+        } else if args.options.contains_key(&key) {
+            args.options.insert(key, value);
+        } else {
+            bail!("unknown option --{flag}\n{usage}");
+        }
+    }
+    Ok(Some(args))
+}
+
+/// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; newer ones ignore it, so a
+/// failure here (e.g. in a container) is not an error.
+fn raise_memlock_limit() {
+    let unlimited = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    let _ = unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) };
+}
+
+/// Blocks until SIGINT (Ctrl-C) or SIGTERM.
+fn wait_for_signal() {
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        let mut signal = 0;
+        libc::sigwait(&set, &mut signal);
+    }
+}
+
+/// Where tracefs is usually mounted.
+const TRACEFS_ROOTS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
+
+fn tracepoint_visible(category: &str, name: &str) -> bool {
+    TRACEFS_ROOTS
+        .iter()
+        .any(|root| std::path::Path::new(root).join("events").join(category).join(name).exists())
+}
+
+/// Mounts tracefs at /sys/kernel/tracing in a new, private mount namespace of this
+/// process (nothing changes for the rest of the system). Must run before any thread starts.
+fn mount_private_tracefs() -> anyhow::Result<()> {
+    fn check(ret: libc::c_int, what: &str) -> anyhow::Result<()> {
+        if ret == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()).context(what.to_owned()) }
+    }
+    // SAFETY: plain syscalls with NUL-terminated strings; no other thread exists yet.
+    unsafe {
+        check(libc::unshare(libc::CLONE_NEWNS), "unshare(CLONE_NEWNS)")?;
+        let private = libc::MS_REC | libc::MS_PRIVATE;
+        check(
+            libc::mount(std::ptr::null(), c"/".as_ptr(), std::ptr::null(), private, std::ptr::null()),
+            "making / a private mount",
+        )?;
+        check(
+            libc::mount(
+                c"tracefs".as_ptr(),
+                c"/sys/kernel/tracing".as_ptr(),
+                c"tracefs".as_ptr(),
+                0,
+                std::ptr::null(),
+            ),
+            "mounting tracefs at /sys/kernel/tracing",
+        )?;
+    }
+    Ok(())
+}
+
+/// Load `probe` and attach it to the tracepoint, mounting tracefs privately if
+/// the kernel has it but it is not mounted.
+fn attach(ebpf: &mut Ebpf, args: &Args) -> anyhow::Result<String> {
+    let (category, name) = (args.get("category"), args.get("tracepoint"));
+    let program: &mut aya::programs::TracePoint =
+        ebpf.program_mut("probe").context("program not found")?.try_into()?;
+    program.load().context("loading the tracepoint program")?;
+    let mut how = format!("tracepoint {category}/{name}");
+    if !tracepoint_visible(category, name) && !std::path::Path::new("/sys/kernel/tracing/events").exists() {
+        let has_tracefs = std::fs::read_to_string("/proc/filesystems")
+            .map(|s| s.lines().any(|l| l.split_whitespace().last() == Some("tracefs")))
+            .unwrap_or(false);
+        if !has_tracefs {
+            bail!("the program loaded, but this kernel has no tracefs (CONFIG_TRACING is off)");
+        }
+        mount_private_tracefs()?;
+        how.push_str(" (tracefs mounted in a private mount namespace)");
+    }
+    if !tracepoint_visible(category, name) {
+        bail!(
+            "the program loaded, but tracepoint {category}/{name} does not exist \
+             (no events/{category}/{name} under {})",
+            TRACEFS_ROOTS.join(" or ")
+        );
+    }
+    program
+        .attach(category, name)
+        .with_context(|| format!("attaching to tracepoint {category}/{name}"))?;
+    Ok(how)
+}
+
+/// Open a file (the default tracepoint is syscalls/sys_enter_openat) and run /bin/true
+/// (fork, exec and exit fire the sched_process_* tracepoints).
+fn trigger(_args: &Args) {
+    let _ = std::fs::File::open("/proc/self/stat");
+    let _ = std::process::Command::new("/bin/true").status();
+}
+
+
+fn run(args: Args) -> anyhow::Result<()> {
+    raise_memlock_limit();
+    let mut ebpf = Ebpf::load(aya::include_bytes_aligned!(concat!(env!("BUILDBPF_OBJECTS"), "/probe")))
+        .context("loading the eBPF object")?;
+    let how = attach(&mut ebpf, &args)?;
+    println!("attached probe: {how}");
+    match args.seconds {
+        Some(seconds) => {
+            trigger(&args);
+            std::thread::sleep(Duration::from_secs(seconds));
+        }
+        None => {
+            println!("waiting for Ctrl-C...");
+            wait_for_signal();
+        }
+    }
+    let events: PerCpuArray<_, u64> =
+        PerCpuArray::try_from(ebpf.map(EVENTS_MAP).context("map EVENTS not found")?)?;
+    let total: u64 = events.get(&EVENTS_INDEX, 0)?.iter().sum();
+    println!("events: {total}");
+    Ok(()) // dropping `ebpf` detaches and unloads everything
+}
+
+fn main() -> ExitCode {
+    let result = parse_args().and_then(|args| args.map_or(Ok(()), run));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("probe: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
