@@ -25,7 +25,7 @@ from buildbpf.plan import (
     make_plan,
 )
 from buildbpf.run import Completed, run
-from buildbpf.toolchain import Mode, Pin, Toolchain, pin_from, resolve
+from buildbpf.toolchain import Mode, Pin, RustToolchain, Toolchain, pin_from, resolve, resolve_rust
 from buildbpf.workspace import Workspace, from_metadata, parse_metadata
 
 log = logging.getLogger("buildbpf")
@@ -86,12 +86,12 @@ class Result:
         }
 
 
-def cargo_metadata(toolchain: Toolchain, cwd: Path) -> dict[str, Any]:
+def cargo_metadata(rust: RustToolchain, cwd: Path) -> dict[str, Any]:
     """`cargo metadata --no-deps` of the workspace around `cwd`."""
     done = run(
-        [toolchain.rust.cargo, "metadata", "--format-version", "1", "--no-deps"],
+        [rust.cargo, "metadata", "--format-version", "1", "--no-deps"],
         cwd=cwd,
-        env_set=toolchain.rust.cargo_env(),
+        env_set=rust.cargo_env(),
         echo=False,
         stream=False,
         check=False,
@@ -105,11 +105,17 @@ def cargo_metadata(toolchain: Toolchain, cwd: Path) -> dict[str, Any]:
     return parse_metadata(done.stdout)
 
 
+def target_dir(cwd: Path) -> Path:
+    """The workspace's target directory (honours CARGO_TARGET_DIR); needs cargo, not bpf-linker."""
+    rust = resolve_rust(pin_from(None, cwd))
+    return Path(cargo_metadata(rust, cwd)["target_directory"])
+
+
 def load(cwd: Path, overrides: settings.Overrides, environ: Mapping[str, str]) -> Context:
     """Resolve the toolchain, read the workspace and its config, and merge settings."""
     pin = pin_from(overrides.toolchain, cwd)
     toolchain = resolve(pin, overrides.bpf_linker)
-    data = cargo_metadata(toolchain, cwd)
+    data = cargo_metadata(toolchain.rust, cwd)
     config = settings.load_config(Path(data["workspace_root"]), data.get("metadata"))
     if config.ignored is not None:
         log.warning("%s wins; [workspace.metadata.buildbpf] in %s is ignored", config.path, config.ignored)

@@ -318,6 +318,72 @@ def init(
 
 
 @app.command()
+def check(
+    objects: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Objects to inspect (default: every verified object of the workspace).", show_default=False
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the reports as JSON.")] = False,
+    btf_required: Annotated[bool, typer.Option("--btf/--no-btf", help="Require .BTF and .BTF.ext.")] = True,
+) -> None:
+    """Inspect eBPF objects: programs, maps, license, BTF lint, undefined symbols, size, sha256.
+
+    Exit 5 when any object has a problem.
+    """
+    from buildbpf import check as checker
+    from buildbpf.errors import ConfigError
+
+    paths = list(objects or [])
+    if not paths:
+        from buildbpf import build as builder
+
+        published = builder.target_dir(Path.cwd()) / "buildbpf"
+        paths = sorted(p for p in published.glob("*/*") if p.is_file() and not p.name.startswith("."))
+        if not paths:
+            raise ConfigError(
+                f"no verified objects under {published}", fix="run `buildbpf build --release` first"
+            )
+    reports = [checker.inspect(p, btf_required=btf_required) for p in paths]
+    if as_json:
+        print(json.dumps([r.as_json() for r in reports], indent=2))
+    else:
+        for report in reports:
+            _print_report(report)
+    if not all(r.ok for r in reports):
+        raise typer.Exit(5)
+
+
+def _print_report(report: object) -> None:
+    from buildbpf.check import Report
+
+    assert isinstance(report, Report)
+    verdict = typer.style("ok" if report.ok else "FAIL", fg="green" if report.ok else "red", bold=True)
+    typer.echo(f"{verdict}  {report.path}  ({report.size} bytes, sha256 {report.sha256[:16]}...)")
+    for program in report.programs:
+        typer.echo(
+            f"      program {program.function}: {program.type}, section {program.section}, "
+            f"{program.instructions} instructions"
+        )
+    for item in report.maps:
+        typer.echo(
+            f"      map {item.name}: {item.type}, key {item.key_size} B, value {item.value_size} B, "
+            f"max {item.max_entries}"
+        )
+    if report.license is not None:
+        compatible = "GPL-compatible" if report.gpl_compatible else "not GPL-compatible"
+        typer.echo(f"      license {report.license!r} ({compatible})")
+    typer.echo(f"      BTF: {f'{report.btf_types} types' if report.btf else 'none'}")
+    if report.undefined:
+        typer.echo(f"      undefined symbols: {', '.join(report.undefined)}")
+    for warning in report.warnings:
+        typer.echo(f"      warning: {warning}")
+    for problem in report.problems:
+        typer.echo(f"      problem: {problem}")
+
+
+@app.command()
 def schema() -> None:
     """Print the JSON schema of buildbpf.toml."""
     from buildbpf.settings import schema as make_schema

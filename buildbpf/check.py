@@ -1,0 +1,181 @@
+"""`buildbpf check`: what an eBPF object holds, and what would stop the kernel loading it.
+
+Static only (no kernel involved): programs with their section, type and instruction
+count, legacy `maps` definitions, license and whether it is GPL-compatible, BTF (header
+and the names the kernel refuses), undefined symbols, size and sha256. Every malformed
+input gets a verdict; nothing here raises for a bad file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import struct
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from buildbpf import artifact, btf
+
+# The kernel's license_is_gpl_compatible() (include/linux/license.h)
+GPL_COMPATIBLE = frozenset(
+    {"GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL", "Dual MIT/GPL", "Dual MPL/GPL"}
+)
+
+# Section prefixes as libbpf and aya name them, longest first.
+_PROGRAM_TYPES = (
+    ("cgroup_skb", "cgroup_skb"), ("cgroup/skb", "cgroup_skb"), ("cgroup/sysctl", "cgroup_sysctl"),
+    ("cgroup/getsockopt", "cgroup_sockopt"), ("cgroup/setsockopt", "cgroup_sockopt"),
+    ("cgroup/sock", "cgroup_sock"), ("cgroup", "cgroup"), ("classifier", "sched_cls"), ("tc", "sched_cls"),
+    ("kretprobe", "kretprobe"), ("kprobe", "kprobe"), ("uretprobe", "uretprobe"), ("uprobe", "uprobe"),
+    ("raw_tracepoint", "raw_tracepoint"), ("raw_tp", "raw_tracepoint"), ("tp_btf", "tracing (tp_btf)"),
+    ("tracepoint", "tracepoint"), ("tp", "tracepoint"), ("fentry", "tracing (fentry)"),
+    ("fexit", "tracing (fexit)"), ("fmod_ret", "tracing (fmod_ret)"), ("lsm", "lsm"),
+    ("perf_event", "perf_event"), ("sk_msg", "sk_msg"), ("sk_skb", "sk_skb"), ("sockops", "sock_ops"),
+    ("socket", "socket_filter"), ("xdp", "xdp"), ("iter", "tracing (iter)"), ("syscall", "syscall"),
+)  # fmt: skip
+_MAP_TYPES = {
+    1: "hash", 2: "array", 3: "prog_array", 4: "perf_event_array", 5: "percpu_hash", 6: "percpu_array",
+    7: "stack_trace", 9: "lru_hash", 10: "lru_percpu_hash", 12: "array_of_maps", 13: "hash_of_maps",
+    15: "sockmap", 18: "sockhash", 25: "queue", 26: "stack", 27: "ringbuf",
+}  # fmt: skip
+
+
+def program_type(section: str) -> str:
+    """The program type a section name stands for (`kprobe/do_unlinkat` -> kprobe)."""
+    for prefix, kind in _PROGRAM_TYPES:
+        if section == prefix or section.startswith(prefix + "/") or section.startswith(prefix + "."):
+            return kind
+    return "unknown"
+
+
+@dataclass(frozen=True)
+class Program:
+    """One program (function) in a program section."""
+
+    function: str
+    section: str
+    type: str
+    instructions: int
+
+
+@dataclass(frozen=True)
+class Map:
+    """One legacy map definition (`maps` section, `struct bpf_map_def`)."""
+
+    name: str
+    type: str
+    key_size: int | None
+    value_size: int | None
+    max_entries: int | None
+
+
+@dataclass
+class Report:
+    """Everything `check` says about one object."""
+
+    path: str
+    size: int = 0
+    sha256: str = ""
+    programs: list[Program] = field(default_factory=list)
+    maps: list[Map] = field(default_factory=list)
+    license: str | None = None
+    gpl_compatible: bool | None = None
+    btf: bool = False
+    btf_types: int = 0
+    undefined: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ok"] = self.ok
+        return data
+
+
+def inspect(path: Path, *, target: str | None = None, btf_required: bool = False) -> Report:
+    """Build the report for one object; never raises for a malformed file.
+
+    Without `target`, the byte order is taken from the ELF header itself.
+    """
+    report = Report(str(path))
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        report.problems.append(f"cannot read: {exc.strerror}")
+        return report
+    if target is None:
+        target = "bpfeb" if data[5:6] == b"\x02" else "bpfel"
+    report.size = len(data)
+    report.sha256 = hashlib.sha256(data).hexdigest()
+    gate = artifact.inspect(path, target=target, btf=btf_required)
+    report.problems += [p.what for p in gate.problems]
+    report.license = gate.license
+    report.undefined = sorted(set(gate.undefined))
+    if report.license is not None:
+        report.gpl_compatible = report.license in GPL_COMPATIBLE
+        if not report.gpl_compatible:
+            report.warnings.append(
+                f"license {report.license!r} is not GPL-compatible: GPL-only helpers (bpf_probe_read, "
+                "bpf_trace_printk, ...) will be refused"
+            )
+    fatal = ("not an ELF", "the file is empty", "this is", "cannot read", "corrupt", "e_machine", "ELFCLASS")
+    if not data.startswith(artifact.ELF_MAGIC) or any(p.startswith(fatal) for p in report.problems):
+        return report  # not an eBPF object: listing its sections would only mislead
+    try:
+        _read_elf(data, report)
+    except Exception as exc:  # any malformed ELF must give a verdict, not a crash
+        report.problems.append(f"corrupt ELF ({type(exc).__name__}: {exc})")
+    return report
+
+
+def _read_elf(data: bytes, report: Report) -> None:
+    from elftools.elf.constants import SH_FLAGS
+    from elftools.elf.elffile import ELFFile
+    from elftools.elf.sections import SymbolTableSection
+
+    elf = ELFFile(io.BytesIO(data))
+    sections = list(elf.iter_sections())
+    symbols = []
+    for section in sections:
+        if isinstance(section, SymbolTableSection):
+            symbols = list(section.iter_symbols())
+    by_index = {i: s for i, s in enumerate(sections)}
+    for index, section in by_index.items():
+        executable = section["sh_flags"] & SH_FLAGS.SHF_EXECINSTR
+        if not executable or section.name == ".text" or section["sh_size"] == 0:
+            continue
+        functions = [s for s in symbols if s["st_shndx"] == index and s["st_info"]["type"] == "STT_FUNC"]
+        if not functions:
+            report.programs.append(
+                Program("?", section.name, program_type(section.name), section["sh_size"] // 8)
+            )
+        for symbol in functions:
+            size = symbol["st_size"] or section["sh_size"]
+            report.programs.append(Program(symbol.name, section.name, program_type(section.name), size // 8))
+    maps_section = next((s for s in sections if s.name == "maps"), None)
+    if maps_section is not None:
+        index = sections.index(maps_section)
+        raw = maps_section.data()
+        order = "<" if elf.little_endian else ">"
+        for symbol in symbols:
+            if symbol["st_shndx"] != index or not symbol.name or symbol["st_info"]["type"] == "STT_SECTION":
+                continue
+            offset = symbol["st_value"]
+            if offset + 16 <= len(raw):
+                kind, key, value, entries = struct.unpack_from(order + "IIII", raw, offset)
+                report.maps.append(
+                    Map(symbol.name, _MAP_TYPES.get(kind, f"type {kind}"), key, value, entries)
+                )
+            else:
+                report.maps.append(Map(symbol.name, "unknown", None, None, None))
+    btf_section = next((s for s in sections if s.name == ".BTF"), None)
+    if btf_section is not None:
+        report.btf = True
+        parsed = btf.parse(btf_section.data(), elf.little_endian)
+        report.btf_types = len(parsed.types)
+        report.problems += [f"BTF: {p}" for p in parsed.problems]

@@ -1,0 +1,89 @@
+"""`buildbpf check` on real objects, and on thousands of corrupted ones."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from buildbpf import check
+from buildbpf.toolchain import Toolchain
+from tests.integration.conftest import FIXTURES, buildbpf, cargo_build_ebpf
+
+EXAMPLES = Path(__file__).parents[2] / "examples"
+
+
+@pytest.fixture(scope="module")
+def real_object(toolchain: Toolchain, tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    workdir = tmp_path_factory.mktemp("check")
+    crate = workdir / "minimal-ebpf"
+    shutil.copytree(FIXTURES / "minimal-ebpf", crate, ignore=shutil.ignore_patterns("target"))
+    _, executables = cargo_build_ebpf(toolchain, crate)
+    return executables[0].read_bytes()
+
+
+def test_minimal_object_report(real_object: bytes, tmp_path: Path) -> None:
+    path = tmp_path / "minimal.o"
+    path.write_bytes(real_object)
+    report = check.inspect(path, btf_required=True)
+    assert [(p.function, p.section, p.type) for p in report.programs] == [("xdp_pass", "xdp", "xdp")]
+    assert report.programs[0].instructions >= 2
+    assert (report.license, report.gpl_compatible, report.btf) == ("GPL", True, True)
+    assert report.size == len(real_object)
+    # `*mut c_void` in the signature becomes BTF `ENUM c_void`, which BPF_BTF_LOAD refuses (PITFALLS #9)
+    assert any("ENUM c_void" in p for p in report.problems), report.problems
+
+
+def test_example_workspace_check(toolchain: Toolchain, tmp_path: Path, shared_target: Path) -> None:
+    workspace = tmp_path / "xdp-counter"
+    shutil.copytree(EXAMPLES / "xdp-counter", workspace, ignore=shutil.ignore_patterns("target", ".cargo"))
+    env = dict(os.environ, CARGO_TARGET_DIR=str(shared_target))
+    assert buildbpf("build", "--release", cwd=workspace, env=env).returncode == 0
+    done = buildbpf("check", "--json", cwd=workspace, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    reports = {Path(r["path"]).name: r for r in json.loads(done.stdout)}
+    report = reports["xdp-counter"]
+    assert report["ok"]
+    assert [(p["function"], p["type"]) for p in report["programs"]] == [("xdp_counter", "xdp")]
+    assert report["maps"] == [
+        {"name": "PACKETS", "type": "percpu_array", "key_size": 4, "value_size": 8, "max_entries": 1}
+    ]
+    assert report["undefined"] == []
+    human = buildbpf("check", cwd=workspace, env=env)
+    assert "program xdp_counter: xdp" in human.stdout
+
+
+def test_check_exit_code_for_a_bad_object(tmp_path: Path) -> None:
+    bad = tmp_path / "bitcode.o"
+    bad.write_bytes(b"BC\xc0\xde" + b"\0" * 60)
+    done = buildbpf("check", str(bad))
+    assert done.returncode == 5
+    assert "LLVM bitcode" in done.stdout
+    assert "Traceback" not in done.stderr
+
+
+def test_every_truncation_gets_a_verdict(real_object: bytes, tmp_path: Path) -> None:
+    path = tmp_path / "cut.o"
+    for length in range(0, len(real_object), 97):
+        path.write_bytes(real_object[:length])
+        report = check.inspect(path)
+        assert not report.ok, length
+
+
+@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(min_value=0), st.integers(0, 255)), min_size=1, max_size=8))
+def test_random_byte_flips_never_crash(
+    real_object: bytes, tmp_path: Path, flips: list[tuple[int, int]]
+) -> None:
+    data = bytearray(real_object)
+    for position, value in flips:
+        data[position % len(data)] = value
+    path = tmp_path / "flipped.o"
+    path.write_bytes(bytes(data))
+    report = check.inspect(path)
+    assert isinstance(report.ok, bool)
