@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import nox
@@ -27,12 +28,14 @@ def unit(session: nox.Session) -> None:
 
 @nox.session
 def ebpf(session: nox.Session) -> None:
-    """Build every example with `buildbpf build --release`; the artifact gate checks each object."""
+    """Build every example with `buildbpf build --release`: the artifact gate checks each object,
+    then `check` inspects it, and as root `check --load` runs it through the kernel verifier."""
     session.install("-e", ".")
+    verify = "--load" if os.geteuid() == 0 else "--check"
     for example in sorted(Path("examples").iterdir()):
         if (example / "Cargo.toml").is_file():
             with session.chdir(example):
-                session.run("buildbpf", "build", "--release")
+                session.run("buildbpf", "build", "--release", verify)
 
 
 @nox.session

@@ -42,7 +42,8 @@ class BtfReport:
     ok_header: bool = False
     version: int | None = None
     types: list[BtfType] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # the section is unreadable
+    refused: list[str] = field(default_factory=list)  # types BPF_BTF_LOAD refuses
 
 
 def _read_name(strings: bytes, offset: int) -> str | None:
@@ -110,10 +111,10 @@ def parse(data: bytes, little_endian: bool = True) -> BtfReport:
 
 def _lint(report: BtfReport, type_id: int, kind: str, name: str) -> None:
     if kind in _NAMED_KINDS and name and not _C_NAME.match(name):
-        report.problems.append(
+        report.refused.append(
             f"type [{type_id}] {kind} '{name}': the kernel refuses non-C names (Invalid name)"
         )
     elif kind in _ANONYMOUS_KINDS and name:
-        report.problems.append(f"type [{type_id}] {kind} '{name}': the kernel refuses named {kind} types")
+        report.refused.append(f"type [{type_id}] {kind} '{name}': the kernel refuses named {kind} types")
     elif kind in ("ENUM", "ENUM64") and name == "c_void":
-        report.problems.append(f"type [{type_id}] ENUM c_void: the kernel refuses it (use a C void pointer)")
+        report.refused.append(f"type [{type_id}] ENUM c_void: the kernel refuses it (use a C void pointer)")

@@ -86,6 +86,7 @@ class Report:
     undefined: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    loads: list[Any] = field(default_factory=list)  # verifier.ProgramLoad, with --load
 
     @property
     def ok(self) -> bool:
@@ -131,6 +132,20 @@ def inspect(path: Path, *, target: str | None = None, btf_required: bool = False
     except Exception as exc:  # any malformed ELF must give a verdict, not a crash
         report.problems.append(f"corrupt ELF ({type(exc).__name__}: {exc})")
     return report
+
+
+def add_loads(report: Report, binary: Path) -> None:
+    """Run the object through the kernel verifier (`check --load`) and record the verdicts."""
+    from buildbpf import verifier
+
+    sections = {p.function: p.section for p in report.programs}
+    loads, object_error = verifier.load_object(binary, Path(report.path), sections)
+    report.loads = loads
+    if object_error is not None:
+        report.problems.append(f"load: {object_error}")
+    for load in loads:
+        if not load.ok:
+            report.problems.append(f"load: program {load.name} rejected: {load.error}")
 
 
 def _read_elf(data: bytes, report: Report) -> None:
@@ -179,3 +194,9 @@ def _read_elf(data: bytes, report: Report) -> None:
         parsed = btf.parse(btf_section.data(), elf.little_endian)
         report.btf_types = len(parsed.types)
         report.problems += [f"BTF: {p}" for p in parsed.problems]
+        if parsed.refused:
+            # Aya then loads the programs without the object's BTF (it only warns);
+            # libbpf-based loaders fail outright (PITFALLS #9)
+            report.warnings += [
+                f"BTF: {r}; Aya loads without this BTF, libbpf refuses" for r in parsed.refused
+            ]

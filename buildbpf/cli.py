@@ -169,6 +169,12 @@ def build(
         MessageFormat, typer.Option("--message-format", help="human, or json on stdout.")
     ] = MessageFormat.HUMAN,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show debug output.")] = False,
+    run_check: Annotated[
+        bool, typer.Option("--check", help="Run `buildbpf check` on the objects afterwards.")
+    ] = False,
+    load: Annotated[
+        bool, typer.Option("--load", help="Run `buildbpf check --load` (kernel verifier, root) afterwards.")
+    ] = False,
 ) -> None:
     """Build the eBPF crates, verify every object, then build the userspace crates.
 
@@ -210,9 +216,24 @@ def build(
             )
         return
     result = builder.execute(plan)
+    reports: list[Any] = []
+    if run_check or load:
+        from buildbpf import check as checker
+
+        reports = [checker.inspect(Path(o.path), btf_required=True) for o in result.objects]
+        if load:
+            _load_reports(reports)
     if not human:
-        print(json.dumps(result.as_json(), indent=2))
-        return
+        print(json.dumps({**result.as_json(), "checks": [r.as_json() for r in reports]}, indent=2))
+    else:
+        _print_build(result)
+        for report in reports:
+            _print_report(report)
+    if not all(r.ok for r in reports):
+        raise typer.Exit(5)
+
+
+def _print_build(result: Any) -> None:
     for obj in result.objects:
         typer.echo(
             f"verified {obj.crate} ({obj.target}): {obj.path} — {obj.size} bytes, "
@@ -327,10 +348,18 @@ def check(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the reports as JSON.")] = False,
     btf_required: Annotated[bool, typer.Option("--btf/--no-btf", help="Require .BTF and .BTF.ext.")] = True,
+    load: Annotated[
+        bool, typer.Option("--load", help="Also load every program into this kernel's verifier (root).")
+    ] = False,
+    full_log: Annotated[
+        bool, typer.Option("--full-log", help="With --load: the whole verifier log.")
+    ] = False,
 ) -> None:
     """Inspect eBPF objects: programs, maps, license, BTF lint, undefined symbols, size, sha256.
 
-    Exit 5 when any object has a problem.
+    With --load, every program is loaded into the running kernel's verifier (with Aya, so
+    Aya's legacy maps work) and unloaded again; nothing stays in the kernel. Exit 5 when
+    any object has a problem, 7 when the kernel cannot be asked (no privilege).
     """
     from buildbpf import check as checker
     from buildbpf.errors import ConfigError
@@ -346,16 +375,30 @@ def check(
                 f"no verified objects under {published}", fix="run `buildbpf build --release` first"
             )
     reports = [checker.inspect(p, btf_required=btf_required) for p in paths]
+    if load:
+        _load_reports(reports)
     if as_json:
         print(json.dumps([r.as_json() for r in reports], indent=2))
     else:
         for report in reports:
-            _print_report(report)
+            _print_report(report, full_log)
     if not all(r.ok for r in reports):
         raise typer.Exit(5)
 
 
-def _print_report(report: object) -> None:
+def _load_reports(reports: list[Any]) -> None:
+    from buildbpf import check as checker
+    from buildbpf import verifier
+    from buildbpf.toolchain import pin_from, resolve_rust
+
+    verifier.require_privilege()
+    binary = verifier.loader_binary(resolve_rust(pin_from(None, Path.cwd())))
+    for report in reports:
+        if report.programs:
+            checker.add_loads(report, binary)
+
+
+def _print_report(report: object, full_log: bool = False) -> None:
     from buildbpf.check import Report
 
     assert isinstance(report, Report)
@@ -379,6 +422,17 @@ def _print_report(report: object) -> None:
         typer.echo(f"      undefined symbols: {', '.join(report.undefined)}")
     for warning in report.warnings:
         typer.echo(f"      warning: {warning}")
+    for loaded in report.loads:
+        if loaded.ok:
+            typer.echo(
+                f"      verifier: {loaded.name} passed: {loaded.translated_insns} insns translated, "
+                f"{loaded.verified_insns} processed, {loaded.jited_bytes} bytes jited"
+            )
+            continue
+        typer.echo(f"      verifier: {loaded.name} REJECTED: {loaded.error}")
+        lines = (loaded.verifier_log or "").rstrip().splitlines()
+        for line in lines if full_log else lines[-15:]:
+            typer.echo(f"        | {line}")
     for problem in report.problems:
         typer.echo(f"      problem: {problem}")
 
