@@ -87,6 +87,7 @@ class Report:
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     loads: list[Any] = field(default_factory=list)  # verifier.ProgramLoad, with --load
+    attach: list[Any] = field(default_factory=list)  # attach.Verdict per program with a target
 
     @property
     def ok(self) -> bool:
@@ -132,6 +133,24 @@ def inspect(path: Path, *, target: str | None = None, btf_required: bool = False
     except Exception as exc:  # any malformed ELF must give a verdict, not a crash
         report.problems.append(f"corrupt ELF ({type(exc).__name__}: {exc})")
     return report
+
+
+def add_attach_targets(report: Report) -> None:
+    """Check every attach target named in a section against the running kernel."""
+    from buildbpf import attach
+
+    for section in dict.fromkeys(p.section for p in report.programs):
+        verdict = attach.check_section(section)
+        if verdict is None:
+            continue
+        report.attach.append(verdict)
+        if verdict.found is False:
+            hint = f"; did you mean {' or '.join(verdict.suggestions)}?" if verdict.suggestions else ""
+            report.problems.append(f"attach target {verdict.kind} {verdict.target!r}: {verdict.detail}{hint}")
+        elif verdict.found is None:
+            report.warnings.append(
+                f"attach target {verdict.kind} {verdict.target!r} not checked: {verdict.detail}"
+            )
 
 
 def add_loads(report: Report, binary: Path) -> None:

@@ -354,6 +354,12 @@ def check(
     full_log: Annotated[
         bool, typer.Option("--full-log", help="With --load: the whole verifier log.")
     ] = False,
+    attach_targets: Annotated[
+        bool,
+        typer.Option(
+            "--attach-targets/--no-attach-targets", help="Check attach targets against this kernel."
+        ),
+    ] = True,
 ) -> None:
     """Inspect eBPF objects: programs, maps, license, BTF lint, undefined symbols, size, sha256.
 
@@ -375,6 +381,9 @@ def check(
                 f"no verified objects under {published}", fix="run `buildbpf build --release` first"
             )
     reports = [checker.inspect(p, btf_required=btf_required) for p in paths]
+    if attach_targets:
+        for report in reports:
+            checker.add_attach_targets(report)
     if load:
         _load_reports(reports)
     if as_json:
@@ -422,6 +431,9 @@ def _print_report(report: object, full_log: bool = False) -> None:
         typer.echo(f"      undefined symbols: {', '.join(report.undefined)}")
     for warning in report.warnings:
         typer.echo(f"      warning: {warning}")
+    for verdict in report.attach:
+        state = {True: "found", False: "MISSING", None: "not checked"}[verdict.found]
+        typer.echo(f"      attach target {verdict.kind} {verdict.target}: {state}")
     for loaded in report.loads:
         if loaded.ok:
             typer.echo(

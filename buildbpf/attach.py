@@ -1,0 +1,176 @@
+"""Does the running kernel have what a program's section names? (`check` attach targets)
+
+kprobe/kretprobe: /proc/kallsyms; fentry/fexit/lsm/tp_btf: kernel BTF; tracepoint:
+tracefs (when mounted); uprobe: the binary's symbols. A missing target comes with
+suggestions (`sys_connect` -> `__x64_sys_connect`, `__sys_connect`, tracepoint
+`syscalls/sys_enter_connect`), see shared/DESIGN.md on syscall entry points.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import platform
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from buildbpf import btf, kernel
+
+TRACEFS = (Path("/sys/kernel/tracing/events"), Path("/sys/kernel/debug/tracing/events"))
+_WRAPPER = {
+    "x86_64": "__x64_sys_",
+    "aarch64": "__arm64_sys_",
+    "riscv64": "__riscv_sys_",
+    "s390x": "__s390x_sys_",
+}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One attach target: found, missing (with suggestions), or not checkable here."""
+
+    section: str
+    kind: str
+    target: str
+    found: bool | None  # None: cannot tell on this machine
+    detail: str = ""
+    suggestions: tuple[str, ...] = ()
+
+
+@functools.cache
+def kallsyms() -> frozenset[str]:
+    """Function symbols the kernel exports (names only; addresses may be hidden)."""
+    try:
+        text = Path("/proc/kallsyms").read_text()
+    except OSError:
+        return frozenset()
+    names = set()
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[1] in "tTwW":
+            names.add(parts[2])
+    return frozenset(names)
+
+
+@functools.cache
+def vmlinux_btf() -> dict[str, frozenset[str]]:
+    """Kernel BTF names by kind (FUNC, TYPEDEF, ...); empty without /sys/kernel/btf/vmlinux."""
+    if not kernel.has_vmlinux_btf():
+        return {}
+    report = btf.parse(kernel.VMLINUX_BTF.read_bytes(), little_endian=sys.byteorder == "little")
+    by_kind: dict[str, set[str]] = {}
+    for entry in report.types:
+        by_kind.setdefault(entry.kind, set()).add(entry.name)
+    return {kind: frozenset(names) for kind, names in by_kind.items()}
+
+
+def syscall_suggestions(target: str, symbols: frozenset[str], arch: str | None = None) -> list[str]:
+    """Likely names for a syscall entry point the kernel does not have under `target`."""
+    arch = arch or platform.machine()
+    base = target
+    for prefix in ("__x64_sys_", "__arm64_sys_", "__riscv_sys_", "__s390x_sys_", "__se_sys_", "__do_sys_",
+                   "__sys_", "sys_", "ksys_"):  # fmt: skip
+        if base.startswith(prefix):
+            base = base[len(prefix) :]
+            break
+    candidates = [f"{_WRAPPER.get(arch, '')}{base}", f"__sys_{base}", f"__do_sys_{base}", f"ksys_{base}"]
+    found = [c for c in candidates if c in symbols and c != target]
+    if base != target or found:
+        found.append(f"tracepoint syscalls/sys_enter_{base}")
+    if not found:
+        found = difflib.get_close_matches(target, [s for s in symbols if base in s], n=3)
+    return found
+
+
+def _close(target: str, names: Iterable[str]) -> tuple[str, ...]:
+    pool = [n for n in names if target[:4] in n] or list(names)
+    return tuple(difflib.get_close_matches(target, pool, n=3))
+
+
+def check_section(
+    section: str,
+    *,
+    arch: str | None = None,
+    symbols: Callable[[], frozenset[str]] = kallsyms,
+    kernel_btf: Callable[[], dict[str, frozenset[str]]] = vmlinux_btf,
+) -> Verdict | None:
+    """The verdict for one program section, or None when it names no target."""
+    kind, _, target = section.partition("/")
+    if not target:
+        return None
+    if kind in ("kprobe", "kretprobe"):
+        names = symbols()
+        if not names:
+            return Verdict(section, kind, target, None, "/proc/kallsyms is not readable")
+        if target in names:
+            return Verdict(section, kind, target, True)
+        return Verdict(section, kind, target, False, "not in /proc/kallsyms",
+                       tuple(syscall_suggestions(target, names, arch)))  # fmt: skip
+    if kind in ("fentry", "fexit", "fmod_ret", "lsm", "tp_btf"):
+        types = kernel_btf()
+        if not types:
+            return Verdict(section, kind, target, None, "no kernel BTF (/sys/kernel/btf/vmlinux)")
+        funcs = types.get("FUNC", frozenset())
+        if kind == "lsm":
+            ok = f"bpf_lsm_{target}" in funcs
+            pool: Iterable[str] = (f[len("bpf_lsm_") :] for f in funcs if f.startswith("bpf_lsm_"))
+        elif kind == "tp_btf":
+            typedefs = types.get("TYPEDEF", frozenset())
+            ok = f"btf_trace_{target}" in typedefs
+            pool = (t[len("btf_trace_") :] for t in typedefs if t.startswith("btf_trace_"))
+        else:
+            ok = target in funcs
+            pool = funcs
+        if ok:
+            return Verdict(section, kind, target, True)
+        return Verdict(section, kind, target, False, "not in the kernel's BTF", _close(target, list(pool)))
+    if kind == "tracepoint":
+        events = next((p for p in TRACEFS if p.is_dir()), None)
+        if events is None:
+            return Verdict(section, kind, target, None, "tracefs is not mounted")
+        if (events / target).is_dir():
+            return Verdict(section, kind, target, True)
+        category = target.split("/")[0]
+        pool = (
+            [f"{category}/{p.name}" for p in (events / category).iterdir()]
+            if (events / category).is_dir()
+            else []
+        )
+        return Verdict(section, kind, target, False, f"no {events / target}", _close(target, pool))
+    if kind in ("uprobe", "uretprobe"):
+        binary, _, function = target.rpartition(":")
+        if binary.startswith("lib/") or binary.startswith("usr/"):
+            binary = "/" + binary  # the macro's absolute path loses its leading slash in the section
+        path = Path(binary)
+        if not binary or not path.is_absolute():
+            return Verdict(section, kind, target, None, "library resolved at attach time")
+        if not path.is_file():
+            return Verdict(section, kind, target, False, f"{binary} does not exist")
+        names = _elf_symbols(path)
+        if function in names:
+            return Verdict(section, kind, target, True)
+        return Verdict(
+            section, kind, target, False, f"{function} is not a symbol of {binary}", _close(function, names)
+        )
+    return None
+
+
+def _elf_symbols(path: Path) -> frozenset[str]:
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+    from elftools.elf.sections import SymbolTableSection
+
+    try:
+        with path.open("rb") as stream:
+            elf = ELFFile(stream)
+            return frozenset(
+                symbol.name.split("@")[0]
+                for section in elf.iter_sections()
+                if isinstance(section, SymbolTableSection)
+                for symbol in section.iter_symbols()
+                if symbol.name
+            )
+    except (OSError, ELFError):
+        return frozenset()
