@@ -153,12 +153,12 @@ def add_attach_targets(report: Report) -> None:
             )
 
 
-def add_loads(report: Report, binary: Path) -> None:
+def add_loads(report: Report, binary: Path, extra_targets: dict[str, str] | None = None) -> None:
     """Run the object through the kernel verifier (`check --load`) and record the verdicts."""
     from buildbpf import verifier
 
     sections = {p.function: p.section for p in report.programs}
-    loads, object_error = verifier.load_object(binary, Path(report.path), sections)
+    loads, object_error = verifier.load_object(binary, Path(report.path), sections, extra_targets or {})
     report.loads = loads
     if object_error is not None:
         report.problems.append(f"load: {object_error}")

@@ -360,6 +360,14 @@ def check(
             "--attach-targets/--no-attach-targets", help="Check attach targets against this kernel."
         ),
     ] = True,
+    attach_target: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--attach-target",
+            help="FUNCTION=TARGET for --load, for programs whose section does not name it (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Inspect eBPF objects: programs, maps, license, BTF lint, undefined symbols, size, sha256.
 
@@ -385,7 +393,15 @@ def check(
         for report in reports:
             checker.add_attach_targets(report)
     if load:
-        _load_reports(reports)
+        extra = {}
+        for item in attach_target or []:
+            function, sep, target = item.partition("=")
+            if not sep:
+                raise ConfigError(
+                    f"--attach-target {item!r} is not FUNCTION=TARGET", fix="e.g. my_fentry=do_unlinkat"
+                )
+            extra[function] = target
+        _load_reports(reports, extra)
     if as_json:
         print(json.dumps([r.as_json() for r in reports], indent=2))
     else:
@@ -395,7 +411,7 @@ def check(
         raise typer.Exit(5)
 
 
-def _load_reports(reports: list[Any]) -> None:
+def _load_reports(reports: list[Any], extra_targets: dict[str, str] | None = None) -> None:
     from buildbpf import check as checker
     from buildbpf import verifier
     from buildbpf.toolchain import pin_from, resolve_rust
@@ -404,7 +420,7 @@ def _load_reports(reports: list[Any]) -> None:
     binary = verifier.loader_binary(resolve_rust(pin_from(None, Path.cwd())))
     for report in reports:
         if report.programs:
-            checker.add_loads(report, binary)
+            checker.add_loads(report, binary, extra_targets or {})
 
 
 def _print_report(report: object, full_log: bool = False) -> None:

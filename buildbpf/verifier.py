@@ -114,11 +114,15 @@ def parse_output(stdout: str) -> tuple[list[ProgramLoad], str | None]:
     return loads, None
 
 
-def load_object(binary: Path, obj: Path, sections: dict[str, str]) -> tuple[list[ProgramLoad], str | None]:
-    """Load every program of `obj` with the helper; the kernel keeps nothing afterwards."""
-    done = run(
-        [binary, str(obj), *attach_targets(sections)], echo=False, stream=False, check=False, timeout=300
-    )
+def load_object(
+    binary: Path, obj: Path, sections: dict[str, str], extra_targets: dict[str, str] | None = None
+) -> tuple[list[ProgramLoad], str | None]:
+    """Load every program of `obj` with the helper; the kernel keeps nothing afterwards.
+
+    `extra_targets` (FUNCTION -> TARGET, from the command line) win over section names.
+    """
+    targets = [*attach_targets(sections), *(f"{k}={v}" for k, v in (extra_targets or {}).items())]
+    done = run([binary, str(obj), *targets], echo=False, stream=False, check=False, timeout=300)
     loads, object_error = parse_output(done.stdout)
     if object_error is None and not loads and done.returncode != 0:
         object_error = (done.stderr.strip() or f"the verifier helper exited with {done.returncode}")[:2000]
