@@ -39,10 +39,17 @@ def ebpf(session: nox.Session) -> None:
 
 
 @nox.session
+def bench(session: nox.Session) -> None:
+    """buildbpf against the cargo calls it makes: startup, no-op, cold build, check, output quality."""
+    session.install("-e", ".")
+    session.run("python", "benchmarks/bench.py", *session.posargs)
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     """ruff over the package, the tests and this file."""
     session.install("ruff>=0.6")
-    session.run("ruff", "check", "buildbpf", "tests", "noxfile.py")
+    session.run("ruff", "check", "buildbpf", "tests", "benchmarks", "noxfile.py")
 
 
 @nox.session

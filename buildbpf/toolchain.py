@@ -21,7 +21,7 @@ import os
 import re
 import tempfile
 import tomllib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -405,13 +405,17 @@ def resolve_rust(pin: Pin | None = None, *, candidates: Sequence[Candidate] | No
         found = candidates if candidates is not None else [*rustup_toolchains(), *path_rustcs()]
     chosen = choose(found, pin)
     assert chosen.cargo is not None  # choose() only returns candidates with cargo
-    done = probe([chosen.rustc, "-vV"])
-    if done is None or done.returncode != 0:
-        raise ToolchainError(
-            f"{chosen.rustc} -vV failed" + (f": {done.stderr.strip()[:200]}" if done else ""),
-            fix="reinstall that toolchain or pin another one",
-        )
-    info = parse_rustc_vv(done.stdout)
+
+    def rustc_vv() -> dict[str, str | None]:
+        done = probe([chosen.rustc, "-vV"])
+        if done is None or done.returncode != 0:
+            raise ToolchainError(
+                f"{chosen.rustc} -vV failed" + (f": {done.stderr.strip()[:200]}" if done else ""),
+                fix="reinstall that toolchain or pin another one",
+            )
+        return {"stdout": done.stdout}
+
+    info = parse_rustc_vv(cached_probe(chosen.rustc, "rustc -vV", rustc_vv)["stdout"] or "")
     return RustToolchain(
         source=chosen.source,
         mode=Mode.NIGHTLY if info.channel in ("nightly", "dev") else Mode.BOOTSTRAP,
@@ -434,6 +438,46 @@ def pin_from(cli: str | None, start: Path | None = None) -> Pin | None:
         if channel:
             return Pin(channel, str(found), explicit=False)
     return None
+
+
+# --- a cache of tool probes -----------------------------------------------------------------
+
+
+def cached_probe(
+    tool: Path, kind: str, compute: Callable[[], dict[str, str | None]]
+) -> dict[str, str | None]:
+    """`compute()` for this exact binary, remembered across runs (no-op builds stay fast).
+
+    The key is the binary's path, mtime and size, so an upgraded or rebuilt tool is probed
+    again; a broken cache file is ignored and rewritten.
+    """
+    import json
+
+    try:
+        stat = tool.stat()
+    except OSError:
+        return compute()
+    key = f"{kind}|{tool}|{stat.st_mtime_ns}|{stat.st_size}"
+    store = paths.cache_home() / "probes.json"
+    try:
+        entries = json.loads(store.read_text())
+        if not isinstance(entries, dict):
+            entries = {}
+    except (OSError, ValueError):
+        entries = {}
+    if key in entries and isinstance(entries[key], dict):
+        return dict(entries[key])
+    value = compute()
+    # forget binaries that are gone (test fakes, replaced toolchains)
+    entries = {k: v for k, v in entries.items() if Path(k.split("|")[1]).exists()}
+    entries[key] = value
+    try:
+        from buildbpf.cargo_config import write_atomic
+
+        write_atomic(store, json.dumps(entries, indent=1))
+    except OSError:
+        pass  # a read-only cache only costs speed
+    return value
 
 
 # --- bpf-linker ---------------------------------------------------------------------------
@@ -473,7 +517,26 @@ def _needed_libraries(path: Path) -> list[str]:
 
 
 def inspect_linker(path: Path, source: str) -> BpfLinker:
-    """Ask a bpf-linker for its version and for the LLVM it runs on."""
+    """Ask a bpf-linker for its version and for the LLVM it runs on (cached per binary)."""
+
+    def ask() -> dict[str, str | None]:
+        found = _ask_linker(path)
+        return {"version": str(found[0]) if found[0] else None, "llvm": str(found[1]) if found[1] else None}
+
+    answer = cached_probe(path, "bpf-linker", ask)
+
+    def version_of(text: str | None) -> Version | None:
+        if not text:
+            return None
+        major, minor, patch = (int(x) for x in text.split("."))
+        return Version(major, minor, patch)
+
+    return BpfLinker(
+        path=path, source=source, version=version_of(answer["version"]), llvm=version_of(answer["llvm"])
+    )
+
+
+def _ask_linker(path: Path) -> tuple[Version | None, Version | None]:
     version = None
     done = probe([path, "--version"])
     if done is not None and done.returncode == 0:
@@ -488,7 +551,7 @@ def inspect_linker(path: Path, source: str) -> BpfLinker:
     llvm = parse_llvm_version(done.stdout + done.stderr) if done is not None else None
     if llvm is None:
         llvm = llvm_from_needed(_needed_libraries(path))
-    return BpfLinker(path=path, source=source, version=version, llvm=llvm)
+    return version, llvm
 
 
 def linker_candidates(llvm_major: int | None, explicit: str | None = None) -> Iterator[tuple[Path, str]]:

@@ -194,3 +194,24 @@ def test_no_linker_at_all() -> None:
     assert "not found" in caught.value.message
     assert caught.value.fix is not None
     assert "buildbpf setup" in caught.value.fix
+
+
+def test_probe_cache_follows_the_binary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from buildbpf.toolchain import cached_probe
+
+    monkeypatch.setenv("BUILDBPF_CACHE_DIR", str(tmp_path / "cache"))
+    tool = tmp_path / "rustc"
+    tool.write_text("v1")
+    calls: list[int] = []
+
+    def compute() -> dict[str, str | None]:
+        calls.append(1)
+        return {"stdout": f"answer {len(calls)}"}
+
+    assert cached_probe(tool, "rustc -vV", compute) == {"stdout": "answer 1"}
+    assert cached_probe(tool, "rustc -vV", compute) == {"stdout": "answer 1"}  # from the cache
+    assert len(calls) == 1
+    tool.write_text("v2, rebuilt")  # another size: probed again
+    assert cached_probe(tool, "rustc -vV", compute) == {"stdout": "answer 2"}
+    (tmp_path / "cache" / "probes.json").write_text("{broken")
+    assert cached_probe(tool, "rustc -vV", compute) == {"stdout": "answer 3"}  # a broken cache is rebuilt

@@ -1,0 +1,269 @@
+"""What buildbpf costs on top of cargo, measured side by side in one run.
+
+    python benchmarks/bench.py [--runs 5] [--json benchmarks/results/bench.json]
+
+Every figure is a median over --runs (cold builds: --cold-runs) and is shown next to its
+baseline measured in the same run: the raw cargo commands buildbpf itself runs (taken
+from `buildbpf build --print-plan`), `cargo --version`, or Aya's template build flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ("xdp-counter", "connect-tracer")
+BUILDBPF = str(Path(sys.executable).with_name("buildbpf"))
+
+
+def timed(
+    command: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> tuple[float, str, str]:
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(command)}\n{done.stderr[-3000:]}")
+    return elapsed, done.stdout, done.stderr
+
+
+def median(runs: int, measure: Callable[[], float]) -> float:
+    return statistics.median(measure() for _ in range(runs))
+
+
+def plan_of(workspace: Path, env: dict[str, str]) -> dict[str, Any]:
+    _, out, _ = timed([BUILDBPF, "build", "--release", "--print-plan"], cwd=workspace, env=env)
+    return json.loads(out)
+
+
+def raw_cargo(plan: dict[str, Any], env: dict[str, str]) -> tuple[float, list[str]]:
+    """Run the plan's cargo calls by hand, copying each object where userspace expects it."""
+    total, errors = 0.0, []
+    steps = [(step["cargo"], step) for step in plan["ebpf"]]
+    if plan["userspace"]:
+        steps.append((plan["userspace"]["cargo"], None))
+    for call, ebpf in steps:
+        call_env = {k: v for k, v in env.items() if k not in call["env_remove"]}
+        call_env.update(call["env_set"])
+        elapsed, out, err = timed(call["argv"], cwd=Path(call["cwd"]), env=call_env)
+        total += elapsed
+        errors.append(err)
+        if ebpf is not None:
+            start = time.perf_counter()
+            for line in out.splitlines():
+                message = json.loads(line) if line.startswith("{") else {}
+                if message.get("executable"):
+                    destination = Path(ebpf["objects_dir"]) / Path(message["executable"]).name
+                    destination.parent.mkdir(parents=True, exist_ok=True)
+                    if (
+                        not destination.exists()
+                        or destination.read_bytes() != Path(message["executable"]).read_bytes()
+                    ):
+                        shutil.copyfile(message["executable"], destination)
+            total += time.perf_counter() - start
+    return total, errors
+
+
+def mtimes(workspace: Path) -> dict[str, int]:
+    return {str(p): p.stat().st_mtime_ns for p in workspace.rglob("config.toml")}
+
+
+def copy_example(name: str, into: Path) -> Path:
+    destination = into / name
+    shutil.copytree(ROOT / "examples" / name, destination, ignore=shutil.ignore_patterns("target", ".cargo"))
+    return destination
+
+
+def bench_startup(runs: int, cargo: str) -> list[dict[str, Any]]:
+    base = median(runs, lambda: timed([cargo, "--version"])[0])
+    rows = []
+    for args in (["--version"], ["--help"]):
+        value = median(runs, lambda a=args: timed([BUILDBPF, *a])[0])  # type: ignore[misc]
+        rows.append(
+            {
+                "what": f"startup: buildbpf {' '.join(args)}",
+                "seconds": value,
+                "baseline": "cargo --version",
+                "baseline_seconds": base,
+                "target": "<= 0.150 s (--version)",
+            }
+        )
+    return rows
+
+
+def bench_noop(runs: int, workspace: Path, env: dict[str, str]) -> dict[str, Any]:
+    timed([BUILDBPF, "build", "--release"], cwd=workspace, env=env)  # warm
+    plan = plan_of(workspace, env)
+    before = mtimes(workspace)
+    compiled = []
+
+    def ours() -> float:
+        elapsed, _, err = timed([BUILDBPF, "build", "--release"], cwd=workspace, env=env)
+        compiled.append("Compiling" in err)
+        return elapsed
+
+    value = median(runs, ours)
+    base = median(runs, lambda: raw_cargo(plan, env)[0])
+    return {
+        "what": f"no-op rebuild: {workspace.name}",
+        "seconds": value,
+        "baseline": "the same cargo calls by hand",
+        "baseline_seconds": base,
+        "target": "ratio <= 1.15",
+        "recompiled": any(compiled),
+        "rewrote_config": mtimes(workspace) != before,
+    }
+
+
+def bench_cold(runs: int, workspace: Path, env: dict[str, str], scratch: Path) -> dict[str, Any]:
+    def ours() -> float:
+        target = Path(tempfile.mkdtemp(dir=scratch))
+        return timed(
+            [BUILDBPF, "build", "--release"], cwd=workspace, env={**env, "CARGO_TARGET_DIR": str(target)}
+        )[0]
+
+    def theirs() -> float:
+        target = Path(tempfile.mkdtemp(dir=scratch))
+        cold_env = {**env, "CARGO_TARGET_DIR": str(target)}
+        # the config files buildbpf writes are part of its job; the hand-run baseline reuses them
+        return raw_cargo(plan_of(workspace, cold_env), cold_env)[0]
+
+    return {
+        "what": f"cold build: {workspace.name}",
+        "seconds": median(runs, ours),
+        "baseline": "same cargo calls, empty target dir",
+        "baseline_seconds": median(runs, theirs),
+        "target": "ratio <= 1.05",
+    }
+
+
+def bench_check(runs: int, objects: list[Path]) -> list[dict[str, Any]]:
+    base = median(runs, lambda: timed([BUILDBPF, "--help"])[0])
+    rows = []
+    for obj in objects:
+        value = median(runs, lambda o=obj: timed([BUILDBPF, "check", str(o)])[0])  # type: ignore[misc]
+        rows.append(
+            {
+                "what": f"check: {obj.name}",
+                "seconds": value,
+                "baseline": "buildbpf --help (startup)",
+                "baseline_seconds": base,
+                "target": "<= 0.050 s beyond startup",
+            }
+        )
+    return rows
+
+
+def translated(obj: Path) -> dict[str, int]:
+    _, out, _ = timed([BUILDBPF, "check", "--load", "--json", str(obj)])
+    return {load["name"]: load["translated_insns"] for load in json.loads(out)[0]["loads"]}
+
+
+def bench_quality(workspace: Path, env: dict[str, str], scratch: Path) -> list[dict[str, Any]]:
+    """Kernel-translated instructions: buildbpf's flags vs Aya's template build flags."""
+    plan = plan_of(workspace, env)
+    ours = Path(plan["ebpf"][0]["objects_dir"]) / plan["ebpf"][0]["bins"][0]
+    call = plan["ebpf"][0]["cargo"]
+    target = scratch / "template-flags"
+    # aya-template: `--release`, panic=abort, debuginfo 2 + --btf, bpf-linker defaults,
+    # codegen-units=1 only for the eBPF package, no LTO setting (cargo's default: thin-local)
+    argv: list[str] = []
+    items = iter(call["argv"])
+    for item in items:
+        value = next(items, "") if item == "--config" else None
+        if value is None:
+            argv.append(item)
+        elif not value.startswith("profile."):
+            argv += [item, value]
+    argv += [
+        "--config",
+        'profile.release.panic="abort"',
+        "--config",
+        f"profile.release.package.{plan['ebpf'][0]['crate']}.codegen-units=1",
+    ]
+    call_env = {k: v for k, v in env.items() if k not in call["env_remove"]}
+    call_env.update(call["env_set"])
+    call_env["CARGO_ENCODED_RUSTFLAGS"] = "\x1f".join(["-C", "debuginfo=2", "-C", "link-arg=--btf"])
+    call_env["CARGO_TARGET_DIR"] = str(target)
+    timed(argv, cwd=Path(call["cwd"]), env=call_env)
+    theirs = target / "bpfel-unknown-none" / "release" / plan["ebpf"][0]["bins"][0]
+    mine, template = translated(ours), translated(theirs)
+    return [
+        {
+            "what": f"translated insns: {workspace.name}/{name}",
+            "value": mine[name],
+            "baseline": "Aya template flags",
+            "baseline_value": template.get(name),
+            "target": "<= baseline",
+        }
+        for name in mine
+    ]
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    lines = ["| measurement | buildbpf | baseline | ratio | target |", "| --- | ---: | ---: | ---: | --- |"]
+    for row in rows:
+        if "seconds" in row:
+            mine, base = row["seconds"], row["baseline_seconds"]
+            cells = (
+                f"{mine * 1000:.0f} ms",
+                f"{base * 1000:.0f} ms ({row['baseline']})",
+                f"{mine / base:.2f}",
+            )
+        else:
+            mine, base = row["value"], row["baseline_value"]
+            cells = (str(mine), f"{base} ({row['baseline']})", f"{mine / base:.2f}" if base else "-")
+        extra = ""
+        if row.get("recompiled") or row.get("rewrote_config"):
+            extra = " (recompiled or rewrote a file!)"
+        lines.append(f"| {row['what']} | {cells[0]} | {cells[1]} | {cells[2]} | {row['target']}{extra} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--cold-runs", type=int, default=1)
+    parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "bench.json")
+    args = parser.parse_args()
+    env = dict(os.environ)
+    doctor = json.loads(timed([BUILDBPF, "doctor", "--json"])[1])
+    cargo = doctor["toolchain"]["cargo"]
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="buildbpf-bench-") as tmp:
+        scratch = Path(tmp)
+        rows += bench_startup(args.runs, cargo)
+        workspaces = [copy_example(name, scratch) for name in EXAMPLES]
+        for workspace in workspaces:
+            rows.append(bench_noop(args.runs, workspace, env))
+        rows.append(bench_cold(args.cold_runs, workspaces[0], env, scratch))
+        objects = [Path(p["objects_dir"]) / p["bins"][0] for w in workspaces for p in plan_of(w, env)["ebpf"]]
+        rows += bench_check(args.runs, objects)
+        if os.geteuid() == 0:
+            for workspace in workspaces:
+                rows += bench_quality(workspace, env, scratch)
+    machine = f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, Linux {platform.release()}"
+    tools = doctor["toolchain"]
+    print(f"machine: {machine}; rustc {tools['rustc_version']} (LLVM {tools['llvm_version']})")
+    print(table(rows))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(
+        json.dumps({"machine": machine, "toolchain": doctor["toolchain"], "rows": rows}, indent=2)
+    )
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
