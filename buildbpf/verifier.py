@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,11 +61,13 @@ def loader_binary(rust: RustToolchain) -> Path:
         shutil.copyfile(path, destination)
     env = {k: v for k, v in rust.cargo_env().items() if k != "RUSTC_BOOTSTRAP"}
     env["CARGO_TARGET_DIR"] = str(home / "target")
-    print("buildbpf: building the verifier helper (once per toolchain)", flush=True)
+    # stderr only: stdout may be `check --json`
+    print("buildbpf: building the verifier helper (once per toolchain)", file=sys.stderr, flush=True)
     run(
         [rust.cargo, "build", "--release", "--locked", "--manifest-path", str(source / "Cargo.toml")],
         env_set=env,
         env_remove=leaky_variables(os.environ),
+        echo_stdout=False,
     )
     if not binary.is_file():
         raise ToolchainError(f"the verifier helper was built but {binary} is missing")
