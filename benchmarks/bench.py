@@ -191,7 +191,7 @@ def bench_quality(workspace: Path, env: dict[str, str], scratch: Path) -> list[d
         "--config",
         'profile.release.panic="abort"',
         "--config",
-        f"profile.release.package.{plan['ebpf'][0]['crate']}.codegen-units=1",
+        f"profile.release.package.{plan['ebpf'][0]['crates'][0]}.codegen-units=1",
     ]
     call_env = {k: v for k, v in env.items() if k not in call["env_remove"]}
     call_env.update(call["env_set"])

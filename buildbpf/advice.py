@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 
+from buildbpf.errors import CargoError
+
 KNOWN: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern, re.IGNORECASE), advice)
     for pattern, advice in (
@@ -78,3 +80,14 @@ KNOWN: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 def advise(output: str) -> list[str]:
     """Advice lines for every known error in `output`, in table order, without repeats."""
     return [advice for pattern, advice in KNOWN if pattern.search(output)]
+
+
+def cargo_failure(what: str, returncode: int, output: str) -> CargoError:
+    """The error for a failed cargo call: which build, its status, and the advice for its output."""
+    advice = advise(output)
+    message = f"{what} failed (cargo exited with status {returncode})"
+    if len(advice) > 1:
+        message += "\n  also: " + "\n  also: ".join(advice[1:])
+    return CargoError(
+        message, fix=advice[0] if advice else "read the first error above; it is usually the cause"
+    )

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from buildbpf import artifact, cargo_config, settings
-from buildbpf.advice import advise
+from buildbpf.advice import cargo_failure
 from buildbpf.cargo_config import write_atomic
-from buildbpf.errors import ArtifactError, CargoError, ConfigError
+from buildbpf.errors import ArtifactError, ConfigError
 from buildbpf.plan import (
     BuildOptions,
     BuildPlan,
@@ -152,6 +152,11 @@ def aya_build_environment(toolchain: Toolchain, environ: Mapping[str, str]) -> d
 def plan_for(context: Context, options: BuildOptions, environ: Mapping[str, str]) -> BuildPlan:
     """The build plan for a loaded context."""
     rust = context.toolchain.rust
+    solo = frozenset(
+        crate.name
+        for crate in context.workspace.by_role(settings.Role.EBPF)
+        if cargo_config.has_user_settings(crate.directory)
+    )
     return make_plan(
         context.workspace,
         context.effective,
@@ -162,6 +167,7 @@ def plan_for(context: Context, options: BuildOptions, environ: Mapping[str, str]
         options=options,
         environ=environ,
         aya_build_env=aya_build_environment(context.toolchain, environ),
+        solo=solo,
     )
 
 
@@ -176,13 +182,7 @@ def _cargo(call: CargoCall, what: str) -> Completed:
         timeout=CARGO_TIMEOUT,
     )
     if done.returncode != 0:
-        advice = advise(done.stdout + done.stderr)
-        message = f"{what} failed (cargo exited with status {done.returncode})"
-        if len(advice) > 1:
-            message += "\n  also: " + "\n  also: ".join(advice[1:])
-        raise CargoError(
-            message, fix=advice[0] if advice else "read the first error above; it is usually the cause"
-        )
+        raise cargo_failure(what, done.returncode, done.stdout + done.stderr)
     return done
 
 
@@ -190,18 +190,17 @@ def publish(step: EbpfStep, executables: list[Path]) -> list[Published]:
     """Gate each expected bin and copy it to the objects dir; a rejected one is removed there."""
     by_name = {exe.name: exe for exe in executables}
     published = []
-    for bin_name in step.bins:
+    for crate, bin_name in step.bins:
         destination = step.objects_dir / bin_name
         exe = by_name.get(bin_name)
         if exe is None:
             destination.unlink(missing_ok=True)
             raise ArtifactError(
-                f"crate {step.crate}: cargo reported no executable for bin `{bin_name}` "
-                f"({step.target.triple})",
+                f"crate {crate}: cargo reported no executable for bin `{bin_name}` ({step.target.triple})",
                 fix="check the crate's [[bin]] targets and that the build produced them",
             )
         try:
-            checked = artifact.gate(exe, crate=step.crate, target=step.target.value, btf=step.btf)
+            checked = artifact.gate(exe, crate=crate, target=step.target.value, btf=step.btf)
         except ArtifactError:
             destination.unlink(missing_ok=True)  # never leave a stale object for userspace (PITFALLS #7)
             raise
@@ -211,7 +210,7 @@ def publish(step: EbpfStep, executables: list[Path]) -> list[Published]:
             write_atomic(destination, data)
         published.append(
             Published(
-                step.crate,
+                crate,
                 step.target.value,
                 bin_name,
                 destination,
@@ -279,7 +278,7 @@ def execute(plan: BuildPlan, *, dry_run: bool = False) -> Result:
     if dry_run:
         return result
     for ebpf in plan.ebpf:
-        done = _cargo(ebpf.call, f"eBPF crate {ebpf.crate} ({ebpf.target.triple})")
+        done = _cargo(ebpf.call, ebpf.what)
         result.objects += publish(ebpf, executables_from_messages(done.stdout))
     if plan.userspace is not None:
         done = _cargo(plan.userspace.call, f"userspace crates {', '.join(plan.userspace.crates)}")

@@ -20,7 +20,7 @@ from typing import Any
 import tomlkit
 import tomlkit.exceptions
 from tomlkit.container import Container
-from tomlkit.items import Item, Table
+from tomlkit.items import Comment, Item, Table, Whitespace
 
 from buildbpf.errors import ConfigError
 
@@ -147,3 +147,28 @@ def apply(crate_dir: Path, keys: Sequence[ManagedKey], *, dry_run: bool = False)
     if not dry_run:
         write_atomic(path, text)
     return Outcome(path, status, text, kept)
+
+
+def has_user_settings(crate_dir: Path) -> bool:
+    """Whether the crate's cargo config has anything buildbpf did not write (or cannot be read)."""
+    directory = crate_dir / ".cargo"
+    if (directory / "config").exists():
+        return True
+    path = directory / "config.toml"
+    if not path.exists():
+        return False
+    try:
+        doc = tomlkit.parse(path.read_text())
+    except (OSError, UnicodeDecodeError, tomlkit.exceptions.ParseError):
+        return True  # apply() reports it; either way only a call from that directory is right
+
+    def user_item(container: Container) -> bool:
+        for _, item in container.body:
+            if isinstance(item, Table):
+                if user_item(item.value):
+                    return True
+            elif isinstance(item, Item) and not isinstance(item, Whitespace | Comment) and not _is_ours(item):
+                return True
+        return False
+
+    return user_item(doc)

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from buildbpf.cargo_config import ManagedKey, managed_keys
 from buildbpf.errors import ConfigError
 from buildbpf.settings import BpfTarget, Effective, Role
-from buildbpf.workspace import Workspace
+from buildbpf.workspace import Crate, Workspace
 
 # Host build settings that leak into an eBPF build and break it (shared/DESIGN.md,
 # PITFALLS #4, #11): removed from the eBPF cargo's environment.
@@ -123,7 +123,7 @@ def ebpf_build(
     build_std: tuple[str, ...] = ("core",),
     rustflags: list[str] | None = None,
     profile: Mapping[str, object] | None = None,
-    package: str | None = None,
+    packages: Sequence[str] = (),
     features: tuple[str, ...] = (),
     no_default_features: bool = False,
     environ: Mapping[str, str] | None = None,
@@ -138,7 +138,7 @@ def ebpf_build(
     bpf = triple(target)
     flags = rustflags if rustflags is not None else ebpf_rustflags(btf=btf)
     argv = [str(cargo), "build"]
-    if package:
+    for package in packages:
         argv += ["-p", package]
     argv += [
         "-Z", f"build-std={','.join(build_std)}",
@@ -204,14 +204,24 @@ class ConfigStep:
 
 @dataclass(frozen=True)
 class EbpfStep:
-    """Build one eBPF crate for one byte order, then gate and publish its objects."""
+    """Build eBPF crates for one byte order, then gate and publish their objects.
 
-    crate: str
+    Crates whose flags are all the same share one cargo call (one dependency graph, one
+    lock, parallel codegen); a crate with its own settings is built alone.
+    """
+
+    crates: tuple[str, ...]
     target: BpfTarget
-    bins: tuple[str, ...]
+    bins: tuple[tuple[str, str], ...]  # (crate, bin)
     btf: bool
     call: CargoCall
     objects_dir: Path
+
+    @property
+    def what(self) -> str:
+        """How messages name this build: `eBPF crate x (bpfel-unknown-none)`."""
+        plural = "s" if len(self.crates) > 1 else ""
+        return f"eBPF crate{plural} {', '.join(self.crates)} ({self.target.triple})"
 
 
 @dataclass(frozen=True)
@@ -250,8 +260,8 @@ class BuildPlan:
                 for s in self.configs
             ],
             "ebpf": [
-                {"crate": s.crate, "target": s.target.value, "bins": list(s.bins), "btf": s.btf,
-                 "objects_dir": str(s.objects_dir), "cargo": call(s.call)}
+                {"crates": list(s.crates), "target": s.target.value, "bins": [b for _, b in s.bins],
+                 "btf": s.btf, "objects_dir": str(s.objects_dir), "cargo": call(s.call)}
                 for s in self.ebpf
             ],
             "userspace": None if self.userspace is None
@@ -287,11 +297,14 @@ def make_plan(
     options: BuildOptions,
     environ: Mapping[str, str],
     aya_build_env: Mapping[str, str] | None = None,
+    solo: frozenset[str] = frozenset(),
 ) -> BuildPlan:
     """From workspace, per-crate settings and toolchain to the exact steps. Pure.
 
     `aya_build_env` is added to the userspace build when a userspace crate's build.rs
     uses aya-build, so the cargo it starts finds this toolchain and this bpf-linker.
+    `solo`: eBPF crates whose `.cargo/config.toml` has settings of the user's; each is
+    built by itself, from its directory.
     """
     selected = workspace.select(options.packages)
     ebpf_crates = workspace.by_role(Role.EBPF)
@@ -307,7 +320,11 @@ def make_plan(
             fix='add [crates.NAME] role = "ebpf" to buildbpf.toml, or depend on aya-ebpf',
         )
     arch = host_arch(host_triple)
-    configs, steps = [], []
+    configs = []
+    # crates built with the same flags share a cargo call, unless their directory holds
+    # cargo settings of the user's (only a call from that directory applies them) or
+    # they have features (cargo applies --features to every selected package)
+    groups: dict[tuple[object, ...], list[tuple[Crate, BpfTarget, list[str], Effective]]] = {}
     for crate in ebpf_crates:
         eff = settings[crate.name]
         targets: list[BpfTarget] = list(eff["targets"])
@@ -328,38 +345,51 @@ def make_plan(
                 extra=tuple(eff["rustflags"]),
             )
             flags_by_triple[target.triple] = flags
-            call = ebpf_build(
-                cargo=cargo,
-                cargo_env=cargo_env,
-                linker=linker,
-                crate_dir=crate.directory,
-                target=target.value,
-                release=True,  # debug builds of eBPF do not pass the verifier (PITFALLS #6)
-                btf=eff["btf"],
-                build_std=tuple(eff["build_std"]),
-                rustflags=flags,
-                profile={
-                    "opt-level": eff["opt_level"],
-                    "lto": eff["lto"],
-                    "codegen-units": eff["codegen_units"],
-                },
-                package=crate.name,
-                features=tuple(eff["features"]),
-                no_default_features=eff["no_default_features"],
-                environ=environ,
-            )
-            steps.append(
-                EbpfStep(
-                    crate.name,
-                    target,
-                    crate.bins,
-                    eff["btf"],
-                    call,
-                    objects_dir(workspace.target_dir, target),
-                )
-            )
+            shared = (
+                target, tuple(flags), tuple(eff["build_std"]), str(eff["opt_level"]), str(eff["lto"]),
+                eff["codegen_units"], eff["no_default_features"], eff["btf"],
+            )  # fmt: skip
+            alone = crate.name in solo or bool(eff["features"])
+            key = ("alone", crate.name, target) if alone else shared
+            while any(set(m.bins) & set(crate.bins) for m, *_ in groups.get(key, [])):
+                key = (*key, "again")  # two bins of one name would overwrite each other
+            groups.setdefault(key, []).append((crate, target, flags, eff))
         keys = managed_keys([t.triple for t in targets], str(linker), flags_by_triple, eff["build_std"])
         configs.append(ConfigStep(crate.name, crate.directory, tuple(keys)))
+    steps = []
+    for members in groups.values():
+        crate, target, flags, eff = members[0]
+        call = ebpf_build(
+            cargo=cargo,
+            cargo_env=cargo_env,
+            linker=linker,
+            # one crate: from its directory, so its .cargo/config.toml applies as for `cargo build` there
+            crate_dir=crate.directory if len(members) == 1 else workspace.root,
+            target=target.value,
+            release=True,  # debug builds of eBPF do not pass the verifier (PITFALLS #6)
+            btf=eff["btf"],
+            build_std=tuple(eff["build_std"]),
+            rustflags=flags,
+            profile={
+                "opt-level": eff["opt_level"],
+                "lto": eff["lto"],
+                "codegen-units": eff["codegen_units"],
+            },
+            packages=[m[0].name for m in members],
+            features=tuple(eff["features"]),
+            no_default_features=eff["no_default_features"],
+            environ=environ,
+        )
+        steps.append(
+            EbpfStep(
+                tuple(m[0].name for m in members),
+                target,
+                tuple((m[0].name, b) for m in members for b in m[0].bins),
+                eff["btf"],
+                call,
+                objects_dir(workspace.target_dir, target),
+            )
+        )
     userspace = None
     if user_crates:
         built = {s.target for s in steps}

@@ -211,3 +211,46 @@ def test_aya_template_layout_builds_unchanged(
     assert {p: p.read_bytes() for p in workspace.rglob("*.rs")} == before  # no edits needed
     packets = run_loader(shared_target / "release" / "xdp-counter")
     assert int(packets.split("packets:")[1].split()[0]) > 0, packets
+
+
+def two_crate_workspace(root: Path) -> Path:
+    """Two registry-free eBPF crates with the same settings in one workspace."""
+    root.mkdir()
+    (root / "Cargo.toml").write_text('[workspace]\nmembers = ["first-ebpf", "second-ebpf"]\nresolver = "2"\n')
+    (root / "buildbpf.toml").write_text(
+        '[crates.first-ebpf]\nrole = "ebpf"\n\n[crates.second-ebpf]\nrole = "ebpf"\n'
+    )
+    for name in ("first-ebpf", "second-ebpf"):
+        crate = copy_tree(FIXTURES / "minimal-ebpf", root / name)
+        manifest = (crate / "Cargo.toml").read_text().replace("minimal-ebpf", name)
+        (crate / "Cargo.toml").write_text(manifest.split("# A standalone")[0] + f'[[bin]]\nname = "{name}"\n'
+                                          'path = "src/main.rs"\n')  # fmt: skip
+    return root
+
+
+def test_crates_with_the_same_flags_are_built_by_one_cargo_call(
+    toolchain: Toolchain, tmp_path: Path, shared_target: Path
+) -> None:
+    root = two_crate_workspace(tmp_path / "pair")
+    env = dict(os.environ, CARGO_TARGET_DIR=str(shared_target))
+    done, result = build_json(root, env)
+    calls = [line for line in done.stderr.splitlines() if line.startswith("+ ") and "build-std" in line]
+    assert len(calls) == 1, calls
+    assert f"+ cd {root} && " in calls[0]
+    assert "-p first-ebpf -p second-ebpf" in calls[0]
+    assert [(o["crate"], o["bin"]) for o in result["objects"]] == [
+        ("first-ebpf", "first-ebpf"), ("second-ebpf", "second-ebpf"),
+    ]  # fmt: skip
+    for obj in result["objects"]:
+        assert artifact.inspect(Path(obj["path"])).ok
+
+    # a setting of the user's in one crate's cargo config: that crate is built alone, from its directory
+    config = root / "second-ebpf" / ".cargo" / "config.toml"
+    config.write_text(config.read_text() + '\n[env]\nSECOND = "1"\n')
+    done, result = build_json(root, env)
+    calls = [line for line in done.stderr.splitlines() if line.startswith("+ ") and "build-std" in line]
+    assert [c.split(" && ")[0] for c in calls] == [
+        f"+ cd {root / 'first-ebpf'}",
+        f"+ cd {root / 'second-ebpf'}",
+    ]
+    assert len(result["objects"]) == 2

@@ -196,3 +196,27 @@ def test_marker_is_what_makes_a_key_ours() -> None:
     assert cargo_config.MARKER == "buildbpf"
     text, _ = render(None, KEYS, Path("c"))
     assert text.count("# buildbpf") == len(KEYS)
+
+
+@pytest.mark.parametrize(
+    ("existing", "user"),
+    [
+        (None, False),
+        ("", False),
+        ("# only a comment\n\n", False),
+        (USER_CONFIG, True),
+        ("[target.bpfel-unknown-none]\nrunner = 'x'\n", True),
+        ("[env\n", True),  # unreadable: only a call from that directory is right
+    ],
+)
+def test_user_settings_are_told_apart_from_ours(tmp_path: Path, existing: str | None, user: bool) -> None:
+    path = tmp_path / ".cargo" / "config.toml"
+    if existing is not None:
+        path.parent.mkdir()
+        path.write_text(existing)
+    assert cargo_config.has_user_settings(tmp_path) is user
+    if not user:
+        apply(tmp_path, KEYS)  # buildbpf's own keys are not the user's
+        assert cargo_config.has_user_settings(tmp_path) is False
+    (tmp_path / ".cargo" / "config").write_text("")  # the legacy name: cargo reads it too
+    assert cargo_config.has_user_settings(tmp_path) is True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ GOLDEN = Path(__file__).parent / "golden"
 ROOT = Path("/ws/probe")
 
 
-def metadata() -> dict[str, object]:
+def metadata(extra: tuple[tuple[str, list[str], list[str]], ...] = ()) -> dict[str, object]:
     def package(name: str, deps: list[str], kinds: list[str]) -> dict[str, object]:
         return {
             "name": name,
@@ -31,6 +32,7 @@ def metadata() -> dict[str, object]:
         package("probe", ["aya", "probe-common"], ["bin"]),
         package("probe-common", [], ["lib"]),
         package("probe-ebpf", ["aya-ebpf", "probe-common"], ["bin"]),
+        *(package(*p) for p in extra),
     ]
     return {
         "packages": packages,
@@ -41,8 +43,15 @@ def metadata() -> dict[str, object]:
     }
 
 
-def plan_json(config: LoadedConfig, *, environ: dict[str, str], options: BuildOptions) -> str:
-    workspace = from_metadata(metadata(), config)
+def plan_json(
+    config: LoadedConfig,
+    *,
+    environ: dict[str, str],
+    options: BuildOptions,
+    extra: tuple[tuple[str, list[str], list[str]], ...] = (),
+    solo: frozenset[str] = frozenset(),
+) -> str:
+    workspace = from_metadata(metadata(extra), config)
     settings = {c.name: effective(c.name, config, environ=environ) for c in workspace.crates}
     plan = make_plan(
         workspace,
@@ -53,6 +62,7 @@ def plan_json(config: LoadedConfig, *, environ: dict[str, str], options: BuildOp
         host_triple="x86_64-unknown-linux-gnu",
         options=options,
         environ=environ,
+        solo=solo,
     )
     return json.dumps(plan.as_json(), indent=2, sort_keys=True) + "\n"
 
@@ -68,7 +78,7 @@ def test_zero_config_plan(tmp_path: Path) -> None:
     text = plan_json(load_config(tmp_path), environ={}, options=BuildOptions(release=True))
     check_golden("plan-zero-config.json", text)
     plan = json.loads(text)
-    assert [s["crate"] for s in plan["ebpf"]] == ["probe-ebpf"]
+    assert [s["crates"] for s in plan["ebpf"]] == [["probe-ebpf"]]
     assert plan["userspace"]["crates"] == ["probe", "probe-common"]
     rustflags = plan["ebpf"][0]["cargo"]["env_set"]["CARGO_ENCODED_RUSTFLAGS"].split("\x1f")
     assert rustflags[:4] == ["-C", "debuginfo=2", "-C", "link-arg=--btf"]
@@ -103,12 +113,69 @@ def test_configured_plan_with_leaky_environment(tmp_path: Path) -> None:
 def test_package_selection(tmp_path: Path) -> None:
     config = load_config(tmp_path)
     only_user = json.loads(plan_json(config, environ={}, options=BuildOptions(packages=("probe",))))
-    assert [s["crate"] for s in only_user["ebpf"]] == ["probe-ebpf"]  # userspace needs the objects
+    assert [s["crates"] for s in only_user["ebpf"]] == [["probe-ebpf"]]  # userspace needs the objects
     assert only_user["userspace"]["crates"] == ["probe"]
     only_ebpf = json.loads(plan_json(config, environ={}, options=BuildOptions(packages=("probe-ebpf",))))
     assert only_ebpf["userspace"] is None
     with pytest.raises(ConfigError, match="did you mean `probe-ebpf`"):
         plan_json(config, environ={}, options=BuildOptions(packages=("probe-epbf",)))
+
+
+SECOND = (("probe-xdp", ["aya-ebpf"], ["bin"]),)
+
+
+@pytest.mark.parametrize(
+    ("config", "solo", "extra", "calls"),
+    [
+        ("", frozenset(), SECOND, [["probe-ebpf", "probe-xdp"]]),
+        ("[crates.probe-xdp]\nbtf = false\n", frozenset(), SECOND, [["probe-ebpf"], ["probe-xdp"]]),
+        ('[crates.probe-xdp]\nfeatures = ["x"]\n', frozenset(), SECOND, [["probe-ebpf"], ["probe-xdp"]]),
+        ("", frozenset({"probe-xdp"}), SECOND, [["probe-ebpf"], ["probe-xdp"]]),
+        (
+            "",
+            frozenset(),
+            (("probe-xdp", ["aya-ebpf"], ["bin"]), ("probe-tc", ["aya-ebpf"], ["bin"])),
+            [["probe-ebpf", "probe-xdp", "probe-tc"]],
+        ),
+        (
+            '[defaults]\ntargets = ["bpfel", "bpfeb"]\n[crates.probe-xdp]\ntargets = ["bpfeb"]\n',
+            frozenset(),
+            SECOND,
+            [["probe-ebpf"], ["probe-ebpf", "probe-xdp"]],
+        ),
+    ],
+)
+def test_crates_with_the_same_flags_share_one_cargo_call(
+    tmp_path: Path,
+    config: str,
+    solo: frozenset[str],
+    extra: tuple[tuple[str, list[str], list[str]], ...],
+    calls: list[list[str]],
+) -> None:
+    (tmp_path / "buildbpf.toml").write_text(config)
+    plan = json.loads(
+        plan_json(load_config(tmp_path), environ={}, options=BuildOptions(), extra=extra, solo=solo)
+    )
+    assert [s["crates"] for s in plan["ebpf"]] == calls
+    for step in plan["ebpf"]:
+        argv = step["cargo"]["argv"]
+        assert [argv[i + 1] for i, a in enumerate(argv) if a == "-p"] == step["crates"]
+        alone = len(step["crates"]) == 1
+        assert step["cargo"]["cwd"] == str(ROOT / step["crates"][0] if alone else ROOT)
+        assert step["bins"] == step["crates"]  # each fixture crate has one bin named after it
+
+
+def test_bins_of_one_name_are_not_built_by_one_call(tmp_path: Path) -> None:
+    workspace = from_metadata(metadata(SECOND), load_config(tmp_path))
+    clash = {c.name: c for c in workspace.crates}
+    clash["probe-xdp"] = replace(clash["probe-xdp"], bins=("probe-ebpf",))
+    workspace = replace(workspace, crates=tuple(clash.values()))
+    settings = {c.name: effective(c.name, load_config(tmp_path), environ={}) for c in workspace.crates}
+    plan = make_plan(
+        workspace, settings, cargo=Path("/usr/bin/cargo"), cargo_env={}, linker=Path("/bpf-linker"),
+        host_triple="x86_64-unknown-linux-gnu", options=BuildOptions(), environ={},
+    )  # fmt: skip
+    assert [s.crates for s in plan.ebpf] == [("probe-ebpf",), ("probe-xdp",)]
 
 
 def test_leaky_variables() -> None:
