@@ -13,6 +13,12 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"buildbpf {__version__}")
         return 0
+    if args[:1] == ["build"]:
+        from buildbpf.replay import replay
+
+        code = replay(args)  # a no-op build replayed without loading the workspace again
+        if code is not None:
+            return code
     from buildbpf.cli import run_cli
 
     return run_cli(args)

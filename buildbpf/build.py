@@ -56,6 +56,7 @@ class Published:
     programs: tuple[str, ...]
     license: str | None
     changed: bool
+    source: Path | None = None  # what cargo built, for eBPF crates built by buildbpf
 
 
 @dataclass
@@ -219,6 +220,7 @@ def publish(step: EbpfStep, executables: list[Path]) -> list[Published]:
                 tuple(checked.programs),
                 checked.license,
                 changed,
+                exe,
             )
         )
     return published
@@ -281,7 +283,75 @@ def execute(plan: BuildPlan, *, dry_run: bool = False) -> Result:
         done = _cargo(ebpf.call, ebpf.what)
         result.objects += publish(ebpf, executables_from_messages(done.stdout))
     if plan.userspace is not None:
-        done = _cargo(plan.userspace.call, f"userspace crates {', '.join(plan.userspace.crates)}")
+        done = _cargo(plan.userspace.call, userspace_what(plan.userspace))
         result.userspace = plan.userspace.crates
         result.objects += gate_aya_build(plan.userspace, done.stdout)
     return result
+
+
+def replay_inputs(context: Context, cwd: Path) -> list[str]:
+    """Every file whose change could change the plan: what a no-op replay must stat first.
+
+    Missing files count too (one that appears later, such as a rust-toolchain.toml or a
+    bpf-linker earlier in PATH, changes the plan).
+    """
+    import buildbpf
+    from buildbpf import paths
+    from buildbpf.toolchain import RUST_SRC_MARKER, path_rustcs, rustup_toolchains
+
+    workspace = context.workspace
+    files: list[Path] = [workspace.root / "Cargo.lock", workspace.root / "buildbpf.toml"]
+    # where cargo finds the workspace and its config, and rustup a toolchain pin
+    for start in dict.fromkeys([cwd, workspace.root, *(c.manifest.parent for c in workspace.crates)]):
+        for directory in (start, *start.parents):
+            for name in ("Cargo.toml", "rust-toolchain", "rust-toolchain.toml", ".cargo/config.toml"):
+                files.append(directory / name)
+            files.append(directory / ".cargo" / "config")
+    files += [c.manifest for c in workspace.crates]
+    # a new member under a glob such as `crates/*`
+    files += [c.manifest.parent.parent for c in workspace.crates if c.manifest.parent != workspace.root]
+    cargo_home = paths.cargo_home()
+    files += [cargo_home / "config.toml", cargo_home / "config", cargo_home / "bin" / "bpf-linker"]
+    # the toolchain choice: every candidate rustc, its cargo and rust-src, every bpf-linker
+    files.append(paths.rustup_home() / "toolchains")
+    for candidate in [*rustup_toolchains(), *path_rustcs()]:
+        files += [candidate.rustc, candidate.sysroot / RUST_SRC_MARKER]
+        files += [candidate.cargo] if candidate.cargo else []
+    for entry in [*os.environ.get("PATH", "").split(os.pathsep), "/usr/bin"]:
+        if entry:
+            files += [Path(entry) / "rustc", Path(entry) / "cargo", Path(entry) / "bpf-linker"]
+    rust, linker = context.toolchain.rust, context.toolchain.linker
+    files += [rust.rustc, rust.cargo, linker.path]
+    if rust.llvm_major is not None:
+        files.append(paths.managed_linker(rust.llvm_major))
+    # buildbpf itself: an upgrade may plan differently
+    files += sorted(Path(buildbpf.__file__).parent.glob("*.py"))
+    return [str(f) for f in dict.fromkeys(files)]
+
+
+def replay_calls(plan: BuildPlan, result: Result) -> list[dict[str, object]]:
+    """The cargo calls of a finished build, as the replay record keeps them."""
+    from buildbpf import replay
+    from buildbpf.run import Command
+
+    def record(call: CargoCall, what: str, gate: bool, outputs: list[str]) -> dict[str, object]:
+        echo = Command(call.argv, call.cwd, call.env_set, frozenset(call.env_remove)).shell_line()
+        return replay.call_record(
+            argv=call.argv, cwd=str(call.cwd), env_set=call.env_set, env_remove=call.env_remove,
+            echo=echo, what=what, gate=gate, outputs=outputs,
+        )  # fmt: skip
+
+    calls = []
+    for step in plan.ebpf:
+        objects = [o for o in result.objects if o.crate in step.crates and o.target == step.target.value]
+        outputs = [str(p) for o in objects for p in (o.source, o.path) if p is not None]
+        calls.append(record(step.call, step.what, True, outputs))
+    if plan.userspace is not None:
+        user = plan.userspace
+        calls.append(record(user.call, userspace_what(user), bool(user.aya_build_objects), []))
+    return calls
+
+
+def userspace_what(step: UserspaceStep) -> str:
+    """How an error names the userspace build."""
+    return f"userspace crates {', '.join(step.crates)}"

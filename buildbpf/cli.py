@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from buildbpf import __version__
-from buildbpf.errors import BuildbpfError, Interrupted
+from buildbpf.errors import BuildbpfError, Interrupted, render
 
 app = typer.Typer(
     name="buildbpf",
@@ -148,6 +148,7 @@ class MessageFormat(enum.StrEnum):
 
 @app.command()
 def build(
+    ctx: typer.Context,
     release: Annotated[bool, typer.Option("--release", help="Build userspace in release mode.")] = False,
     package: Annotated[
         list[str] | None,
@@ -182,6 +183,10 @@ def build(
     panic=abort): debug eBPF does not pass the verifier. Verified objects are copied to
     <target-dir>/buildbpf/<bpf-triple>/<bin>, and userspace is built with
     BUILDBPF_OBJECTS pointing there.
+
+    When nothing the plan depends on changed since the last identical build, its cargo
+    calls are replayed without planning again (-v says why either way;
+    BUILDBPF_NO_REPLAY=1 turns this off).
     """
     from buildbpf import build as builder
     from buildbpf.plan import BuildOptions
@@ -196,8 +201,10 @@ def build(
         print(json.dumps(plan.as_json(), indent=2))
         return
     human = message_format is MessageFormat.HUMAN
+    prelude = []
     if human and (notice := context.toolchain.rust.bootstrap_notice()):
-        typer.echo(f"buildbpf: {notice}", err=True)
+        prelude.append(f"buildbpf: {notice}")
+        typer.echo(prelude[-1], err=True)
     if dry_run:
         from buildbpf.run import Command
 
@@ -224,23 +231,34 @@ def build(
         if load:
             _load_reports(reports)
     if not human:
-        print(json.dumps({**result.as_json(), "checks": [r.as_json() for r in reports]}, indent=2))
+        output = json.dumps({**result.as_json(), "checks": [r.as_json() for r in reports]}, indent=2) + "\n"
     else:
-        _print_build(result)
-        for report in reports:
-            _print_report(report)
+        output = "".join(f"{line}\n" for line in _build_lines(result))
+    typer.echo(output, nl=False)
+    for report in reports if human else ():
+        _print_report(report)
     if not all(r.ok for r in reports):
         raise typer.Exit(5)
-
-
-def _print_build(result: Any) -> None:
-    for obj in result.objects:
-        typer.echo(
-            f"verified {obj.crate} ({obj.target}): {obj.path} — {obj.size} bytes, "
-            f"programs: {', '.join(obj.programs)}; license {obj.license}"
+    recorder = ctx.obj
+    if recorder is not None and all(c.status == "unchanged" for c in result.configs):
+        # a clean no-op: the next identical build may replay it (buildbpf/replay.py)
+        recorder.save(
+            inputs=builder.replay_inputs(context, Path.cwd()),
+            calls=builder.replay_calls(plan, result),
+            prelude=prelude,
+            stdout=output,
         )
+
+
+def _build_lines(result: Any) -> list[str]:
+    lines = [
+        f"verified {obj.crate} ({obj.target}): {obj.path} — {obj.size} bytes, "
+        f"programs: {', '.join(obj.programs)}; license {obj.license}"
+        for obj in result.objects
+    ]
     if result.userspace:
-        typer.echo(f"built userspace: {', '.join(result.userspace)}")
+        lines.append(f"built userspace: {', '.join(result.userspace)}")
+    return lines
 
 
 @app.command()
@@ -476,17 +494,17 @@ def schema() -> None:
 def _report(error: BuildbpfError, debug: bool) -> int:
     if debug:
         traceback.print_exc()
-    print(f"buildbpf: {error.kind}: {error.message}", file=sys.stderr)
-    if error.fix:
-        print(f"buildbpf: fix: {error.fix}", file=sys.stderr)
-    return error.exit_code
+    return render(error)
 
 
 def run_cli(argv: list[str]) -> int:
     """Run the CLI on `argv`; the one place errors become messages and exit codes."""
+    from buildbpf import replay
+
     debug = "--debug" in argv
+    recorder = replay.begin(argv)
     try:
-        app(args=argv, prog_name="buildbpf")
+        app(args=argv, prog_name="buildbpf", obj=recorder)
     except SystemExit as exit_:
         code = exit_.code
         return code if isinstance(code, int) else (0 if code is None else 1)
@@ -494,4 +512,7 @@ def run_cli(argv: list[str]) -> int:
         return _report(error, debug)
     except KeyboardInterrupt:
         return _report(Interrupted("interrupted"), debug)
+    finally:
+        if recorder is not None:
+            recorder.close()
     return 0

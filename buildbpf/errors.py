@@ -6,6 +6,8 @@ a Python traceback reaching a user is a bug (`--debug` shows it on purpose).
 
 from __future__ import annotations
 
+import sys
+
 
 class BuildbpfError(Exception):
     """Base of every error a user can cause or fix."""
@@ -69,3 +71,11 @@ class Interrupted(BuildbpfError):
 
     exit_code = 130
     kind = "interrupted"
+
+
+def render(error: BuildbpfError) -> int:
+    """Print `error` as `buildbpf: <kind>: <message>` and its fix on stderr; its exit code."""
+    print(f"buildbpf: {error.kind}: {error.message}", file=sys.stderr)
+    if error.fix:
+        print(f"buildbpf: fix: {error.fix}", file=sys.stderr)
+    return error.exit_code

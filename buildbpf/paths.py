@@ -5,21 +5,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from buildbpf import xdg
+
 
 def data_home() -> Path:
     """Where installed tools live (`BUILDBPF_HOME`, else `$XDG_DATA_HOME/buildbpf`)."""
-    if explicit := os.environ.get("BUILDBPF_HOME"):
-        return Path(explicit)
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "buildbpf"
+    return Path(xdg.data_dir())
 
 
 def cache_home() -> Path:
     """Where rebuildable caches live (`BUILDBPF_CACHE_DIR`, else `$XDG_CACHE_HOME/buildbpf`)."""
-    if explicit := os.environ.get("BUILDBPF_CACHE_DIR"):
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "buildbpf"
+    return Path(xdg.cache_dir())
 
 
 def managed_linker_root(llvm_major: int) -> Path:

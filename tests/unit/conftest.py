@@ -1,10 +1,10 @@
-"""Unit tests never start a process: the one spawn point of buildbpf.run refuses."""
+"""Unit tests never start a process: the spawn points (buildbpf.run, buildbpf.replay) refuse."""
 
 from __future__ import annotations
 
 import pytest
 
-from buildbpf import run
+from buildbpf import replay, run
 
 
 @pytest.fixture(autouse=True)
@@ -13,3 +13,8 @@ def _no_processes(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError(f"unit test tried to run a process: {command.shell_line()}")
 
     monkeypatch.setattr(run, "_spawn", refuse)
+
+    def refuse_replay(call: object) -> tuple[int, str, str]:
+        raise AssertionError(f"unit test tried to replay a cargo call: {call}")
+
+    monkeypatch.setattr(replay, "_spawn", refuse_replay)

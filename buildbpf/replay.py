@@ -1,0 +1,339 @@
+"""No-op fast path: replay the last build's cargo calls when nothing buildbpf reads changed.
+
+A `buildbpf build` that wrote no file and printed no warning leaves a record in
+the cache: the cargo calls it ran, the lines it printed, and the stat (mtime,
+ctime, size, inode) of every file its plan came from (manifests, buildbpf.toml,
+cargo config and rust-toolchain files from the working directory up, the
+toolchain binaries and rust-src markers, bpf-linker, buildbpf's own sources) and
+of every object it verified. The next build with the same arguments, directory
+and environment stats those files and, when all match, runs the same cargo calls
+directly: cargo still decides what is fresh. Anything else hands over to the
+full path, which plans again: a changed or new input, a unit cargo rebuilt in an
+eBPF crate (its object must be gated), an object that is not the one verified.
+
+Only the standard library is imported on the replay path: it runs instead of
+loading typer, pydantic, plumbum and `cargo metadata`, which cost more than the
+no-op cargo calls themselves.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import sys
+import time
+
+from buildbpf import __version__, xdg
+
+TYPE_CHECKING = False  # typing itself costs 8 ms to import; mypy honours this name
+if TYPE_CHECKING:
+    import logging
+    from collections.abc import Iterable, Mapping, Sequence
+    from pathlib import Path
+
+FORMAT = 1
+DISABLE = "BUILDBPF_NO_REPLAY"
+# Variables that can change buildbpf's plan or the environment cargo gets from it.
+_ENV_PREFIXES = ("BUILDBPF_", "CARGO", "RUST", "XDG_")
+_ENV_NAMES = frozenset({"PATH", "HOME"})
+# Arguments whose output is not a build (or not only one): always the full path.
+_FULL_PATH_ARGS = frozenset({"--dry-run", "--print-plan", "--check", "--load", "--help", "-h", "--debug"})
+_VERBOSE = frozenset({"-v", "--verbose"})
+# An input modified this close to the start of the build that read it may have changed
+# again within the same timestamp tick: do not trust its stat (git's "racily clean").
+RACY_NS = 1_000_000_000
+KEEP = 200  # records kept in the cache
+
+Stat = tuple[int, int, int, int]
+
+
+def eligible(argv: Sequence[str], environ: Mapping[str, str]) -> bool:
+    """Whether `buildbpf ARGV` may be replayed: a plain `build` with its usual options."""
+    if not argv or argv[0] != "build" or environ.get(DISABLE):
+        return False
+    for arg in argv[1:]:
+        if arg in _FULL_PATH_ARGS or arg.startswith("--print-plan"):
+            return False
+        if arg.startswith("-") and not arg.startswith("--") and arg not in ("-p", *_VERBOSE):
+            return False  # a cluster of short flags such as `-vh`
+    return True
+
+
+def environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The part of the environment a recorded build depends on."""
+    return {k: v for k, v in environ.items() if k in _ENV_NAMES or k.startswith(_ENV_PREFIXES)}
+
+
+def record_path(cwd: str, argv: Sequence[str]) -> str:
+    """The record of `buildbpf ARGV` run in `cwd` (the record repeats both, to rule out collisions)."""
+    digest = 0xCBF29CE484222325  # 64-bit FNV-1a: stable across runs, no hashlib import
+    for byte in "\0".join([cwd, *argv]).encode("utf-8", "surrogateescape"):
+        digest = ((digest ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    name = f"{digest:016x}.{sys.implementation.cache_tag}.marshal"  # marshal's format is per-Python
+    return os.path.join(xdg.cache_dir(), "replay", name)
+
+
+def stat_of(path: str) -> Stat | None:
+    """What identifies a file's content without reading it; None if it does not exist."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
+
+
+# --- recording (the full path) ------------------------------------------------------------
+
+
+def call_record(
+    *,
+    argv: Sequence[str],
+    cwd: str,
+    env_set: Mapping[str, str],
+    env_remove: Sequence[str],
+    echo: str,
+    what: str,
+    gate: bool,
+    outputs: Sequence[str] = (),
+) -> dict[str, object]:
+    """One recorded cargo call.
+
+    `echo` is the `+ ...` line the full path printed; `what` names the build for an error
+    message; `gate`: a unit cargo rebuilt means an object to verify, so hand over to the
+    full path; `outputs`: files that must be unchanged after the call.
+    """
+    return {
+        "argv": list(argv),
+        "cwd": cwd,
+        "env_set": dict(env_set),
+        "env_remove": list(env_remove),
+        "echo": echo,
+        "what": what,
+        "gate": gate,
+        "outputs": [(path, stat_of(path)) for path in outputs],
+    }
+
+
+class Recorder:
+    """Started when a replayable build begins on the full path; saves the record if it ends clean."""
+
+    def __init__(self, cwd: str, argv: Sequence[str]) -> None:
+        import logging
+
+        self.cwd = cwd
+        self.argv = list(argv)
+        self.started_ns = time.time_ns()
+        self.warnings = 0  # a build that warned is not replayed: the warning would be lost
+        self._logger = logging.getLogger("buildbpf")
+        self._logger.addFilter(self._count)
+
+    def _count(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= 30:  # logging.WARNING
+            self.warnings += 1
+        return True
+
+    def close(self) -> None:
+        """Stop counting warnings."""
+        self._logger.removeFilter(self._count)
+
+    def save(
+        self,
+        *,
+        inputs: Iterable[str],
+        calls: Sequence[dict[str, object]],
+        prelude: Sequence[str],
+        stdout: str,
+    ) -> bool:
+        """Write the record; False (and nothing written) if an input changed while the build ran."""
+        from pathlib import Path
+
+        from buildbpf.cargo_config import write_atomic
+
+        if self.warnings:
+            self._logger.debug("not recorded for a replay: the build warned")
+            return False
+        fingerprints = [(path, stat_of(path)) for path in dict.fromkeys(inputs)]
+        racy = [path for path, fp in fingerprints if fp is not None and fp[0] >= self.started_ns - RACY_NS]
+        if racy:
+            self._logger.debug("not recorded for a replay: %s changed within a second of this build", racy[0])
+            return False
+        record = {
+            "format": FORMAT,
+            "version": __version__,
+            "cwd": self.cwd,
+            "argv": self.argv,
+            "env": environment(os.environ),
+            "inputs": fingerprints,
+            "prelude": list(prelude),
+            "calls": list(calls),
+            "stdout": stdout,
+        }
+        path = Path(record_path(self.cwd, self.argv))
+        write_atomic(path, marshal.dumps(record))
+        _prune(path.parent)
+        return True
+
+
+def _prune(directory: Path) -> None:
+    """Keep the KEEP newest records (one per workspace and argument list ever built)."""
+
+    def newest_first(record: Path) -> int:
+        try:
+            return -record.stat().st_mtime_ns
+        except OSError:  # pruned by a concurrent build
+            return 0
+
+    records = sorted(directory.glob("*.marshal"), key=newest_first)
+    for stale in records[KEEP:]:
+        stale.unlink(missing_ok=True)
+
+
+def begin(argv: Sequence[str]) -> Recorder | None:
+    """Forget the record of this build (it is about to be redone) and start a new one."""
+    if not eligible(argv, os.environ):
+        return None
+    cwd = os.getcwd()
+    try:  # noqa: SIM105 (contextlib costs 3 ms to import)
+        os.unlink(record_path(cwd, argv))
+    except OSError:
+        pass
+    return Recorder(cwd, argv)
+
+
+# --- replaying (before anything heavy is imported) ----------------------------------------
+
+
+def _load(path: str) -> dict[str, object] | None:
+    try:
+        with open(path, "rb") as file:
+            record = marshal.load(file)
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _changed(fingerprints: object) -> str | None:
+    """The first recorded file whose stat differs now, or None."""
+    assert isinstance(fingerprints, list)
+    for path, recorded in fingerprints:
+        if stat_of(path) != recorded:
+            return str(path)
+    return None
+
+
+def _spawn(call: Mapping[str, object]) -> tuple[int, str, str]:
+    """Run a recorded cargo call: stderr shown live and kept, stdout (JSON messages) kept."""
+    argv = [str(a) for a in call["argv"]]  # type: ignore[attr-defined]
+    env = dict(os.environ)
+    for name in call["env_remove"]:  # type: ignore[attr-defined]
+        env.pop(name, None)
+    env.update(call["env_set"])  # type: ignore[call-overload]
+    stdout = os.memfd_create("cargo-stdout")
+    read_end, write_end = os.pipe()
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    here = os.getcwd()
+    try:
+        os.chdir(str(call["cwd"]))  # posix_spawn has no cwd; this process has one thread
+        try:
+            pid = os.posix_spawn(
+                argv[0],
+                argv,
+                env,
+                file_actions=[
+                    (os.POSIX_SPAWN_DUP2, devnull, 0),
+                    (os.POSIX_SPAWN_DUP2, stdout, 1),
+                    (os.POSIX_SPAWN_DUP2, write_end, 2),
+                ],
+            )
+        finally:
+            os.chdir(here)
+            os.close(write_end)
+            os.close(devnull)
+        err = []
+        while chunk := os.read(read_end, 65536):
+            err.append(chunk)
+            sys.stderr.buffer.write(chunk)
+            sys.stderr.flush()
+        _, status = os.waitpid(pid, 0)
+        os.lseek(stdout, 0, os.SEEK_SET)
+        with open(stdout, "rb", closefd=False) as file:
+            out = file.read()
+    finally:
+        os.close(read_end)
+        os.close(stdout)
+    return (
+        os.waitstatus_to_exitcode(status),
+        out.decode(errors="replace"),
+        b"".join(err).decode(errors="replace"),
+    )
+
+
+def all_fresh(messages: str) -> bool:
+    """Whether cargo's JSON messages report every compiled unit fresh."""
+    return all(
+        '"fresh":true' in line
+        for line in messages.splitlines()
+        if line.startswith('{"reason":"compiler-artifact"')
+    )
+
+
+def replay(argv: Sequence[str]) -> int | None:
+    """Replay the recorded build of `buildbpf ARGV`: its exit code, or None for the full path."""
+    if not eligible(argv, os.environ):
+        return None
+    verbose = any(arg in _VERBOSE for arg in argv)
+    cwd = os.getcwd()
+    path = record_path(cwd, argv)
+    record = _load(path)
+    if (
+        record is None
+        or record.get("format") != FORMAT
+        or record.get("version") != __version__
+        or record.get("cwd") != cwd
+        or record.get("argv") != list(argv)
+    ):
+        return None
+    if record.get("env") != environment(os.environ):
+        _hand_over(verbose, "the environment changed")
+        return None
+    if changed := _changed(record["inputs"]):
+        _hand_over(verbose, f"{changed} changed")
+        return None
+    if verbose:
+        print(
+            f"buildbpf: no input of the last plan changed ({path}); replaying its cargo calls",
+            file=sys.stderr,
+        )
+    for line in record["prelude"]:  # type: ignore[attr-defined]
+        print(line, file=sys.stderr)
+    for call in record["calls"]:  # type: ignore[attr-defined]
+        print(f"+ {call['echo']}", file=sys.stderr, flush=True)
+        try:
+            code, out, err = _spawn(call)
+        except OSError as exc:
+            _hand_over(verbose, f"cannot run {call['argv'][0]}: {exc}")
+            return None
+        except KeyboardInterrupt:
+            from buildbpf.errors import Interrupted, render
+
+            return render(Interrupted(f"interrupted while running {call['argv'][0]}"))
+        if code != 0:
+            from buildbpf.advice import cargo_failure
+            from buildbpf.errors import render
+
+            return render(cargo_failure(call["what"], code, out + err))
+        if call["gate"] and not all_fresh(out):
+            _hand_over(verbose, f"cargo rebuilt part of {call['what']}")
+            return None
+        if changed := _changed(call["outputs"]):
+            _hand_over(verbose, f"{changed} is not the object buildbpf verified")
+            return None
+    sys.stdout.write(str(record["stdout"]))
+    sys.stdout.flush()
+    return 0
+
+
+def _hand_over(verbose: bool, why: str) -> None:
+    """Say (with -v) why the full path runs; the caller returns None."""
+    if verbose:
+        print(f"buildbpf: {why}; planning the build again", file=sys.stderr)

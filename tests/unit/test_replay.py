@@ -1,0 +1,226 @@
+"""The no-op replay: when a record is used, when it is refused, and what a replay prints.
+
+The cargo calls are faked here (buildbpf.replay._spawn); tests/integration/test_replay.py
+replays real ones.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from buildbpf import replay
+
+FRESH = (
+    '{"reason":"compiler-artifact","package_id":"a","fresh":true}\n'
+    '{"reason":"build-script-executed","package_id":"b"}\n'
+    '{"reason":"build-finished","success":true}\n'
+)
+REBUILT = FRESH.replace('"fresh":true', '"fresh":false')
+PAST = time.time_ns() - 60 * 10**9
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("BUILDBPF_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv(replay.DISABLE, raising=False)
+    root = tmp_path / "ws"
+    root.mkdir()
+    for name in ("Cargo.toml", "object"):
+        (root / name).write_text(name)
+        os.utime(root / name, ns=(PAST, PAST))
+    monkeypatch.chdir(root)
+    return root
+
+
+def call(root: Path, *, gate: bool = True, outputs: tuple[str, ...] = ()) -> dict[str, object]:
+    return replay.call_record(
+        argv=["/usr/bin/cargo", "build"],
+        cwd=str(root),
+        env_set={"RUSTC": "/usr/bin/rustc"},
+        env_remove=["RUSTFLAGS"],
+        echo="cd ws && RUSTC=/usr/bin/rustc /usr/bin/cargo build",
+        what="eBPF crate x (bpfel-unknown-none)",
+        gate=gate,
+        outputs=outputs,
+    )
+
+
+def record(root: Path, argv: list[str], calls: list[dict[str, object]], **kwargs: object) -> bool:
+    recorder = replay.begin(argv)
+    assert recorder is not None
+    try:
+        return recorder.save(
+            inputs=[str(root / "Cargo.toml"), str(root / "buildbpf.toml")],
+            calls=calls,
+            prelude=["buildbpf: a notice"],
+            stdout="verified x\n",
+            **kwargs,  # type: ignore[arg-type]
+        )
+    finally:
+        recorder.close()
+
+
+def fake_cargo(monkeypatch: pytest.MonkeyPatch, *results: tuple[int, str, str]) -> list[object]:
+    ran: list[object] = []
+    pending = list(results)
+
+    def spawn(call: object) -> tuple[int, str, str]:
+        ran.append(call)
+        return pending.pop(0)
+
+    monkeypatch.setattr(replay, "_spawn", spawn)
+    return ran
+
+
+@pytest.mark.parametrize(
+    ("argv", "ok"),
+    [
+        (["build"], True),
+        (["build", "--release", "-p", "x", "--target", "bpfel", "-v"], True),
+        (["build", "--message-format", "json"], True),
+        (["build", "--print-plan"], False),
+        (["build", "--dry-run"], False),
+        (["build", "--check"], False),
+        (["build", "--load"], False),
+        (["build", "--help"], False),
+        (["build", "-vh"], False),
+        (["--debug", "build"], False),
+        (["check", "x.o"], False),
+        ([], False),
+    ],
+)
+def test_only_plain_builds_are_replayed(argv: list[str], ok: bool) -> None:
+    assert replay.eligible(argv, {}) is ok
+    assert replay.eligible(argv, {replay.DISABLE: "1"}) is False
+
+
+def test_the_environment_that_counts() -> None:
+    env = {"PATH": "/bin", "HOME": "/root", "RUSTFLAGS": "-g", "CARGO_TARGET_DIR": "t", "TERM": "xterm",
+           "BUILDBPF_BTF": "0", "XDG_CACHE_HOME": "/c", "SSH_TTY": "/dev/pts/0", "PWD": "/x"}  # fmt: skip
+    assert replay.environment(env) == {k: env[k] for k in env if k not in ("TERM", "SSH_TTY", "PWD")}
+
+
+def test_record_names_are_stable_and_distinct(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BUILDBPF_CACHE_DIR", "/cache")
+    first = replay.record_path("/ws", ["build", "--release"])
+    assert first == replay.record_path("/ws", ["build", "--release"])
+    assert first.startswith("/cache/replay/")
+    assert (
+        len({first, replay.record_path("/ws", ["build"]), replay.record_path("/ws2", ["build", "--release"])})
+        == 3
+    )
+
+
+def test_a_recorded_build_is_replayed(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert record(workspace, ["build", "--release"], [call(workspace), call(workspace, gate=False)])
+    ran = fake_cargo(monkeypatch, (0, FRESH, ""), (0, REBUILT, ""))  # userspace may rebuild
+    assert replay.replay(["build", "--release"]) == 0
+    assert [c["echo"] for c in ran] == [call(workspace)["echo"]] * 2  # type: ignore[index]
+    out, err = capsys.readouterr()
+    assert out == "verified x\n"
+    assert (
+        err.splitlines()
+        == ["buildbpf: a notice"] + ["+ cd ws && RUSTC=/usr/bin/rustc /usr/bin/cargo build"] * 2
+    )
+    assert replay.replay(["build"]) is None  # other arguments, other record
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["touch Cargo.toml", "create buildbpf.toml", "set RUSTFLAGS", "other directory", "corrupt record"],
+)
+def test_any_change_takes_the_full_path(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch, change: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert record(workspace, ["build", "-v"], [call(workspace)])
+    fake_cargo(monkeypatch)  # no call may run
+    if change == "touch Cargo.toml":
+        os.utime(workspace / "Cargo.toml", ns=(PAST + 1, PAST + 1))
+    elif change == "create buildbpf.toml":
+        (workspace / "buildbpf.toml").write_text("")
+    elif change == "set RUSTFLAGS":
+        monkeypatch.setenv("RUSTFLAGS", "-C debuginfo=0")
+    elif change == "other directory":
+        (workspace / "sub").mkdir()
+        monkeypatch.chdir(workspace / "sub")
+    else:
+        Path(replay.record_path(str(workspace), ["build", "-v"])).write_bytes(b"\x00garbage")
+    assert replay.replay(["build", "-v"]) is None
+    err = capsys.readouterr().err
+    if change in ("touch Cargo.toml", "create buildbpf.toml"):
+        assert f"{workspace / change.split()[1]} changed; planning the build again" in err
+    if change == "set RUSTFLAGS":
+        assert "the environment changed" in err
+
+
+def test_a_rebuilt_ebpf_unit_hands_over_to_the_gate(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert record(workspace, ["build"], [call(workspace), call(workspace, gate=False)])
+    ran = fake_cargo(monkeypatch, (0, REBUILT, ""))
+    assert replay.replay(["build"]) is None
+    assert len(ran) == 1  # userspace is not built against an unverified object
+
+
+def test_an_object_that_is_not_the_verified_one_hands_over(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert record(workspace, ["build"], [call(workspace, outputs=(str(workspace / "object"),))])
+    fake_cargo(monkeypatch, (0, FRESH, ""), (0, FRESH, ""))
+    assert replay.replay(["build"]) == 0
+    (workspace / "object").write_text("tampered")
+    assert replay.replay(["build"]) is None
+
+
+def test_a_failed_cargo_is_reported_like_the_full_path(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert record(workspace, ["build"], [call(workspace), call(workspace, gate=False)])
+    ran = fake_cargo(monkeypatch, (101, "", "error: linking with `bpf-linker` failed\nInvalid record\n"))
+    assert replay.replay(["build"]) == 4
+    assert len(ran) == 1
+    err = capsys.readouterr().err
+    assert (
+        "buildbpf: build failed: eBPF crate x (bpfel-unknown-none) failed (cargo exited with status 101)"
+        in err
+    )
+    assert "buildbpf: fix: bpf-linker runs on another LLVM than rustc" in err
+
+
+def test_nothing_is_recorded_from_a_build_that_warned_or_raced(workspace: Path) -> None:
+    recorder = replay.begin(["build"])
+    assert recorder is not None
+    logging.getLogger("buildbpf").warning("keeping your build.target")
+    assert not recorder.save(inputs=[], calls=[], prelude=[], stdout="")
+    recorder.close()
+    (workspace / "Cargo.toml").write_text("edited just now")  # may change again within its mtime tick
+    assert not record(workspace, ["build"], [])
+    assert not Path(replay.record_path(str(workspace), ["build"])).exists()
+
+
+def test_starting_a_build_forgets_its_record(workspace: Path) -> None:
+    assert record(workspace, ["build"], [])
+    path = Path(replay.record_path(str(workspace), ["build"]))
+    assert path.exists()
+    recorder = replay.begin(["build"])
+    assert recorder is not None
+    recorder.close()
+    assert not path.exists()  # a build that fails leaves nothing to replay
+
+
+def test_old_records_are_pruned(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for n in range(4):
+        assert record(workspace, ["build", "-p", f"c{n}"], [])
+        path = Path(replay.record_path(str(workspace), ["build", "-p", f"c{n}"]))
+        os.utime(path, ns=(PAST + n, PAST + n))
+    assert len(list(path.parent.iterdir())) == 4
+    monkeypatch.setattr(replay, "KEEP", 2)
+    assert record(workspace, ["build"], [])
+    left = sorted(p.name for p in path.parent.iterdir())
+    assert len(left) == 2
+    assert left == sorted([Path(replay.record_path(str(workspace), ["build"])).name, path.name])
