@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from buildbpf import __version__
-from buildbpf.errors import BuildbpfError, Interrupted, render
+from buildbpf.errors import BuildbpfError, ConfigError, Interrupted, render
 
 app = typer.Typer(
     name="buildbpf",
@@ -502,6 +502,12 @@ def run_cli(argv: list[str]) -> int:
     from buildbpf import replay
 
     debug = "--debug" in argv
+    try:
+        Path.cwd()
+    except OSError as exc:
+        if argv and not {"--help", "-h"} & set(argv):
+            gone = f"the current directory is gone ({exc.strerror})"
+            return _report(ConfigError(gone, fix="cd into the workspace again"), debug)
     recorder = replay.begin(argv)
     try:
         app(args=argv, prog_name="buildbpf", obj=recorder)

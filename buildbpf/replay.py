@@ -192,7 +192,10 @@ def begin(argv: Sequence[str]) -> Recorder | None:
     """Forget the record of this build (it is about to be redone) and start a new one."""
     if not eligible(argv, os.environ):
         return None
-    cwd = os.getcwd()
+    try:
+        cwd = os.getcwd()
+    except OSError:  # a directory deleted under the shell: nothing to record
+        return None
     try:  # noqa: SIM105 (contextlib costs 3 ms to import)
         os.unlink(record_path(cwd, argv))
     except OSError:
@@ -282,7 +285,10 @@ def replay(argv: Sequence[str]) -> int | None:
     if not eligible(argv, os.environ):
         return None
     verbose = any(arg in _VERBOSE for arg in argv)
-    cwd = os.getcwd()
+    try:
+        cwd = os.getcwd()
+    except OSError:  # a directory deleted under the shell: the full path explains it
+        return None
     path = record_path(cwd, argv)
     record = _load(path)
     if (

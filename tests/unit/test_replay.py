@@ -224,3 +224,20 @@ def test_old_records_are_pruned(workspace: Path, monkeypatch: pytest.MonkeyPatch
     left = sorted(p.name for p in path.parent.iterdir())
     assert len(left) == 2
     assert left == sorted([Path(replay.record_path(str(workspace), ["build"])).name, path.name])
+
+
+def test_a_deleted_working_directory_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from buildbpf.cli import run_cli
+
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    assert replay.replay(["build"]) is None
+    assert replay.begin(["build"]) is None
+    assert run_cli(["build"]) == 2
+    err = capsys.readouterr().err
+    assert "buildbpf: config error: the current directory is gone" in err
+    assert "Traceback" not in err
