@@ -25,6 +25,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ("xdp-counter", "connect-tracer")
+PARTS = ["startup", "noop", "cold", "check", "quality"]
 BUILDBPF = str(Path(sys.executable).with_name("buildbpf"))
 
 
@@ -41,6 +42,15 @@ def timed(
 
 def median(runs: int, measure: Callable[[], float]) -> float:
     return statistics.median(measure() for _ in range(runs))
+
+
+def paired(runs: int, ours: Callable[[], float], theirs: Callable[[], float]) -> tuple[float, float]:
+    """Medians of both, measured alternately so that drift in the machine hits both alike."""
+    mine, base = [], []
+    for _ in range(runs):
+        mine.append(ours())
+        base.append(theirs())
+    return statistics.median(mine), statistics.median(base)
 
 
 def plan_of(workspace: Path, env: dict[str, str]) -> dict[str, Any]:
@@ -119,8 +129,7 @@ def bench_noop(runs: int, workspace: Path, env: dict[str, str]) -> list[dict[str
             compiled.append("Compiling" in err)
             return elapsed
 
-        value = median(runs, ours)
-        base = median(runs, lambda: raw_cargo(plan, env)[0])
+        value, base = paired(runs, ours, lambda: raw_cargo(plan, env)[0])
         rows.append(
             {
                 "what": f"no-op rebuild: {workspace.name}{label}",
@@ -242,10 +251,14 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--cold-runs", type=int, default=1)
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "bench.json")
+    parser.add_argument(
+        "--only", nargs="+", choices=PARTS, default=PARTS, help="measure only these (default: all)"
+    )
     args = parser.parse_args()
+    only = set(args.only)
     env = dict(os.environ)
     # measure buildbpf as installed: pip compiles a wheel's bytecode at install time
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "buildbpf")], check=True)
@@ -254,14 +267,19 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="buildbpf-bench-") as tmp:
         scratch = Path(tmp)
-        rows += bench_startup(args.runs, cargo)
+        if "startup" in only:
+            rows += bench_startup(args.runs, cargo)
         workspaces = [copy_example(name, scratch) for name in EXAMPLES]
         for workspace in workspaces:
-            rows += bench_noop(args.runs, workspace, env)
-        rows.append(bench_cold(args.cold_runs, workspaces[0], env, scratch))
+            timed([BUILDBPF, "build", "--release"], cwd=workspace, env=env)
+            if "noop" in only:
+                rows += bench_noop(args.runs, workspace, env)
+        if "cold" in only:
+            rows.append(bench_cold(args.cold_runs, workspaces[0], env, scratch))
         objects = [Path(p["objects_dir"]) / p["bins"][0] for w in workspaces for p in plan_of(w, env)["ebpf"]]
-        rows += bench_check(args.runs, objects)
-        if os.geteuid() == 0:
+        if "check" in only:
+            rows += bench_check(args.runs, objects)
+        if "quality" in only and os.geteuid() == 0:
             for workspace in workspaces:
                 rows += bench_quality(workspace, env, scratch)
     machine = f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, Linux {platform.release()}"
