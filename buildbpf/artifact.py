@@ -72,8 +72,11 @@ def _not_elf(data: bytes, result: Inspection) -> bool:
     return True
 
 
-def inspect(path: Path, *, target: str = "bpfel", btf: bool = True) -> Inspection:
-    """Check one object; never raises for a bad object (the verdict is in `problems`)."""
+def inspect(path: Path, *, target: str = "bpfel", btf: bool = True, data: bytes | None = None) -> Inspection:
+    """Check one object; never raises for a bad object (the verdict is in `problems`).
+
+    `data`: the object's bytes when the caller has read them already.
+    """
     from elftools.common.exceptions import ELFError
     from elftools.elf.elffile import ELFFile
 
@@ -82,7 +85,7 @@ def inspect(path: Path, *, target: str = "bpfel", btf: bool = True) -> Inspectio
         raise ValueError(f"unknown bpf target {target!r} (expected bpfel or bpfeb)")
     result = Inspection(path)
     try:
-        data = path.read_bytes()
+        data = path.read_bytes() if data is None else data
     except OSError as exc:
         result.fail(f"cannot read it: {exc.strerror}", "build the eBPF crate first")
         return result

@@ -283,7 +283,7 @@ def execute(plan: BuildPlan, *, dry_run: bool = False) -> Result:
         done = _cargo(ebpf.call, ebpf.what)
         result.objects += publish(ebpf, executables_from_messages(done.stdout))
     if plan.userspace is not None:
-        done = _cargo(plan.userspace.call, userspace_what(plan.userspace))
+        done = _cargo(plan.userspace.call, plan.userspace.what)
         result.userspace = plan.userspace.crates
         result.objects += gate_aya_build(plan.userspace, done.stdout)
     return result
@@ -297,33 +297,21 @@ def replay_inputs(context: Context, cwd: Path) -> list[str]:
     """
     import buildbpf
     from buildbpf import paths
-    from buildbpf.toolchain import RUST_SRC_MARKER, path_rustcs, rustup_toolchains
+    from buildbpf.cargo_config import CONFIG_NAMES
+    from buildbpf.toolchain import TOOLCHAIN_FILES, resolution_inputs
 
     workspace = context.workspace
     files: list[Path] = [workspace.root / "Cargo.lock", workspace.root / "buildbpf.toml"]
     # where cargo finds the workspace and its config, and rustup a toolchain pin
     for start in dict.fromkeys([cwd, workspace.root, *(c.manifest.parent for c in workspace.crates)]):
         for directory in (start, *start.parents):
-            for name in ("Cargo.toml", "rust-toolchain", "rust-toolchain.toml", ".cargo/config.toml"):
-                files.append(directory / name)
-            files.append(directory / ".cargo" / "config")
+            files += [directory / "Cargo.toml", *(directory / name for name in TOOLCHAIN_FILES)]
+            files += [directory / ".cargo" / name for name in CONFIG_NAMES]
     files += [c.manifest for c in workspace.crates]
     # a new member under a glob such as `crates/*`
     files += [c.manifest.parent.parent for c in workspace.crates if c.manifest.parent != workspace.root]
-    cargo_home = paths.cargo_home()
-    files += [cargo_home / "config.toml", cargo_home / "config", cargo_home / "bin" / "bpf-linker"]
-    # the toolchain choice: every candidate rustc, its cargo and rust-src, every bpf-linker
-    files.append(paths.rustup_home() / "toolchains")
-    for candidate in [*rustup_toolchains(), *path_rustcs()]:
-        files += [candidate.rustc, candidate.sysroot / RUST_SRC_MARKER]
-        files += [candidate.cargo] if candidate.cargo else []
-    for entry in [*os.environ.get("PATH", "").split(os.pathsep), "/usr/bin"]:
-        if entry:
-            files += [Path(entry) / "rustc", Path(entry) / "cargo", Path(entry) / "bpf-linker"]
-    rust, linker = context.toolchain.rust, context.toolchain.linker
-    files += [rust.rustc, rust.cargo, linker.path]
-    if rust.llvm_major is not None:
-        files.append(paths.managed_linker(rust.llvm_major))
+    files += [paths.cargo_home() / name for name in CONFIG_NAMES]
+    files += resolution_inputs(context.toolchain)
     # buildbpf itself: an upgrade may plan differently
     files += sorted(Path(buildbpf.__file__).parent.glob("*.py"))
     return [str(f) for f in dict.fromkeys(files)]
@@ -332,13 +320,11 @@ def replay_inputs(context: Context, cwd: Path) -> list[str]:
 def replay_calls(plan: BuildPlan, result: Result) -> list[dict[str, object]]:
     """The cargo calls of a finished build, as the replay record keeps them."""
     from buildbpf import replay
-    from buildbpf.run import Command
 
     def record(call: CargoCall, what: str, gate: bool, outputs: list[str]) -> dict[str, object]:
-        echo = Command(call.argv, call.cwd, call.env_set, frozenset(call.env_remove)).shell_line()
         return replay.call_record(
             argv=call.argv, cwd=str(call.cwd), env_set=call.env_set, env_remove=call.env_remove,
-            echo=echo, what=what, gate=gate, outputs=outputs,
+            echo=call.shell_line(), what=what, gate=gate, outputs=outputs,
         )  # fmt: skip
 
     calls = []
@@ -348,10 +334,5 @@ def replay_calls(plan: BuildPlan, result: Result) -> list[dict[str, object]]:
         calls.append(record(step.call, step.what, True, outputs))
     if plan.userspace is not None:
         user = plan.userspace
-        calls.append(record(user.call, userspace_what(user), bool(user.aya_build_objects), []))
+        calls.append(record(user.call, user.what, bool(user.aya_build_objects), []))
     return calls
-
-
-def userspace_what(step: UserspaceStep) -> str:
-    """How an error names the userspace build."""
-    return f"userspace crates {', '.join(step.crates)}"

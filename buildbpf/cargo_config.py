@@ -25,6 +25,7 @@ from tomlkit.items import Comment, Item, Table, Whitespace
 from buildbpf.errors import ConfigError
 
 MARKER = "buildbpf"
+CONFIG_NAMES = ("config.toml", "config")  # what cargo reads in a `.cargo` directory, in order
 
 
 class Status(enum.StrEnum):
@@ -135,7 +136,7 @@ def write_atomic(path: Path, content: str | bytes) -> None:
 
 def apply(crate_dir: Path, keys: Sequence[ManagedKey], *, dry_run: bool = False) -> Outcome:
     """Bring `<crate_dir>/.cargo/config.toml` up to date; write only when something changed."""
-    path = crate_dir / ".cargo" / "config.toml"
+    path = crate_dir / ".cargo" / CONFIG_NAMES[0]
     try:
         existing = path.read_text() if path.exists() else None
     except (OSError, UnicodeDecodeError) as exc:
@@ -151,10 +152,9 @@ def apply(crate_dir: Path, keys: Sequence[ManagedKey], *, dry_run: bool = False)
 
 def has_user_settings(crate_dir: Path) -> bool:
     """Whether the crate's cargo config has anything buildbpf did not write (or cannot be read)."""
-    directory = crate_dir / ".cargo"
-    if (directory / "config").exists():
+    path, legacy = (crate_dir / ".cargo" / name for name in CONFIG_NAMES)
+    if legacy.exists():
         return True
-    path = directory / "config.toml"
     if not path.exists():
         return False
     try:

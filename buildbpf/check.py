@@ -114,7 +114,7 @@ def inspect(path: Path, *, target: str | None = None, btf_required: bool = False
         target = "bpfeb" if data[5:6] == b"\x02" else "bpfel"
     report.size = len(data)
     report.sha256 = hashlib.sha256(data).hexdigest()
-    gate = artifact.inspect(path, target=target, btf=btf_required)
+    gate = artifact.inspect(path, target=target, btf=btf_required, data=data)
     report.problems += [p.what for p in gate.problems]
     report.license = gate.license
     report.undefined = sorted(set(gate.undefined))

@@ -206,8 +206,6 @@ def build(
         prelude.append(f"buildbpf: {notice}")
         typer.echo(prelude[-1], err=True)
     if dry_run:
-        from buildbpf.run import Command
-
         result = builder.execute(plan, dry_run=True)
         for outcome in result.configs:
             typer.echo(
@@ -217,10 +215,7 @@ def build(
             )
         calls = [s.call for s in plan.ebpf] + ([plan.userspace.call] if plan.userspace else [])
         for call in calls:
-            typer.echo(
-                "would run: "
-                + Command(call.argv, call.cwd, call.env_set, frozenset(call.env_remove)).shell_line()
-            )
+            typer.echo(f"would run: {call.shell_line()}")
         return
     result = builder.execute(plan)
     reports: list[Any] = []
@@ -235,8 +230,9 @@ def build(
     else:
         output = "".join(f"{line}\n" for line in _build_lines(result))
     typer.echo(output, nl=False)
-    for report in reports if human else ():
-        _print_report(report)
+    if human:
+        for report in reports:
+            _print_report(report)
     if not all(r.ok for r in reports):
         raise typer.Exit(5)
     recorder = ctx.obj

@@ -76,6 +76,12 @@ class CargoCall:
     env_set: Mapping[str, str] = field(default_factory=dict)
     env_remove: tuple[str, ...] = ()
 
+    def shell_line(self) -> str:
+        """The line buildbpf echoes before running it, and a user can paste."""
+        from buildbpf.run import Command
+
+        return Command(self.argv, self.cwd, self.env_set, frozenset(self.env_remove)).shell_line()
+
 
 def ebpf_rustflags(
     *,
@@ -233,6 +239,11 @@ class UserspaceStep:
     # eBPF objects that aya-build (in a build.rs) puts into OUT_DIR: gated after the build
     aya_build_objects: tuple[tuple[str, str], ...] = ()  # (userspace crate, eBPF bin)
     target: BpfTarget = BpfTarget.BPFEL
+
+    @property
+    def what(self) -> str:
+        """How messages name this build: `userspace crates x, x-common`."""
+        return f"userspace crates {', '.join(self.crates)}"
 
 
 @dataclass(frozen=True)

@@ -167,10 +167,13 @@ def parse_toolchain_file(text: str, path: Path) -> str | None:
     return channel
 
 
+TOOLCHAIN_FILES = ("rust-toolchain", "rust-toolchain.toml")
+
+
 def find_toolchain_file(start: Path) -> Path | None:
     """The nearest `rust-toolchain.toml` / `rust-toolchain` at or above `start`, like rustup."""
     for directory in (start, *start.parents):
-        for name in ("rust-toolchain", "rust-toolchain.toml"):
+        for name in TOOLCHAIN_FILES:
             candidate = directory / name
             if candidate.is_file():
                 return candidate
@@ -650,3 +653,24 @@ def resolve(pin: Pin | None = None, bpf_linker: str | None = None) -> Toolchain:
     rust = resolve_rust(pin)
     linker = resolve_linker(rust.llvm_major, bpf_linker).require()
     return Toolchain(rust, linker)
+
+
+def resolution_inputs(toolchain: Toolchain) -> list[Path]:
+    """Every path whose change, appearance or removal could change what `resolve` picks.
+
+    The candidates `rustup_toolchains`, `path_rustcs` and `linker_candidates` look at,
+    present or not, and the chosen binaries; toolchain files are `TOOLCHAIN_FILES` in the
+    directories `pin_from` searches.
+    """
+    files = [paths.rustup_home() / "toolchains"]
+    for candidate in [*rustup_toolchains(), *path_rustcs()]:
+        files += [candidate.rustc, candidate.sysroot / RUST_SRC_MARKER]
+        files += [candidate.cargo] if candidate.cargo else []
+    for directory in [*os.environ.get("PATH", "").split(os.pathsep), "/usr/bin"]:
+        if directory:
+            files += [Path(directory) / name for name in ("rustc", "cargo", "bpf-linker")]
+    files.append(paths.cargo_home() / "bin" / "bpf-linker")
+    rust = toolchain.rust
+    if rust.llvm_major is not None:
+        files.append(paths.managed_linker(rust.llvm_major))
+    return [*files, rust.rustc, rust.cargo, toolchain.linker.path]
