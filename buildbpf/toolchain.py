@@ -213,6 +213,7 @@ class Pin:
     name: str
     origin: str  # "--toolchain", "BUILDBPF_TOOLCHAIN", "crates/x-ebpf/rust-toolchain.toml"
     explicit: bool = True  # False for rust-toolchain.toml: a hint rustup users rely on
+    components: tuple[str, ...] = ()  # what a rust-toolchain.toml asks rustup to add
 
 
 def rustup_toolchains(home: Path | None = None) -> list[Candidate]:
@@ -288,27 +289,38 @@ def choose(candidates: Sequence[Candidate], pin: Pin | None = None) -> Candidate
     """Pick the rustc to build with; pure apart from checking rust-src on disk."""
     if pin is not None:
         pinned = [c for c in candidates if _matches_pin(c, pin.name)]
-        if pinned:
-            chosen = pinned[0]
-            if not chosen.has_rust_src:
+        if pinned and pinned[0].has_rust_src and pinned[0].cargo is not None:
+            return pinned[0]
+        if pin.explicit:
+            if not pinned:
+                raise ToolchainError(
+                    f"toolchain {pin.name} (pinned by {pin.origin}) is not installed",
+                    fix=f"rustup toolchain install {pin.name} --component rust-src",
+                )
+            if not pinned[0].has_rust_src:
                 raise ToolchainError(
                     f"toolchain {pin.name} (pinned by {pin.origin}) has no rust-src, "
                     "which -Z build-std=core needs",
                     fix=f"rustup component add rust-src --toolchain {pin.name}",
                 )
-            if chosen.cargo is None:
-                raise ToolchainError(f"toolchain {pin.name} has no cargo in {chosen.sysroot / 'bin'}")
-            return chosen
-        if pin.explicit:
-            raise ToolchainError(
-                f"toolchain {pin.name} (pinned by {pin.origin}) is not installed",
-                fix=f"rustup toolchain install {pin.name} --component rust-src",
+            raise ToolchainError(f"toolchain {pin.name} has no cargo in {pinned[0].sysroot / 'bin'}")
+        # a rust-toolchain.toml is a preference written for rustup's proxy, which would also
+        # install its `components`; buildbpf runs toolchains by path, so a pin it cannot build
+        # eBPF with falls back to the usual order, said in one line (docs/existing-projects.md)
+        if not pinned:
+            why = "which is not installed here"
+            fix = f"rustup toolchain install {pin.name} --component rust-src"
+        elif not pinned[0].has_rust_src:
+            asked = " (its `components` asks for it; rustup adds it only when run through its proxy)"
+            why = "whose rust-src (needed by -Z build-std=core) is not installed" + (
+                asked if "rust-src" in pin.components else ""
             )
-        log.warning(
-            "%s pins %s, which is not installed here; using the usual preference order",
-            pin.origin,
-            pin.name,
-        )
+            fix = f"rustup component add rust-src --toolchain {pin.name}"
+        else:
+            why = "which has no cargo"
+            fix = f"rustup component add cargo --toolchain {pin.name}"
+        log.warning("%s pins %s, %s; using the usual preference order (to use it: %s)",
+                    pin.origin, pin.name, why, fix)  # fmt: skip
     usable = [c for c in candidates if c.has_rust_src and c.cargo is not None]
     nightly = [c for c in usable if c.is_nightly_name]
     # plain `nightly-<host>` first, then dated nightlies newest first
@@ -404,6 +416,10 @@ def resolve_rust(pin: Pin | None = None, *, candidates: Sequence[Candidate] | No
                 rustc.parent.parent,
             )
         ]
+        if pin is not None:
+            # the user named a rustc: a pin cannot choose another one
+            log.debug("BUILDBPF_RUSTC is set: %s (from %s) does not apply", pin.name, pin.origin)
+            pin = None
     else:
         found = candidates if candidates is not None else [*rustup_toolchains(), *path_rustcs()]
     chosen = choose(found, pin)
@@ -437,10 +453,23 @@ def pin_from(cli: str | None, start: Path | None = None) -> Pin | None:
     if env := os.environ.get("BUILDBPF_TOOLCHAIN"):
         return Pin(env, "BUILDBPF_TOOLCHAIN")
     if start is not None and (found := find_toolchain_file(start)) is not None:
-        channel = parse_toolchain_file(found.read_text(), found)
+        text = found.read_text()
+        channel = parse_toolchain_file(text, found)
         if channel:
-            return Pin(channel, str(found), explicit=False)
+            return Pin(channel, str(found), explicit=False, components=toolchain_file_components(text))
     return None
+
+
+def toolchain_file_components(text: str) -> tuple[str, ...]:
+    """`toolchain.components` of a rust-toolchain.toml (empty for the legacy format)."""
+    try:
+        table = tomllib.loads(text).get("toolchain")
+    except tomllib.TOMLDecodeError:
+        return ()
+    components = table.get("components") if isinstance(table, dict) else None
+    if not isinstance(components, list):
+        return ()
+    return tuple(c for c in components if isinstance(c, str))
 
 
 # --- a cache of tool probes -----------------------------------------------------------------

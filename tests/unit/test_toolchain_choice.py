@@ -125,6 +125,48 @@ def test_toolchain_file_pin_not_installed_falls_back(tmp_path: Path, debian: Pat
     assert choose(path_rustcs(str(debian / "bin"), extra=()), pin).rustup_name is None
 
 
+@pytest.mark.parametrize("components", [(), ("rust-src", "clippy")])
+def test_toolchain_file_pin_without_rust_src_falls_back(
+    rustup_home: Path, debian: Path, components: tuple[str, ...], caplog: pytest.LogCaptureFixture
+) -> None:
+    # the template habit: rust-toolchain.toml says `nightly` (often with components =
+    # ["rust-src"], which only rustup's proxy would add); buildbpf runs toolchains by path
+    pin = Pin("nightly", "x-ebpf/rust-toolchain.toml", explicit=False, components=components)
+    chosen = choose(candidates(rustup_home, debian), pin)
+    assert chosen.rustup_name == "nightly-2026-03-01-x86_64-unknown-linux-gnu"
+    [line] = [r.getMessage() for r in caplog.records]
+    assert line.startswith("x-ebpf/rust-toolchain.toml pins nightly, whose rust-src")
+    assert "rustup component add rust-src --toolchain nightly" in line
+    assert ("`components` asks for it" in line) == bool(components)
+
+
+def test_toolchain_file_pin_with_rust_src_wins(rustup_home: Path, debian: Path) -> None:
+    pin = Pin("stable", "rust-toolchain.toml", explicit=False)
+    assert choose(candidates(rustup_home, debian), pin).rustup_name == "stable-x86_64-unknown-linux-gnu"
+
+
+def test_buildbpf_rustc_ignores_a_pin(
+    tmp_path: Path, debian: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from buildbpf import toolchain
+
+    monkeypatch.setenv("BUILDBPF_RUSTC", str(debian / "bin" / "rustc"))
+    monkeypatch.setattr(toolchain, "cached_probe", lambda *_: {"stdout": RUSTC_VV})
+    rust = toolchain.resolve_rust(Pin("nightly-1999-01-01", "rust-toolchain.toml", explicit=False))
+    assert rust.rustc == (debian / "bin" / "rustc").resolve()
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]  # no "is not installed"
+
+
+RUSTC_VV = """rustc 1.96.0 (abc 2026-05-01) (built from a source tarball)
+binary: rustc
+commit-hash: abc
+commit-date: 2026-05-01
+host: x86_64-unknown-linux-gnu
+release: 1.96.0
+LLVM version: 22.1.8
+"""
+
+
 def test_no_rust_src_anywhere(tmp_path: Path) -> None:
     make_sysroot(tmp_path / "usr", rust_src=False)
     with pytest.raises(ToolchainError) as caught:

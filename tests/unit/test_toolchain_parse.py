@@ -207,3 +207,18 @@ def test_find_toolchain_file_walks_up(tmp_path: Path) -> None:
     assert find_toolchain_file(crate) == tmp_path / "rust-toolchain.toml"
     (crate.parent / "rust-toolchain").write_text("nightly-2026-01-01\n")
     assert find_toolchain_file(crate) == crate.parent / "rust-toolchain"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('[toolchain]\nchannel = "nightly"\ncomponents = ["rust-src", "clippy"]\n', ("rust-src", "clippy")),
+        ('[toolchain]\nchannel = "nightly"\n', ()),
+        ("nightly\n", ()),
+        ('[toolchain]\ncomponents = "rust-src"\n', ()),
+    ],
+)
+def test_toolchain_file_components(text: str, expected: tuple[str, ...]) -> None:
+    from buildbpf.toolchain import toolchain_file_components
+
+    assert toolchain_file_components(text) == expected
