@@ -22,6 +22,13 @@ KNOWN: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             "bpf-linker needs one exact LLVM: `buildbpf setup` picks the llvm-N feature matching rustc",
         ),
         (
+            # aya-template's eBPF build.rs: `which("bpf-linker").unwrap()` (PITFALLS #22)
+            r"failed to run custom build command for `([^`@ ]+)[^`]*`[\s\S]*CannotFindBinaryPath",
+            "the build script (build.rs) of {0} looked for a program on PATH and did not find it; "
+            "buildbpf puts bpf-linker's directory first on PATH for every cargo call, so check that "
+            "`buildbpf doctor` finds bpf-linker and that the build script looks for that name",
+        ),
+        (
             r"linker `?bpf-linker`? not found|CannotFindBinaryPath",
             "bpf-linker is not where cargo looked; `buildbpf doctor` shows which one buildbpf uses",
         ),
@@ -73,13 +80,22 @@ KNOWN: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             r"BPF stack limit|stack limit is exceeded|combined stack size",
             "more than 512 bytes of stack: move large values into a per-CPU array map",
         ),
+        (
+            # last: any other build-script failure; its own output says why
+            r"failed to run custom build command for `([^`@ ]+)[^`]*`",
+            "the build script (build.rs) of {0} failed; its own output above (`--- stderr`) says why",
+        ),
     )
 )
 
 
 def advise(output: str) -> list[str]:
     """Advice lines for every known error in `output`, in table order, without repeats."""
-    return [advice for pattern, advice in KNOWN if pattern.search(output)]
+    found = []
+    for pattern, advice in KNOWN:
+        if (match := pattern.search(output)) is not None:
+            found.append(advice.format(*match.groups()))
+    return list(dict.fromkeys(found))
 
 
 def cargo_failure(what: str, returncode: int, output: str) -> CargoError:

@@ -7,6 +7,7 @@ Nothing here runs a process or touches a file, so the plan can be printed
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -58,6 +59,16 @@ def triple(target: str) -> str:
 def leaky_variables(environ: Mapping[str, str]) -> list[str]:
     """Variables present in `environ` that must not reach an eBPF cargo."""
     return sorted(k for k in environ if k in LEAKY_ENV or _LEAKY_PATTERN.match(k))
+
+
+def linker_first_on_path(linker: Path, environ: Mapping[str, str] | None) -> str:
+    """PATH with bpf-linker's directory first: build scripts look it up by name.
+
+    aya-template's eBPF build.rs runs `which("bpf-linker").unwrap()` (PITFALLS #22), and
+    aya-build's nested cargo links with the bpf target's default linker `bpf-linker`.
+    """
+    rest = [d for d in (environ or {}).get("PATH", "").split(os.pathsep) if d]
+    return os.pathsep.join(dict.fromkeys([str(linker.parent), *rest]))
 
 
 def toml_value(value: object) -> str:
@@ -164,7 +175,11 @@ def ebpf_build(
     if no_default_features:
         argv.append("--no-default-features")
     argv += [*RESOLVER_FALLBACK, "--message-format", "json-render-diagnostics"]
-    env_set = {**cargo_env, "CARGO_ENCODED_RUSTFLAGS": "\x1f".join(flags)}
+    env_set = {
+        **cargo_env,
+        "CARGO_ENCODED_RUSTFLAGS": "\x1f".join(flags),
+        "PATH": linker_first_on_path(linker, environ),
+    }
     return CargoCall(
         argv=tuple(argv),
         cwd=crate_dir,
@@ -414,6 +429,7 @@ def make_plan(
         argv += [*RESOLVER_FALLBACK, "--message-format", "json-render-diagnostics"]
         env = {k: v for k, v in cargo_env.items() if k != "RUSTC_BOOTSTRAP"}
         env["BUILDBPF_OBJECTS"] = str(objects_dir(workspace.target_dir, chosen))
+        env["PATH"] = linker_first_on_path(linker, environ)
         nested = [c for c in user_crates if c.uses_aya_build]
         if nested:
             env.update(aya_build_env or {})

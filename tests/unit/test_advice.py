@@ -15,6 +15,16 @@ from buildbpf.advice import advise
             "buildbpf setup",
         ),
         ("error: linker `bpf-linker` not found\n  = note: No such file or directory", "doctor"),
+        (
+            "error: failed to run custom build command for `tmpl-ebpf v0.1.0 (/w/tmpl-ebpf)`\n"
+            "--- stderr\nthread 'main' panicked at tmpl-ebpf/build.rs:7:41:\n"
+            "called `Result::unwrap()` on an `Err` value: CannotFindBinaryPath",
+            "the build script (build.rs) of tmpl-ebpf looked for a program on PATH",
+        ),
+        (
+            "error: failed to run custom build command for `probe v0.1.0 (/w/probe)`\n--- stderr\nboom",
+            "the build script (build.rs) of probe failed",
+        ),
         ("error: the `-Z` flag is only accepted on the nightly channel of Cargo", "RUSTC_BOOTSTRAP"),
         (
             "error[E0463]: can't find crate for `core`\n"

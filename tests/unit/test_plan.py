@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from buildbpf import plan
 from buildbpf.errors import ConfigError
 from buildbpf.plan import BuildOptions, host_endianness, leaky_variables, make_plan
 from buildbpf.settings import LoadedConfig, effective, load_config
@@ -214,3 +215,15 @@ def test_package_name_from_cargo_package_id(package_id: str, name: str) -> None:
     from buildbpf.build import package_name
 
     assert package_name(package_id) == name
+
+
+def test_linker_directory_is_first_on_path_for_every_cargo_call() -> None:
+    # aya-template's eBPF build.rs does `which("bpf-linker").unwrap()`
+    linker = Path("/home/u/.local/share/buildbpf/llvm-22/bin/bpf-linker")
+    environ = {"PATH": "/usr/local/bin:/usr/bin:/home/u/.local/share/buildbpf/llvm-22/bin"}
+    assert plan.linker_first_on_path(linker, environ) == (
+        "/home/u/.local/share/buildbpf/llvm-22/bin:/usr/local/bin:/usr/bin"
+    )
+    call = plan.ebpf_build(cargo=Path("/usr/bin/cargo"), cargo_env={}, linker=linker, crate_dir=Path("/w/x-ebpf"),
+                           environ=environ)  # fmt: skip
+    assert call.env_set["PATH"].split(":")[0] == str(linker.parent)
