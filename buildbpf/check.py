@@ -22,6 +22,33 @@ GPL_COMPATIBLE = frozenset(
     {"GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL", "Dual MIT/GPL", "Dual MPL/GPL"}
 )
 
+# Helpers the kernel marks `.gpl_only = true` (kernel/bpf/helpers.c, kernel/trace/bpf_trace.c,
+# net/core/filter.c): a program whose license is not GPL-compatible may not call them.
+GPL_ONLY_HELPERS = {
+    4: "bpf_probe_read", 6: "bpf_trace_printk", 22: "bpf_perf_event_read", 25: "bpf_perf_event_output",
+    27: "bpf_get_stackid", 35: "bpf_get_current_task", 36: "bpf_probe_write_user",
+    41: "bpf_perf_event_read_value", 45: "bpf_probe_read_str", 55: "bpf_perf_prog_read_value",
+    58: "bpf_override_return", 67: "bpf_get_stack", 112: "bpf_probe_read_user",
+    113: "bpf_probe_read_kernel", 114: "bpf_probe_read_user_str", 115: "bpf_probe_read_kernel_str",
+    158: "bpf_get_current_task_btf", 177: "bpf_trace_vprintk",
+}  # fmt: skip
+_BPF_CALL = 0x85  # BPF_JMP | BPF_CALL; src_reg 0 means a helper, its id in imm
+
+
+def helper_calls(code: bytes, little_endian: bool = True) -> set[int]:
+    """Ids of the helpers a program section calls (`call N` with src_reg 0)."""
+    found = set()
+    order = "<i" if little_endian else ">i"
+    for offset in range(0, len(code) - 7, 8):
+        if code[offset] != _BPF_CALL:
+            continue
+        regs = code[offset + 1]
+        src = regs >> 4 if little_endian else regs & 0x0F
+        if src == 0:
+            found.add(struct.unpack_from(order, code, offset + 4)[0])
+    return found
+
+
 # Section prefixes as libbpf and aya name them, longest first.
 _PROGRAM_TYPES = (
     ("cgroup_skb", "cgroup_skb"), ("cgroup/skb", "cgroup_skb"), ("cgroup/sysctl", "cgroup_sysctl"),
@@ -84,8 +111,10 @@ class Report:
     btf: bool = False
     btf_types: int = 0
     undefined: list[str] = field(default_factory=list)
+    helpers: list[str] = field(default_factory=list)  # GPL-only helpers the programs call
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     loads: list[Any] = field(default_factory=list)  # verifier.ProgramLoad, with --load
     attach: list[Any] = field(default_factory=list)  # attach.Verdict per program with a target
 
@@ -118,13 +147,6 @@ def inspect(path: Path, *, target: str | None = None, btf_required: bool = False
     report.problems += [p.what for p in gate.problems]
     report.license = gate.license
     report.undefined = sorted(set(gate.undefined))
-    if report.license is not None:
-        report.gpl_compatible = report.license in GPL_COMPATIBLE
-        if not report.gpl_compatible:
-            report.warnings.append(
-                f"license {report.license!r} is not GPL-compatible: GPL-only helpers (bpf_probe_read, "
-                "bpf_trace_printk, ...) will be refused"
-            )
     fatal = ("not an ELF", "the file is empty", "this is", "cannot read", "corrupt", "e_machine", "ELFCLASS")
     if not data.startswith(artifact.ELF_MAGIC) or any(p.startswith(fatal) for p in report.problems):
         return report  # not an eBPF object: listing its sections would only mislead
@@ -132,7 +154,26 @@ def inspect(path: Path, *, target: str | None = None, btf_required: bool = False
         _read_elf(data, report)
     except Exception as exc:  # any malformed ELF must give a verdict, not a crash
         report.problems.append(f"corrupt ELF ({type(exc).__name__}: {exc})")
+    _judge_license(report)
     return report
+
+
+def _judge_license(report: Report) -> None:
+    """What the kernel will be told, and whether it refuses the helpers the programs call."""
+    if report.license is None:
+        # aya-obj: no `license` section -> "GPL"; the kernel then allows every helper
+        report.notes.append(
+            'no `license` section: Aya\'s loader tells the kernel "GPL" (its default), so GPL-only '
+            "helpers are allowed; other loaders (libbpf) would load it as non-GPL"
+        )
+        return
+    report.gpl_compatible = report.license in GPL_COMPATIBLE
+    if not report.gpl_compatible and report.helpers:
+        report.warnings.append(
+            f"license {report.license!r} is not GPL-compatible, but the programs call GPL-only "
+            f"helpers ({', '.join(report.helpers)}): the kernel refuses to load them "
+            '("cannot call GPL-restricted function from non-GPL compatible program")'
+        )
 
 
 def add_attach_targets(report: Report) -> None:
@@ -191,6 +232,8 @@ def _read_elf(data: bytes, report: Report) -> None:
         for symbol in functions:
             size = symbol["st_size"] or section["sh_size"]
             report.programs.append(Program(symbol.name, section.name, program_type(section.name), size // 8))
+        called = helper_calls(section.data(), elf.little_endian) & GPL_ONLY_HELPERS.keys()
+        report.helpers = sorted({*report.helpers, *(GPL_ONLY_HELPERS[h] for h in called)})
     maps_section = next((s for s in sections if s.name == "maps"), None)
     if maps_section is not None:
         index = sections.index(maps_section)

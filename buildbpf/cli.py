@@ -461,6 +461,8 @@ def _print_report(report: object, full_log: bool = False) -> None:
         typer.echo(f"      undefined symbols: {', '.join(report.undefined)}")
     for warning in report.warnings:
         typer.echo(f"      warning: {warning}")
+    for note in report.notes:
+        typer.echo(f"      note: {note}")
     for verdict in report.attach:
         state = {True: "found", False: "MISSING", None: "not checked"}[verdict.found]
         typer.echo(f"      attach target {verdict.kind} {verdict.target}: {state}")

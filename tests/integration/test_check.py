@@ -152,6 +152,24 @@ def test_verifier_rejection_is_shown(toolchain: Toolchain, tmp_path: Path) -> No
     assert kernel_objects() == before
 
 
+def test_object_without_license_is_noted_and_loads(toolchain: Toolchain, tmp_path: Path) -> None:
+    # the kernel is the judge: no license section + a GPL-only helper loads with Aya
+    crate = tmp_path / "no-license-ebpf"
+    shutil.copytree(FIXTURES / "no-license-ebpf", crate)
+    _, executables = cargo_build_ebpf(toolchain, crate)
+    report = check.inspect(executables[0])
+    assert report.ok, report.problems
+    assert report.license is None
+    assert report.helpers == ["bpf_probe_read_kernel"]
+    assert report.warnings == [w for w in report.warnings if w.startswith("BTF")]
+    assert any('tells the kernel "GPL"' in n for n in report.notes)
+    require_root()
+    done = buildbpf("check", "--load", str(executables[0]))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "xdp_pass passed" in done.stdout
+    assert "note: no `license` section" in done.stdout
+
+
 def test_load_without_privilege_is_a_clear_error(real_object: bytes, tmp_path: Path) -> None:
     require_root()
     setpriv = shutil.which("setpriv")
