@@ -26,7 +26,7 @@ from buildbpf.plan import (
 )
 from buildbpf.run import Completed, run
 from buildbpf.toolchain import Mode, Pin, RustToolchain, Toolchain, pin_from, resolve, resolve_rust
-from buildbpf.workspace import Workspace, from_metadata, parse_metadata
+from buildbpf.workspace import Workspace, from_metadata, outside_candidates, parse_metadata
 
 log = logging.getLogger("buildbpf")
 
@@ -106,10 +106,43 @@ def cargo_metadata(rust: RustToolchain, cwd: Path) -> dict[str, Any]:
     return parse_metadata(done.stdout)
 
 
-def target_dir(cwd: Path) -> Path:
-    """The workspace's target directory (honours CARGO_TARGET_DIR); needs cargo, not bpf-linker."""
+def outside_metadata(rust: RustToolchain, data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """`cargo metadata` of each eBPF crate found outside the root workspace (PITFALLS #24).
+
+    Run from the crate's own directory, so its `.cargo/config.toml` (often `target-dir =
+    "../target"`) decides its target directory, as for the project's own build.
+    """
+    members = [Path(p["manifest_path"]).parent for p in data["packages"]]
+    found = []
+    for directory in outside_candidates(Path(data["workspace_root"]), members):
+        done = run(
+            [rust.cargo, "metadata", "--format-version", "1", "--no-deps"],
+            cwd=directory, env_set=rust.cargo_env(), echo=False, stream=False, check=False,
+        )  # fmt: skip
+        if done.returncode != 0:
+            first = next((line for line in done.stderr.splitlines() if line.strip()), "no output")
+            log.warning("%s looks like an eBPF crate but cargo cannot read it: %s", directory, first)
+            continue
+        found.append(parse_metadata(done.stdout))
+    return found
+
+
+def published_objects(cwd: Path) -> tuple[Path, list[Path]]:
+    """This workspace's verified objects (not every object in a shared target dir), and
+    the directory they are published under; needs cargo, not bpf-linker."""
+    from buildbpf.plan import objects_dir
+
     rust = resolve_rust(pin_from(None, cwd))
-    return Path(cargo_metadata(rust, cwd)["target_directory"])
+    data = cargo_metadata(rust, cwd)
+    config = settings.load_config(Path(data["workspace_root"]), data.get("metadata"))
+    workspace = from_metadata(data, config, outside_metadata(rust, data))
+    found = [
+        objects_dir(workspace.target_dir, target) / name
+        for crate in workspace.ebpf_roots()
+        for target in settings.BpfTarget
+        for name in crate.bins
+    ]
+    return workspace.target_dir / "buildbpf", [p for p in found if p.is_file()]
 
 
 def load(cwd: Path, overrides: settings.Overrides, environ: Mapping[str, str]) -> Context:
@@ -125,7 +158,7 @@ def load(cwd: Path, overrides: settings.Overrides, environ: Mapping[str, str]) -
         toolchain = resolve(Pin(config.model.toolchain, config.origin("toolchain")), overrides.bpf_linker)
     elif config.model.bpf_linker and not overrides.bpf_linker and not environ.get("BUILDBPF_BPF_LINKER"):
         toolchain = resolve(pin, config.model.bpf_linker)
-    workspace = from_metadata(data, config)
+    workspace = from_metadata(data, config, outside_metadata(toolchain.rust, data))
     effective = {c.name: settings.effective(c.name, config, environ, overrides) for c in workspace.crates}
     return Context(workspace, config, effective, toolchain)
 
@@ -155,7 +188,7 @@ def plan_for(context: Context, options: BuildOptions, environ: Mapping[str, str]
     rust = context.toolchain.rust
     solo = frozenset(
         crate.name
-        for crate in context.workspace.by_role(settings.Role.EBPF)
+        for crate in context.workspace.ebpf_roots()
         if cargo_config.has_user_settings(crate.directory)
     )
     return make_plan(
@@ -187,6 +220,18 @@ def _cargo(call: CargoCall, what: str) -> Completed:
     return done
 
 
+def tracked_by_git(path: Path) -> bool:
+    """Whether `path` exists and is in its git repository's index."""
+    import shutil
+
+    git = shutil.which("git")
+    if git is None or not path.is_file():
+        return False
+    done = run([git, "ls-files", "--error-unmatch", "--", path.name], cwd=path.parent,
+               echo=False, stream=False, check=False)  # fmt: skip
+    return done.returncode == 0
+
+
 def publish(step: EbpfStep, executables: list[Path]) -> list[Published]:
     """Gate each expected bin and copy it to the objects dir; a rejected one is removed there."""
     by_name = {exe.name: exe for exe in executables}
@@ -201,7 +246,8 @@ def publish(step: EbpfStep, executables: list[Path]) -> list[Published]:
                 fix="check the crate's [[bin]] targets and that the build produced them",
             )
         try:
-            checked = artifact.gate(exe, crate=crate, target=step.target.value, btf=step.btf)
+            edition = dict(step.editions).get(crate)
+            checked = artifact.gate(exe, crate=crate, target=step.target.value, btf=step.btf, edition=edition)
         except ArtifactError:
             destination.unlink(missing_ok=True)  # never leave a stale object for userspace (PITFALLS #7)
             raise
@@ -209,6 +255,11 @@ def publish(step: EbpfStep, executables: list[Path]) -> list[Published]:
         changed = not destination.is_file() or destination.read_bytes() != data
         if changed:
             write_atomic(destination, data)
+        for mirror in step.mirror_dirs:
+            copy = mirror / bin_name
+            if not copy.is_file() or copy.read_bytes() != data:
+                write_atomic(copy, data)
+                log.info("left the verified object where %s's userspace expects it: %s", crate, copy)
         published.append(
             Published(
                 crate,
@@ -269,6 +320,12 @@ def execute(plan: BuildPlan, *, dry_run: bool = False) -> Result:
     """Write configs, build and gate every eBPF crate, then build userspace."""
     result = Result()
     for step in plan.configs:
+        path = step.directory / ".cargo" / cargo_config.CONFIG_NAMES[0]
+        if tracked_by_git(path):
+            # a committed config stays as the project wrote it (PITFALLS #28): every setting
+            # buildbpf needs is on its command line anyway
+            log.info("%s is tracked by git: left as it is (buildbpf passes its settings to cargo)", path)
+            continue
         outcome = cargo_config.apply(step.directory, step.keys, dry_run=dry_run)
         result.configs.append(outcome)
         if outcome.status is not cargo_config.Status.UNCHANGED and not dry_run:

@@ -60,17 +60,25 @@ class Outcome:
 
 
 def managed_keys(
-    targets: Sequence[str], linker: str, rustflags: Mapping[str, Sequence[str]], build_std: Sequence[str]
+    targets: Sequence[str], rustflags: Mapping[str, Sequence[str]], build_std: Sequence[str]
 ) -> list[ManagedKey]:
-    """The keys for an eBPF crate built for `targets` (triples, first is the default)."""
+    """The keys for an eBPF crate built for `targets` (triples, first is the default).
+
+    Nothing machine-specific: users commit this file (PITFALLS #28). The linker's absolute
+    path goes on buildbpf's command line; a plain `cargo build` finds `bpf-linker`, the bpf
+    targets' default linker, on PATH.
+    """
     keys = [
         ManagedKey(("build",), "target", targets[0]),
         ManagedKey(("unstable",), "build-std", list(build_std)),
     ]
     for triple in targets:
-        keys.append(ManagedKey(("target", triple), "linker", linker))
         keys.append(ManagedKey(("target", triple), "rustflags", list(rustflags[triple])))
     return keys
+
+
+# Keys earlier versions wrote (marked as ours) and no longer manage: removed on the next write.
+RETIRED = ("linker",)
 
 
 def _table(doc: Container | Table, path: tuple[str, ...]) -> Container | Table:
@@ -102,6 +110,13 @@ def render(existing: str | None, keys: Sequence[ManagedKey], path: Path) -> tupl
             fix=f"fix or remove {path}; buildbpf did not touch it",
         ) from exc
     kept = []
+    target = doc.get("target")
+    if isinstance(target, (Table, Container)):
+        for triple in {k.table[1] for k in keys if k.table[0] == "target"}:
+            table = target.get(triple)
+            for name in RETIRED:
+                if isinstance(table, (Table, Container)) and name in table and _is_ours(table[name]):
+                    del table[name]
     for managed in keys:
         table = _table(doc, managed.table)
         if managed.key in table:

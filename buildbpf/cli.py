@@ -396,8 +396,7 @@ def check(
     if not paths:
         from buildbpf import build as builder
 
-        published = builder.target_dir(Path.cwd()) / "buildbpf"
-        paths = sorted(p for p in published.glob("*/*") if p.is_file() and not p.name.startswith("."))
+        published, paths = builder.published_objects(Path.cwd())
         if not paths:
             raise ConfigError(
                 f"no verified objects under {published}", fix="run `buildbpf build --release` first"

@@ -237,6 +237,10 @@ class EbpfStep:
     btf: bool
     call: CargoCall
     objects_dir: Path
+    # where an outside crate's project expects the object besides cargo's own release dir
+    # (xtask-era userspace embeds `target/bpfel-unknown-none/debug/NAME` in debug builds)
+    mirror_dirs: tuple[Path, ...] = ()
+    editions: tuple[tuple[str, str], ...] = ()  # (crate, Rust edition), for fix lines
 
     @property
     def what(self) -> str:
@@ -287,7 +291,8 @@ class BuildPlan:
             ],
             "ebpf": [
                 {"crates": list(s.crates), "target": s.target.value, "bins": [b for _, b in s.bins],
-                 "btf": s.btf, "objects_dir": str(s.objects_dir), "cargo": call(s.call)}
+                 "btf": s.btf, "objects_dir": str(s.objects_dir), "cargo": call(s.call),
+                 **({"mirror_dirs": [str(d) for d in s.mirror_dirs]} if s.mirror_dirs else {})}
                 for s in self.ebpf
             ],
             "userspace": None if self.userspace is None
@@ -333,17 +338,24 @@ def make_plan(
     built by itself, from its directory.
     """
     selected = workspace.select(options.packages)
-    ebpf_crates = workspace.by_role(Role.EBPF)
-    user_crates = workspace.by_role(Role.USERSPACE)
-    if any(c.role is Role.EBPF for c in selected):
-        ebpf_crates = [c for c in selected if c.role is Role.EBPF]
+    ebpf_crates = workspace.ebpf_roots()
+    user_crates = workspace.userspace()
+    if any(c.is_build_root for c in selected):
+        ebpf_crates = [c for c in selected if c.is_build_root]
     if selected:
-        user_crates = [c for c in selected if c.role is Role.USERSPACE]
-    if not workspace.by_role(Role.EBPF):
+        user_crates = [c for c in selected if c in user_crates]
+    if not workspace.ebpf_roots():
+        libraries = [c.name for c in workspace.by_role(Role.EBPF)]
+        why = (
+            f"{', '.join(libraries)} depend{'s' if len(libraries) == 1 else ''} on aya-ebpf but "
+            f"{'is a library' if len(libraries) == 1 else 'are libraries'} (no [[bin]]: only bins "
+            "are linked into eBPF objects)"
+            if libraries
+            else "none depends on aya-ebpf and none is configured as one"
+        )
         raise ConfigError(
-            f"no eBPF crate in the workspace at {workspace.root}: none depends on aya-ebpf "
-            "and none is configured as one",
-            fix='add [crates.NAME] role = "ebpf" to buildbpf.toml, or depend on aya-ebpf',
+            f"no eBPF crate in the workspace at {workspace.root}: {why}",
+            fix='add [crates.NAME] role = "ebpf" to buildbpf.toml, or depend on aya-ebpf from a bin crate',
         )
     arch = host_arch(host_triple)
     configs = []
@@ -375,12 +387,12 @@ def make_plan(
                 target, tuple(flags), tuple(eff["build_std"]), str(eff["opt_level"]), str(eff["lto"]),
                 eff["codegen_units"], eff["no_default_features"], eff["btf"],
             )  # fmt: skip
-            alone = crate.name in solo or bool(eff["features"])
+            alone = crate.name in solo or bool(eff["features"]) or crate.outside is not None
             key = ("alone", crate.name, target) if alone else shared
             while any(set(m.bins) & set(crate.bins) for m, *_ in groups.get(key, [])):
                 key = (*key, "again")  # two bins of one name would overwrite each other
             groups.setdefault(key, []).append((crate, target, flags, eff))
-        keys = managed_keys([t.triple for t in targets], str(linker), flags_by_triple, eff["build_std"])
+        keys = managed_keys([t.triple for t in targets], flags_by_triple, eff["build_std"])
         configs.append(ConfigStep(crate.name, crate.directory, tuple(keys)))
     steps = []
     for members in groups.values():
@@ -414,6 +426,12 @@ def make_plan(
                 eff["btf"],
                 call,
                 objects_dir(workspace.target_dir, target),
+                tuple(
+                    m[0].own_target_dir / target.triple / "debug"
+                    for m in members
+                    if m[0].own_target_dir is not None and not options.release
+                ),
+                tuple((m[0].name, m[0].edition) for m in members),
             )
         )
     userspace = None
@@ -433,7 +451,7 @@ def make_plan(
         nested = [c for c in user_crates if c.uses_aya_build]
         if nested:
             env.update(aya_build_env or {})
-        bins = [b for c in workspace.by_role(Role.EBPF) for b in c.bins]
+        bins = [b for c in workspace.ebpf_roots() for b in c.bins]
         userspace = UserspaceStep(
             tuple(c.name for c in user_crates),
             CargoCall(tuple(argv), workspace.root, env, ()),

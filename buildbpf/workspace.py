@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterable, Mapping
+import tomllib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,20 @@ class Crate:
     bins: tuple[str, ...]
     has_lib: bool
     uses_aya_build: bool = False  # a build.rs that builds eBPF itself (aya-template)
+    edition: str = "2021"
+    # an eBPF crate outside the root workspace (the xtask-era layout): its own workspace
+    # root and target dir; built from its directory so its own .cargo/config.toml applies
+    outside: Path | None = None
+    own_target_dir: Path | None = None
 
     @property
     def directory(self) -> Path:
         return self.manifest.parent
+
+    @property
+    def is_build_root(self) -> bool:
+        """An eBPF crate buildbpf links: only bins are linked; an eBPF lib is a dependency."""
+        return self.role is Role.EBPF and bool(self.bins)
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,14 @@ class Workspace:
 
     def by_role(self, role: Role) -> list[Crate]:
         return [c for c in self.crates if c.role is role]
+
+    def ebpf_roots(self) -> list[Crate]:
+        """The eBPF crates buildbpf builds and links (bins), in and outside the workspace."""
+        return [c for c in self.crates if c.is_build_root]
+
+    def userspace(self) -> list[Crate]:
+        """Host crates of the root workspace (eBPF libs and outside crates excluded)."""
+        return [c for c in self.crates if c.role is Role.USERSPACE and c.outside is None]
 
     def select(self, names: Iterable[str]) -> list[Crate]:
         """Crates named with `-p`; ConfigError with a did-you-mean for an unknown name."""
@@ -77,31 +96,55 @@ def parse_metadata(text: str) -> dict[str, Any]:
     return data
 
 
-def from_metadata(data: Mapping[str, Any], config: LoadedConfig) -> Workspace:
-    """Members and roles: the config's `role` wins, else a dependency on aya-ebpf means eBPF."""
+def _crate(package: Mapping[str, Any], config: LoadedConfig, outside: Mapping[str, Any] | None) -> Crate:
+    name = package["name"]
+    deps = {d["name"] for d in package.get("dependencies", []) if d.get("kind") in (None, "normal")}
+    configured = config.model.crates.get(name)
+    role = configured.role if configured is not None and configured.role is not None else None
+    if role is None:
+        role = Role.EBPF if deps & EBPF_MARKERS else Role.USERSPACE
+    targets = package.get("targets", [])
+    bins = tuple(t["name"] for t in targets if "bin" in t.get("kind", []))
+    has_lib = any(k in ("lib", "rlib") for t in targets for k in t.get("kind", []))
+    build_deps = {d["name"] for d in package.get("dependencies", []) if d.get("kind") == "build"}
+    return Crate(
+        name, Path(package["manifest_path"]), role, bins, has_lib, "aya-build" in build_deps,
+        str(package.get("edition") or "2021"),
+        Path(outside["workspace_root"]) if outside is not None else None,
+        Path(outside["target_directory"]) if outside is not None else None,
+    )  # fmt: skip
+
+
+def _members(data: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
     members = set(data.get("workspace_members", []))
-    crates = []
     for package in data["packages"]:
-        if members and package["id"] not in members:
-            continue
-        name = package["name"]
-        deps = {d["name"] for d in package.get("dependencies", []) if d.get("kind") in (None, "normal")}
-        configured = config.model.crates.get(name)
-        role = configured.role if configured is not None and configured.role is not None else None
-        if role is None:
-            role = Role.EBPF if deps & EBPF_MARKERS else Role.USERSPACE
-        bins = tuple(t["name"] for t in package.get("targets", []) if "bin" in t.get("kind", []))
-        has_lib = any(k in ("lib", "rlib") for t in package.get("targets", []) for k in t.get("kind", []))
-        build_deps = {d["name"] for d in package.get("dependencies", []) if d.get("kind") == "build"}
-        crates.append(
-            Crate(name, Path(package["manifest_path"]), role, bins, has_lib, "aya-build" in build_deps)
-        )
+        if not members or package["id"] in members:
+            yield package
+
+
+def from_metadata(
+    data: Mapping[str, Any], config: LoadedConfig, outside: Sequence[Mapping[str, Any]] = ()
+) -> Workspace:
+    """Members and roles: the config's `role` wins, else a dependency on aya-ebpf means eBPF.
+
+    `outside`: `cargo metadata` of eBPF crates found outside the root workspace
+    (`outside_candidates`); only their eBPF bins are taken.
+    """
+    crates = [_crate(package, config, None) for package in _members(data)]
+    seen = {c.manifest for c in crates}
+    for other in outside:
+        for package in _members(other):
+            crate = _crate(package, config, other)
+            if crate.is_build_root and crate.manifest not in seen:
+                seen.add(crate.manifest)
+                crates.append(crate)
     names = [c.name for c in crates]
     for name in config.model.crates:
         if name not in names:
             raise unknown_crate(name, names, config.origin("crates", name))
     for crate in crates:
-        if crate.role is Role.EBPF and not crate.bins:
+        configured = config.model.crates.get(crate.name)
+        if crate.role is Role.EBPF and not crate.bins and configured is not None and configured.role is Role.EBPF:
             raise ConfigError(
                 f"eBPF crate `{crate.name}` has no [[bin]] target: bpf-linker only links bins, a lib "
                 "of a bpf target is LLVM bitcode, not eBPF",
@@ -113,3 +156,63 @@ def from_metadata(data: Mapping[str, Any], config: LoadedConfig) -> Workspace:
         crates=tuple(crates),
         metadata=data.get("metadata") or {},
     )
+
+
+# --- eBPF crates outside the root workspace -----------------------------------------------
+
+_SKIP_DIRS = frozenset({"target", "node_modules", "vendor"})
+
+
+def _depends_on_aya_ebpf(manifest: Path) -> bool:
+    """A cheap look at a Cargo.toml: does any dependency table name aya-ebpf / aya-bpf?"""
+    try:
+        data = tomllib.loads(manifest.read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False
+    tables = [data.get("dependencies")]
+    tables += [t.get("dependencies") for t in (data.get("target") or {}).values() if isinstance(t, dict)]
+    for table in tables:
+        if not isinstance(table, dict):
+            continue
+        for key, spec in table.items():
+            package = spec.get("package") if isinstance(spec, dict) else None
+            if key in EBPF_MARKERS or package in EBPF_MARKERS:
+                return True
+    return False
+
+
+def outside_candidates(root: Path, members: Iterable[Path]) -> list[Path]:
+    """Directories of eBPF crates near the root workspace but not in it (xtask-era layout).
+
+    Looked for in the root manifest's `workspace.exclude` and in directories up to two levels
+    below the root; a crate counts when its Cargo.toml depends on aya-ebpf (or aya-bpf, its
+    pre-0.12 name). Reads files only; `cargo metadata` of each is the caller's.
+    """
+    inside = {Path(m).resolve() for m in members}
+    places: list[Path] = []
+    try:
+        workspace = tomllib.loads((root / "Cargo.toml").read_text()).get("workspace") or {}
+        places += [root / e for e in workspace.get("exclude", []) if isinstance(e, str)]
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        pass
+    for first in _subdirs(root):
+        places.append(first)
+        places += _subdirs(first)
+    found = []
+    for place in dict.fromkeys(places):
+        manifest = place / "Cargo.toml"
+        if place.resolve() in inside or not manifest.is_file():
+            continue
+        if _depends_on_aya_ebpf(manifest):
+            found.append(place)
+    return found
+
+
+def _subdirs(directory: Path) -> list[Path]:
+    try:
+        return sorted(
+            p for p in directory.iterdir()
+            if p.is_dir() and not p.name.startswith(".") and p.name not in _SKIP_DIRS
+        )  # fmt: skip
+    except OSError:
+        return []

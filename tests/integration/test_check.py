@@ -48,9 +48,12 @@ def test_example_workspace_check(toolchain: Toolchain, tmp_path: Path, shared_ta
     shutil.copytree(EXAMPLES / "xdp-counter", workspace, ignore=shutil.ignore_patterns("target", ".cargo"))
     env = dict(os.environ, CARGO_TARGET_DIR=str(shared_target))
     assert buildbpf("build", "--release", cwd=workspace, env=env).returncode == 0
+    # another workspace's object in the shared target dir is not this workspace's to check
+    (shared_target / "buildbpf" / "bpfel-unknown-none" / "someone-elses").write_bytes(b"")
     done = buildbpf("check", "--json", cwd=workspace, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     reports = {Path(r["path"]).name: r for r in json.loads(done.stdout)}
+    assert list(reports) == ["xdp-counter"]
     report = reports["xdp-counter"]
     assert report["ok"]
     assert [(p["function"], p["type"]) for p in report["programs"]] == [("xdp_counter", "xdp")]

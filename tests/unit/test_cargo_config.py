@@ -18,7 +18,6 @@ GOLDEN = Path(__file__).parent / "golden"
 BTF = ["-C", "debuginfo=2", "-C", "link-arg=--btf", "--cfg", 'bpf_target_arch="x86_64"']
 KEYS = managed_keys(
     ["bpfel-unknown-none", "bpfeb-unknown-none"],
-    "/opt/buildbpf/bpf-linker",
     {"bpfel-unknown-none": BTF, "bpfeb-unknown-none": BTF},
     ["core"],
 )
@@ -69,10 +68,22 @@ def test_user_value_is_kept_and_reported() -> None:
 
 def test_our_own_stale_value_is_updated() -> None:
     first, _ = render(None, KEYS, Path("c"))
-    stale = first.replace("/opt/buildbpf/bpf-linker", "/old/bpf-linker")
+    stale = first.replace("x86_64", "aarch64")
+    assert stale != first
     text, kept = render(stale, KEYS, Path("c"))
     assert text == first
     assert kept == []
+
+
+def test_nothing_machine_specific_and_our_old_linker_key_is_retired() -> None:
+    # users commit this file: an absolute linker path would dirty every checkout
+    first, _ = render(None, KEYS, Path("c"))
+    assert "linker" not in first
+    old = first.replace('[target.bpfel-unknown-none]\n', '[target.bpfel-unknown-none]\nlinker = "/home/u/bpf-linker" # buildbpf\n')
+    assert old != first
+    assert render(old, KEYS, Path("c"))[0] == first
+    mine = first.replace('[target.bpfel-unknown-none]\n', '[target.bpfel-unknown-none]\nlinker = "/opt/bpf-linker"\n')
+    assert 'linker = "/opt/bpf-linker"' in render(mine, KEYS, Path("c"))[0]  # the user's own stays
 
 
 def test_apply_create_update_unchanged(tmp_path: Path) -> None:
