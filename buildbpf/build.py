@@ -6,12 +6,13 @@ import hashlib
 import json
 import logging
 import os
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from buildbpf import artifact, cargo_config, settings
+from buildbpf import artifact, cargo_config, gitdeps, settings
 from buildbpf.advice import cargo_failure
 from buildbpf.cargo_config import write_atomic
 from buildbpf.errors import ArtifactError, ConfigError
@@ -41,6 +42,8 @@ class Context:
     config: settings.LoadedConfig
     effective: Mapping[str, settings.Effective]
     toolchain: Toolchain
+    git_urls: tuple[str, ...] = ()  # git dependencies of the workspace (and outside crates)
+    cargo_roots: tuple[Path, ...] = ()  # where cargo resolves: the root and outside workspaces
 
 
 @dataclass(frozen=True)
@@ -158,27 +161,77 @@ def load(cwd: Path, overrides: settings.Overrides, environ: Mapping[str, str]) -
         toolchain = resolve(Pin(config.model.toolchain, config.origin("toolchain")), overrides.bpf_linker)
     elif config.model.bpf_linker and not overrides.bpf_linker and not environ.get("BUILDBPF_BPF_LINKER"):
         toolchain = resolve(pin, config.model.bpf_linker)
-    workspace = from_metadata(data, config, outside_metadata(toolchain.rust, data))
+    outside = outside_metadata(toolchain.rust, data)
+    workspace = from_metadata(data, config, outside)
     effective = {c.name: settings.effective(c.name, config, environ, overrides) for c in workspace.crates}
-    return Context(workspace, config, effective, toolchain)
+    roots = tuple(dict.fromkeys(Path(d["workspace_root"]) for d in [data, *outside]))
+    urls = tuple(gitdeps.git_sources([data, *outside]))
+    return Context(workspace, config, effective, toolchain, urls, roots)
+
+
+def prepare_sources(context: Context) -> None:
+    """Fetch git dependencies with another cargo when the build cargo cannot (PITFALLS #27)."""
+    if context.git_urls:
+        rust = context.toolchain.rust
+        gitdeps.prefetch(rust.cargo, rust.rustc, context.cargo_roots, list(context.git_urls))
+
+
+_CARGO_SHIM = """#!/bin/sh
+# buildbpf: aya-build 0.1.0-0.1.2 runs `cargo +nightly ...`; use the toolchain buildbpf chose
+case "$1" in +*) shift ;; esac
+exec {cargo} "$@"
+"""
+_RUSTUP_SHIM = """#!/bin/sh
+# buildbpf: aya-build 0.1.3+ runs `rustup run <toolchain> cargo|rustc ...`; use the toolchain
+# buildbpf chose (one with rust-src), whatever <toolchain> names
+if [ "$1" = run ] && [ $# -ge 3 ]; then
+  shift 2; tool=$1; shift
+  exec "$(dirname "$0")/$tool" "$@"
+fi
+echo "buildbpf's rustup stand-in (for aya-build) only knows 'rustup run TOOLCHAIN COMMAND'" >&2
+exit 1
+"""
+
+
+def aya_build_shims(toolchain: Toolchain) -> Path:
+    """A directory that makes aya-build's nested cargo use this toolchain and bpf-linker.
+
+    aya-build hard-codes `cargo +nightly` (0.1.0-0.1.2) or `rustup run nightly cargo`
+    (0.1.3+, 0.2.x when rustup is on PATH): a nightly that may lack rust-src, or not exist.
+    First on PATH: `cargo`/`rustup` stand-ins that run the chosen toolchain, `rustc` and
+    `bpf-linker` links. Content-addressed under the cache; created when missing.
+    """
+    from buildbpf import paths
+
+    rust = toolchain.rust
+    files = {
+        "cargo": _CARGO_SHIM.format(cargo=shlex.quote(str(rust.cargo))),
+        "rustup": _RUSTUP_SHIM,
+    }
+    links = {"rustc": rust.rustc, "bpf-linker": toolchain.linker.path}
+    key = hashlib.sha256(repr((sorted(files.items()), sorted(links.items()))).encode()).hexdigest()[:16]
+    directory = paths.cache_home() / "aya-build-shims" / key
+    if not all((directory / name).exists() for name in [*files, *links]):
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            write_atomic(directory / name, text)
+            (directory / name).chmod(0o755)
+        for name, target in links.items():
+            (directory / name).unlink(missing_ok=True)
+            (directory / name).symlink_to(target)
+    return directory
 
 
 def aya_build_environment(toolchain: Toolchain, environ: Mapping[str, str]) -> dict[str, str]:
     """What a build.rs running aya-build needs to use this toolchain and bpf-linker.
 
-    aya-build runs `rustup run nightly cargo` when rustup is on PATH, else `cargo` and
-    `rustc` from PATH, and the bpf target's default linker `bpf-linker` from PATH; it
-    enables -Z build-std when RUSTC_BOOTSTRAP=1 or the toolchain is nightly.
+    The shims (above) come first on PATH; `RUSTC_BOOTSTRAP=1` makes aya-build 0.2 pass
+    `-Z build-std` to a stable rustc that has rust-src.
     """
-    rust = toolchain.rust
-    dirs = [str(toolchain.linker.path.parent)]
+    shims = aya_build_shims(toolchain)
     rest = [d for d in environ.get("PATH", "").split(os.pathsep) if d]
-    if rust.rustup_name is None:
-        # hide rustup, whose `nightly` may lack rust-src, so aya-build uses this rustc
-        dirs.append(str(rust.rustc.parent))
-        rest = [d for d in rest if not (Path(d) / "rustup").exists()]
-    env = {"PATH": os.pathsep.join(dict.fromkeys([*dirs, *rest]))}
-    if rust.mode is Mode.BOOTSTRAP:
+    env = {"PATH": os.pathsep.join(dict.fromkeys([str(shims), *rest]))}
+    if toolchain.rust.mode is Mode.BOOTSTRAP:
         env["RUSTC_BOOTSTRAP"] = "1"
     return env
 
@@ -297,22 +350,43 @@ def build_script_out_dirs(stdout: str) -> dict[str, Path]:
 
 
 def gate_aya_build(step: UserspaceStep, stdout: str) -> list[Published]:
-    """Gate the objects an aya-build build.rs embedded: they must be real eBPF too."""
+    """Gate the objects an aya-build build.rs embedded: they must be real eBPF too.
+
+    cargo reports `build-script-executed` (with its OUT_DIR) for fresh scripts too, so every
+    embedded object is gated on every build. BTF is not required: aya-build before 0.1.3
+    links without `--btf`, and Aya loads such objects. An object only aya-build compiled is
+    also published for `buildbpf check`. On a rejection the userspace executables that
+    embedded it are removed.
+    """
     out_dirs = build_script_out_dirs(stdout)
     published = []
+    owners = {b: e for e, b in step.aya_built}
     for crate, bin_name in step.aya_build_objects:
         out_dir = out_dirs.get(crate)
-        if out_dir is None:
-            continue  # build script was fresh: its objects were gated when it last ran
-        path = out_dir / bin_name
-        if not path.is_file():
+        path = out_dir / bin_name if out_dir is not None else None
+        if path is None or not path.is_file():
             continue  # aya-build built another eBPF crate than this bin
-        checked = artifact.gate(path, crate=f"{crate} (aya-build)", target=step.target.value, btf=True)
+        try:
+            checked = artifact.gate(path, crate=f"{crate} (aya-build)", target=step.target.value, btf=False)
+        except ArtifactError:
+            for exe in executables_from_messages(stdout):
+                exe.unlink(missing_ok=True)  # never leave a binary that embeds a rejected object
+            raise
         data = path.read_bytes()
         published.append(
             Published(crate, step.target.value, bin_name, path, hashlib.sha256(data).hexdigest(), len(data),
                       tuple(checked.programs), checked.license, True)
         )  # fmt: skip
+        if bin_name in owners and step.objects_dir is not None:
+            destination = step.objects_dir / bin_name
+            changed = not destination.is_file() or destination.read_bytes() != data
+            if changed:
+                write_atomic(destination, data)
+            published.append(
+                Published(owners.pop(bin_name), step.target.value, bin_name, destination,
+                          hashlib.sha256(data).hexdigest(), len(data), tuple(checked.programs),
+                          checked.license, changed, path)
+            )  # fmt: skip
     return published
 
 
@@ -331,7 +405,8 @@ def execute(plan: BuildPlan, *, dry_run: bool = False) -> Result:
         if outcome.status is not cargo_config.Status.UNCHANGED and not dry_run:
             log.info("%sd %s", outcome.status, outcome.path)
         for kept in outcome.kept_user_values:
-            log.warning(
+            # not a problem (the command line wins), and aya-template's own config has one
+            log.info(
                 "%s: keeping your %s; buildbpf passes its own value on the command line", outcome.path, kept
             )
     if dry_run:

@@ -217,6 +217,7 @@ def build(
         for call in calls:
             typer.echo(f"would run: {call.shell_line()}")
         return
+    builder.prepare_sources(context)
     result = builder.execute(plan)
     reports: list[Any] = []
     if run_check or load:

@@ -80,6 +80,7 @@ def _check_rust(report: Report, pin: Pin | None) -> RustToolchain | None:
         cargo = parse_cargo_version(done.stdout)
         report.add("cargo", Status.OK, f"cargo {cargo.version} at {rust.cargo}")
     report.add("toolchain", Status.OK, rust.describe())
+    _check_git(report, rust)
     report.add("rust-src", Status.OK, str(rust.rust_src))
     done = probe([rust.rustc, "--print", "target-list"])
     targets = set(done.stdout.split()) if done is not None and done.returncode == 0 else set()
@@ -201,6 +202,31 @@ def _check_kernel(report: Report) -> None:
             loaded.detail,
             "check kernel.unprivileged_bpf_disabled, lockdown and seccomp",
         )
+
+
+def _check_git(report: Report, rust: RustToolchain) -> None:
+    """Can the build cargo fetch git dependencies (aya by git, as aya-template and the book do)?"""
+    from buildbpf import gitdeps
+
+    verdict, detail = gitdeps.can_fetch_git(rust.cargo, rust.rustc)
+    if verdict:
+        report.add("git dependencies", Status.OK, f"{rust.cargo} fetches them")
+        return
+    if verdict is None:
+        report.add("git dependencies", Status.WARN, f"not checked: {detail}", "install git")
+        return
+    others = [c for c, r in gitdeps.other_cargos(rust.cargo) if gitdeps.can_fetch_git(c, r)[0]]
+    if others:
+        report.add(
+            "git dependencies", Status.OK,
+            f"{rust.cargo} cannot fetch them ({detail}); buildbpf fetches them with {others[0]}",
+        )  # fmt: skip
+    else:
+        report.add(
+            "git dependencies", Status.WARN, f"{rust.cargo} cannot fetch them ({detail})",
+            "install rustup's cargo (`rustup toolchain install stable --profile minimal`): buildbpf "
+            "fetches git dependencies with it",
+        )  # fmt: skip
 
 
 def diagnose(pin: Pin | None = None, bpf_linker: str | None = None) -> Report:

@@ -258,6 +258,8 @@ class UserspaceStep:
     # eBPF objects that aya-build (in a build.rs) puts into OUT_DIR: gated after the build
     aya_build_objects: tuple[tuple[str, str], ...] = ()  # (userspace crate, eBPF bin)
     target: BpfTarget = BpfTarget.BPFEL
+    aya_built: tuple[tuple[str, str], ...] = ()  # (eBPF crate, bin) only aya-build compiles
+    objects_dir: Path | None = None  # where the gated aya-build objects are published
 
     @property
     def what(self) -> str:
@@ -297,7 +299,8 @@ class BuildPlan:
             ],
             "userspace": None if self.userspace is None
             else {"crates": list(self.userspace.crates), "cargo": call(self.userspace.call),
-                  "aya_build_objects": [list(p) for p in self.userspace.aya_build_objects]},
+                  "aya_build_objects": [list(p) for p in self.userspace.aya_build_objects],
+                  "aya_built": [list(p) for p in self.userspace.aya_built]},
         }  # fmt: skip
 
 
@@ -338,10 +341,13 @@ def make_plan(
     built by itself, from its directory.
     """
     selected = workspace.select(options.packages)
-    ebpf_crates = workspace.ebpf_roots()
+    # each eBPF crate compiled once: the ones aya-build builds in a userspace build.rs are
+    # left to it (buildbpf steers its cargo and gates what it embeds)
+    aya_built = {c.name for c in workspace.built_by_aya_build()}
+    ebpf_crates = [c for c in workspace.ebpf_roots() if c.name not in aya_built]
     user_crates = workspace.userspace()
     if any(c.is_build_root for c in selected):
-        ebpf_crates = [c for c in selected if c.is_build_root]
+        ebpf_crates = [c for c in selected if c.is_build_root and c.name not in aya_built]
     if selected:
         user_crates = [c for c in selected if c in user_crates]
     if not workspace.ebpf_roots():
@@ -451,11 +457,13 @@ def make_plan(
         nested = [c for c in user_crates if c.uses_aya_build]
         if nested:
             env.update(aya_build_env or {})
-        bins = [b for c in workspace.ebpf_roots() for b in c.bins]
+        bins = [(e.name, b) for e in workspace.ebpf_roots() for b in e.bins]
         userspace = UserspaceStep(
             tuple(c.name for c in user_crates),
             CargoCall(tuple(argv), workspace.root, env, ()),
-            tuple((c.name, b) for c in nested for b in bins),
+            tuple((c.name, b) for c in nested for _, b in bins),
             chosen,
+            tuple((e, b) for e, b in bins if e in aya_built),
+            objects_dir(workspace.target_dir, chosen),
         )
     return BuildPlan(tuple(configs), tuple(steps), userspace)

@@ -32,6 +32,7 @@ class Crate:
     # root and target dir; built from its directory so its own .cargo/config.toml applies
     outside: Path | None = None
     own_target_dir: Path | None = None
+    build_deps: tuple[str, ...] = ()  # aya-template lists the eBPF crate its aya-build builds here
 
     @property
     def directory(self) -> Path:
@@ -58,6 +59,12 @@ class Workspace:
     def ebpf_roots(self) -> list[Crate]:
         """The eBPF crates buildbpf builds and links (bins), in and outside the workspace."""
         return [c for c in self.crates if c.is_build_root]
+
+    def built_by_aya_build(self) -> list[Crate]:
+        """eBPF crates a userspace build.rs builds with aya-build (its build-dependencies name
+        them, as in aya-template): cargo compiles them there, buildbpf gates the result."""
+        names = {d for c in self.crates if c.uses_aya_build and c.role is Role.USERSPACE for d in c.build_deps}
+        return [c for c in self.ebpf_roots() if c.name in names and c.outside is None]
 
     def userspace(self) -> list[Crate]:
         """Host crates of the root workspace (eBPF libs and outside crates excluded)."""
@@ -112,6 +119,7 @@ def _crate(package: Mapping[str, Any], config: LoadedConfig, outside: Mapping[st
         str(package.get("edition") or "2021"),
         Path(outside["workspace_root"]) if outside is not None else None,
         Path(outside["target_directory"]) if outside is not None else None,
+        tuple(sorted(build_deps)),
     )  # fmt: skip
 
 

@@ -1,0 +1,176 @@
+"""Real-world layouts build unchanged (tests/integration/fixtures/layouts/README.md says
+which public projects each fixture is modelled on).
+
+Each workspace is committed to a throw-away git repository first, as projects are: a build
+must leave `git status` clean (nothing of the user's rewritten, nothing machine-specific
+written) and embed a verified object where the project's own userspace looks for it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from buildbpf import artifact
+from buildbpf.toolchain import Toolchain
+from tests.integration.conftest import FIXTURES, buildbpf
+from tests.support import skip_or_fail
+
+LAYOUTS = FIXTURES / "layouts"
+GIT_ENV = {
+    "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@localhost",
+    "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@localhost",
+}  # fmt: skip
+
+
+def git(cwd: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=cwd, env={**os.environ, **GIT_ENV}, capture_output=True,
+                          text=True, check=True)  # fmt: skip
+    return done.stdout
+
+
+def committed_copy(name: str, destination: Path) -> Path:
+    shutil.copytree(LAYOUTS / name, destination, ignore=shutil.ignore_patterns("target"))
+    (destination / ".gitignore").write_text("/target\n")
+    git(destination, "init", "-q", "-b", "main")
+    git(destination, "add", "-A")
+    git(destination, "commit", "-q", "-m", "as published")
+    return destination
+
+
+def build(workspace: Path, env: dict[str, str], *args: str) -> tuple[str, dict[str, Any]]:
+    done = buildbpf("build", *args, "--message-format", "json", cwd=workspace, env=env)
+    assert done.returncode == 0, done.stderr[-5000:]
+    return done.stderr, json.loads(done.stdout)
+
+
+def run_loader(binary: Path) -> int:
+    """Run a fixture's loader for 2 s while sending UDP datagrams over `lo`; its packet count."""
+    if os.geteuid() != 0:
+        skip_or_fail("loading programs needs root")
+    loader = subprocess.Popen([str(binary), "--seconds", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)  # fmt: skip
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+        deadline = time.monotonic() + 1.8
+        while time.monotonic() < deadline and loader.poll() is None:
+            sender.sendto(b"buildbpf", ("127.0.0.1", 9))
+            time.sleep(0.05)
+    out, err = loader.communicate(timeout=120)
+    assert loader.returncode == 0, out + err
+    return int(out.split("packets:")[1].split()[0])
+
+
+def test_current_aya_template_builds_unchanged(toolchain: Toolchain, tmp_path: Path, shared_target: Path) -> None:
+    # eBPF build.rs with which("bpf-linker").unwrap(), userspace build.rs with aya-build,
+    # the eBPF crate's own committed .cargo/config.toml, no license section
+    workspace = committed_copy("current-template", tmp_path / "tmplxdp")
+    env = dict(os.environ, CARGO_TARGET_DIR=str(shared_target))
+    stderr, result = build(workspace, env, "--release")
+    ours = [o for o in result["objects"] if o["crate"] == "tmplxdp-ebpf"]
+    assert [(o["bin"], o["target"]) for o in ours] == [("tmplxdp", "bpfel")], result["objects"]
+    # aya-build 0.1.2 links without --btf; Aya loads such objects, so BTF is not required
+    assert artifact.gate(Path(ours[0]["path"]), crate="tmplxdp-ebpf", btf=False).programs
+    embedded = [o for o in result["objects"] if o["crate"] == "tmplxdp"]  # what aya-build put in OUT_DIR
+    assert embedded and "/out/tmplxdp" in embedded[0]["path"], result["objects"]
+    assert ours[0]["sha256"] == embedded[0]["sha256"]  # the embedded object is the one published
+    # compiled once: by aya-build's nested cargo, steered to this toolchain; buildbpf gates it
+    assert "-Z build-std" not in "".join(line for line in stderr.splitlines() if line.startswith("+ "))
+    assert git(workspace, "status", "--porcelain") == ""  # nothing of the project's touched
+    assert run_loader(shared_target / "release" / "tmplxdp") > 0
+
+
+def test_xtask_era_layout_builds_unchanged(toolchain: Toolchain, tmp_path: Path, shared_target: Path) -> None:
+    # the eBPF crate is its own workspace, outside the root one, with its own config
+    # (target-dir = "../target"), a rust-toolchain.toml pinning nightly, and userspace
+    # embedding ../../target/bpfel-unknown-none/{debug,release}/oldxdp
+    workspace = committed_copy("xtask-era", tmp_path / "oldxdp")
+    # the habit of pinning at the root too: a nightly without rust-src must not stop the build
+    (workspace / "rust-toolchain.toml").write_text(
+        '[toolchain]\nchannel = "nightly"\ncomponents = ["rust-src"]\n'
+    )
+    git(workspace, "add", "rust-toolchain.toml")
+    git(workspace, "commit", "-q", "-m", "pin")
+    (workspace / "target").symlink_to(shared_target)  # the project's own target dir, compiled once per run
+    env = {k: v for k, v in os.environ.items() if k != "CARGO_TARGET_DIR"}
+    stderr, result = build(workspace, env, "--release")
+    assert "rust-toolchain.toml pins nightly" in stderr
+    [published] = [o for o in result["objects"] if o["crate"] == "oldxdp-ebpf"]
+    expected = workspace / "target" / "bpfel-unknown-none" / "release" / "oldxdp"
+    assert expected.read_bytes() == Path(published["path"]).read_bytes()  # what userspace embeds is verified
+    assert result["userspace"] == ["xtask", "oldxdp", "oldxdp-common"]
+    assert git(workspace, "status", "--porcelain") == ""
+    assert run_loader(workspace / "target" / "release" / "oldxdp") > 0
+
+    # a debug userspace build embeds .../debug/oldxdp: the verified (release-built) object is left there
+    _, result = build(workspace, env)
+    debug_object = workspace / "target" / "bpfel-unknown-none" / "debug" / "oldxdp"
+    assert debug_object.read_bytes() == expected.read_bytes()
+    assert (workspace / "target" / "debug" / "oldxdp").is_file()
+
+
+def test_git_dependency(toolchain: Toolchain, tmp_path: Path, shared_target: Path) -> None:
+    # aya-template and the Aya book depend on aya by git; Debian's cargo cannot fetch git
+    if shutil.which("git") is None:
+        skip_or_fail("git is not installed")
+    lib = tmp_path / "ebpf-helpers"
+    (lib / "src").mkdir(parents=True)
+    (lib / "Cargo.toml").write_text('[package]\nname = "ebpf-helpers"\nversion = "0.1.0"\nedition = "2021"\n')
+    (lib / "src" / "lib.rs").write_text("#![no_std]\npub const XDP_PASS: u32 = 2;\n")
+    git(lib, "init", "-q", "-b", "main")
+    git(lib, "add", "-A")
+    git(lib, "commit", "-q", "-m", "helpers")
+    bare = tmp_path / "ebpf-helpers.git"
+    git(tmp_path, "clone", "-q", "--bare", str(lib), str(bare))
+
+    root = tmp_path / "gitdep"
+    crate = root / "gitdep-ebpf"
+    shutil.copytree(FIXTURES / "minimal-ebpf", crate, ignore=shutil.ignore_patterns("target"))
+    manifest = (crate / "Cargo.toml").read_text().replace("minimal-ebpf", "gitdep-ebpf")
+    manifest = manifest.split("# A standalone")[0]
+    manifest += f'[dependencies]\nebpf-helpers = {{ git = "file://{bare}" }}\n\n'
+    manifest += '[[bin]]\nname = "gitdep-ebpf"\npath = "src/main.rs"\n'
+    (crate / "Cargo.toml").write_text(manifest)
+    main = (crate / "src" / "main.rs").read_text()
+    assert "    2\n" in main or "2 //" in main, main
+    (root / "Cargo.toml").write_text('[workspace]\nmembers = ["gitdep-ebpf"]\nresolver = "2"\n')
+    (root / "buildbpf.toml").write_text('[crates.gitdep-ebpf]\nrole = "ebpf"\n')
+    env = dict(os.environ, CARGO_TARGET_DIR=str(shared_target), CARGO_HOME=str(tmp_path / "cargo-home"))
+    stderr, result = build(root, env, "--release")
+    assert [o["bin"] for o in result["objects"]] == ["gitdep-ebpf"], stderr[-3000:]
+    assert "ebpf-helpers" in (root / "Cargo.lock").read_text()
+    assert list((tmp_path / "cargo-home" / "git" / "checkouts").iterdir())
+
+
+def test_plan_of_the_xtask_era_layout(toolchain: Toolchain, tmp_path: Path) -> None:
+    """Fast: the outside crate is found and built from its own directory (no compilation)."""
+    workspace = committed_copy("xtask-era", tmp_path / "xtask-era")
+    done = buildbpf("build", "--release", "--print-plan", cwd=workspace)
+    assert done.returncode == 0, done.stderr
+    plan = json.loads(done.stdout)
+    [step] = plan["ebpf"]
+    assert step["crates"] == ["oldxdp-ebpf"]
+    assert step["cargo"]["cwd"] == str(workspace / "oldxdp-ebpf")  # its own .cargo/config.toml applies
+    assert step["cargo"]["env_set"]["PATH"].split(os.pathsep)[0] == str(toolchain.linker.path.parent)
+    assert "oldxdp-ebpf" not in plan["userspace"]["crates"]
+
+
+@pytest.mark.parametrize(("layout", "ebpf"), [("current-template", "tmplxdp-ebpf"), ("common-lib", "kcount-ebpf")])
+def test_plan_of_aya_build_layouts(toolchain: Toolchain, tmp_path: Path, layout: str, ebpf: str) -> None:
+    """Fast: the eBPF crate aya-build builds is left to it (compiled once); -common libs that
+    depend on aya-ebpf are neither eBPF roots nor in the way."""
+    workspace = committed_copy(layout, tmp_path / layout)
+    done = buildbpf("build", "--release", "--print-plan", cwd=workspace)
+    assert done.returncode == 0, done.stderr
+    plan = json.loads(done.stdout)
+    assert plan["ebpf"] == []
+    assert [e for e, _ in plan["userspace"]["aya_built"]] == [ebpf]
+    assert ebpf not in plan["userspace"]["crates"]
