@@ -73,7 +73,12 @@ def _not_elf(data: bytes, result: Inspection) -> bool:
 
 
 def inspect(
-    path: Path, *, target: str = "bpfel", btf: bool = True, data: bytes | None = None, edition: str | None = None
+    path: Path,
+    *,
+    target: str = "bpfel",
+    btf: bool = True,
+    data: bytes | None = None,
+    edition: str | None = None,
 ) -> Inspection:
     """Check one object; never raises for a bad object (the verdict is in `problems`).
 
@@ -141,7 +146,10 @@ def _check_header(elf: object, target: str, result: Inspection) -> None:
 def license_declaration(edition: str | None) -> str:
     """The license static as it compiles in the crate's edition (2024 wants `unsafe(...)`)."""
     if edition is not None and edition >= "2024":
-        return '#[unsafe(link_section = "license")] #[unsafe(no_mangle)] static LICENSE: [u8; 4] = *b"GPL\\0";'
+        return (
+            '#[unsafe(link_section = "license")] #[unsafe(no_mangle)] '
+            'static LICENSE: [u8; 4] = *b"GPL\\0";'
+        )
     return '#[link_section = "license"] #[no_mangle] static LICENSE: [u8; 4] = *b"GPL\\0";'
 
 

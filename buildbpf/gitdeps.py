@@ -57,7 +57,9 @@ def _probe_git(cargo: Path, rustc: Path | None) -> dict[str, str | None]:
         root = Path(tmp)
         crate = root / "dep"
         (crate / "src").mkdir(parents=True)
-        (crate / "Cargo.toml").write_text('[package]\nname = "probe-dep"\nversion = "0.1.0"\nedition = "2021"\n')
+        (crate / "Cargo.toml").write_text(
+            '[package]\nname = "probe-dep"\nversion = "0.1.0"\nedition = "2021"\n'
+        )
         (crate / "src" / "lib.rs").write_text("")
         env = {
             "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
@@ -80,8 +82,10 @@ def _probe_git(cargo: Path, rustc: Path | None) -> dict[str, str | None]:
         )
         (user / "src" / "lib.rs").write_text("")
         cmd_env = {"CARGO_HOME": str(root / "home"), **({"RUSTC": str(rustc)} if rustc else {})}
-        done = run([cargo, "generate-lockfile"], cwd=user, env_set=cmd_env,
-                   env_remove=_PROBE_ENV_REMOVE[1:], echo=False, stream=False, check=False, timeout=60)  # fmt: skip
+        done = run(
+            [cargo, "generate-lockfile"], cwd=user, env_set=cmd_env, env_remove=_PROBE_ENV_REMOVE[1:],
+            echo=False, stream=False, check=False, timeout=60,
+        )  # fmt: skip
         if done.returncode == 0:
             return {"ok": "1", "detail": "fetches git dependencies"}
         last = next((ln.strip() for ln in reversed(done.stderr.splitlines()) if ln.strip()), "no output")

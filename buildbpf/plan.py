@@ -320,6 +320,22 @@ def host_endianness(arch: str) -> BpfTarget:
     return BpfTarget.BPFEB if arch in big else BpfTarget.BPFEL
 
 
+def no_ebpf_crate(workspace: Workspace) -> ConfigError:
+    """The error for a workspace without an eBPF bin, saying when only libraries use aya-ebpf."""
+    libraries = [c.name for c in workspace.by_role(Role.EBPF)]
+    one = len(libraries) == 1
+    why = (
+        f"{', '.join(libraries)} depend{'s' if one else ''} on aya-ebpf but "
+        f"{'is a library' if one else 'are libraries'} (no [[bin]]: only bins are linked into eBPF objects)"
+        if libraries
+        else "none depends on aya-ebpf and none is configured as one"
+    )
+    return ConfigError(
+        f"no eBPF crate in the workspace at {workspace.root}: {why}",
+        fix='add [crates.NAME] role = "ebpf" to buildbpf.toml, or depend on aya-ebpf from a bin crate',
+    )
+
+
 def make_plan(
     workspace: Workspace,
     settings: Mapping[str, Effective],
@@ -351,18 +367,7 @@ def make_plan(
     if selected:
         user_crates = [c for c in selected if c in user_crates]
     if not workspace.ebpf_roots():
-        libraries = [c.name for c in workspace.by_role(Role.EBPF)]
-        why = (
-            f"{', '.join(libraries)} depend{'s' if len(libraries) == 1 else ''} on aya-ebpf but "
-            f"{'is a library' if len(libraries) == 1 else 'are libraries'} (no [[bin]]: only bins "
-            "are linked into eBPF objects)"
-            if libraries
-            else "none depends on aya-ebpf and none is configured as one"
-        )
-        raise ConfigError(
-            f"no eBPF crate in the workspace at {workspace.root}: {why}",
-            fix='add [crates.NAME] role = "ebpf" to buildbpf.toml, or depend on aya-ebpf from a bin crate',
-        )
+        raise no_ebpf_crate(workspace)
     arch = host_arch(host_triple)
     configs = []
     # crates built with the same flags share a cargo call, unless their directory holds

@@ -63,7 +63,8 @@ class Workspace:
     def built_by_aya_build(self) -> list[Crate]:
         """eBPF crates a userspace build.rs builds with aya-build (its build-dependencies name
         them, as in aya-template): cargo compiles them there, buildbpf gates the result."""
-        names = {d for c in self.crates if c.uses_aya_build and c.role is Role.USERSPACE for d in c.build_deps}
+        users = [c for c in self.crates if c.uses_aya_build and c.role is Role.USERSPACE]
+        names = {d for c in users for d in c.build_deps}
         return [c for c in self.ebpf_roots() if c.name in names and c.outside is None]
 
     def userspace(self) -> list[Crate]:
@@ -152,7 +153,8 @@ def from_metadata(
             raise unknown_crate(name, names, config.origin("crates", name))
     for crate in crates:
         configured = config.model.crates.get(crate.name)
-        if crate.role is Role.EBPF and not crate.bins and configured is not None and configured.role is Role.EBPF:
+        explicit = configured is not None and configured.role is Role.EBPF
+        if explicit and not crate.bins:
             raise ConfigError(
                 f"eBPF crate `{crate.name}` has no [[bin]] target: bpf-linker only links bins, a lib "
                 "of a bpf target is LLVM bitcode, not eBPF",

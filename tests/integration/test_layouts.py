@@ -69,7 +69,9 @@ def run_loader(binary: Path) -> int:
     return int(out.split("packets:")[1].split()[0])
 
 
-def test_current_aya_template_builds_unchanged(toolchain: Toolchain, tmp_path: Path, shared_target: Path) -> None:
+def test_current_aya_template_builds_unchanged(
+    toolchain: Toolchain, tmp_path: Path, shared_target: Path
+) -> None:
     # eBPF build.rs with which("bpf-linker").unwrap(), userspace build.rs with aya-build,
     # the eBPF crate's own committed .cargo/config.toml, no license section
     workspace = committed_copy("current-template", tmp_path / "tmplxdp")
@@ -163,7 +165,9 @@ def test_plan_of_the_xtask_era_layout(toolchain: Toolchain, tmp_path: Path) -> N
     assert "oldxdp-ebpf" not in plan["userspace"]["crates"]
 
 
-@pytest.mark.parametrize(("layout", "ebpf"), [("current-template", "tmplxdp-ebpf"), ("common-lib", "kcount-ebpf")])
+@pytest.mark.parametrize(
+    ("layout", "ebpf"), [("current-template", "tmplxdp-ebpf"), ("common-lib", "kcount-ebpf")]
+)
 def test_plan_of_aya_build_layouts(toolchain: Toolchain, tmp_path: Path, layout: str, ebpf: str) -> None:
     """Fast: the eBPF crate aya-build builds is left to it (compiled once); -common libs that
     depend on aya-ebpf are neither eBPF roots nor in the way."""

@@ -79,10 +79,11 @@ def test_nothing_machine_specific_and_our_old_linker_key_is_retired() -> None:
     # users commit this file: an absolute linker path would dirty every checkout
     first, _ = render(None, KEYS, Path("c"))
     assert "linker" not in first
-    old = first.replace('[target.bpfel-unknown-none]\n', '[target.bpfel-unknown-none]\nlinker = "/home/u/bpf-linker" # buildbpf\n')
+    table = "[target.bpfel-unknown-none]\n"
+    old = first.replace(table, table + 'linker = "/home/u/bpf-linker" # buildbpf\n')
     assert old != first
     assert render(old, KEYS, Path("c"))[0] == first
-    mine = first.replace('[target.bpfel-unknown-none]\n', '[target.bpfel-unknown-none]\nlinker = "/opt/bpf-linker"\n')
+    mine = first.replace(table, table + 'linker = "/opt/bpf-linker"\n')
     assert 'linker = "/opt/bpf-linker"' in render(mine, KEYS, Path("c"))[0]  # the user's own stays
 
 

@@ -224,6 +224,8 @@ def test_linker_directory_is_first_on_path_for_every_cargo_call() -> None:
     assert plan.linker_first_on_path(linker, environ) == (
         "/home/u/.local/share/buildbpf/llvm-22/bin:/usr/local/bin:/usr/bin"
     )
-    call = plan.ebpf_build(cargo=Path("/usr/bin/cargo"), cargo_env={}, linker=linker, crate_dir=Path("/w/x-ebpf"),
-                           environ=environ)  # fmt: skip
+    call = plan.ebpf_build(
+        cargo=Path("/usr/bin/cargo"), cargo_env={}, linker=linker, crate_dir=Path("/w/x-ebpf"),
+        environ=environ,
+    )  # fmt: skip
     assert call.env_set["PATH"].split(":")[0] == str(linker.parent)

@@ -1,0 +1,81 @@
+"""Which crates are eBPF build roots, and eBPF crates found outside the root workspace."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from buildbpf.errors import ConfigError
+from buildbpf.plan import no_ebpf_crate
+from buildbpf.settings import load_config
+from buildbpf.workspace import from_metadata, outside_candidates
+
+
+def package(root: Path, name: str, deps: list[str], kinds: list[str]) -> dict[str, Any]:
+    return {
+        "id": f"path+file://{root / name}#{name}@0.1.0",
+        "name": name,
+        "manifest_path": str(root / name / "Cargo.toml"),
+        "edition": "2024",
+        "dependencies": [{"name": d, "kind": None} for d in deps],
+        "targets": [{"name": name, "kind": [k]} for k in kinds],
+    }
+
+
+def metadata(root: Path, *packages: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "packages": list(packages),
+        "workspace_members": [p["id"] for p in packages],
+        "workspace_root": str(root),
+        "target_directory": str(root / "target"),
+    }
+
+
+def test_libraries_using_aya_ebpf_are_not_build_roots(tmp_path: Path) -> None:
+    data = metadata(
+        tmp_path,
+        package(tmp_path, "x-common", ["aya-ebpf"], ["lib"]),  # aya-ebpf behind a feature
+        package(tmp_path, "aya-log-ebpf", ["aya-ebpf"], ["lib"]),
+        package(tmp_path, "x-ebpf", ["aya-ebpf", "x-common"], ["lib", "bin"]),  # the template's lib + bin
+        package(tmp_path, "x", ["aya", "x-common"], ["bin"]),
+    )
+    workspace = from_metadata(data, load_config(tmp_path / "no-config"))
+    assert [c.name for c in workspace.ebpf_roots()] == ["x-ebpf"]
+    assert [c.name for c in workspace.userspace()] == ["x"]
+    assert workspace.ebpf_roots()[0].edition == "2024"
+
+
+def test_only_libraries_is_said_plainly(tmp_path: Path) -> None:
+    data = metadata(tmp_path, package(tmp_path, "x-common", ["aya-ebpf"], ["lib"]),
+                    package(tmp_path, "x", ["aya"], ["bin"]))  # fmt: skip
+    error = no_ebpf_crate(from_metadata(data, load_config(tmp_path / "no-config")))
+    assert isinstance(error, ConfigError)
+    assert "x-common depends on aya-ebpf but is a library" in error.message
+
+
+@pytest.mark.parametrize("dependency", ['aya-ebpf = "0.1"', 'aya-bpf = { git = "https://x/aya" }',
+                                        'bpf = { package = "aya-ebpf", version = "0.1" }'])  # fmt: skip
+def test_outside_crates_are_found(tmp_path: Path, dependency: str) -> None:
+    (tmp_path / "Cargo.toml").write_text('[workspace]\nmembers = ["x"]\n')
+    layout = (("x", 'aya = "0.13"'), ("x-ebpf", dependency), ("docs", ""), ("nested/y-ebpf", dependency))
+    for name, deps in layout:
+        (tmp_path / name).mkdir(parents=True)
+        (tmp_path / name / "Cargo.toml").write_text(f'[package]\nname = "n"\n\n[dependencies]\n{deps}\n')
+    (tmp_path / "target" / "z-ebpf").mkdir(parents=True)  # never looked into
+    (tmp_path / "target" / "z-ebpf" / "Cargo.toml").write_text(f"[dependencies]\n{dependency}\n")
+    found = outside_candidates(tmp_path, [tmp_path / "x"])
+    assert found == [tmp_path / "nested" / "y-ebpf", tmp_path / "x-ebpf"]
+
+
+def test_outside_crate_joins_the_workspace_with_its_own_target_dir(tmp_path: Path) -> None:
+    root = metadata(tmp_path, package(tmp_path, "x", ["aya"], ["bin"]))
+    ebpf_dir = tmp_path / "x-ebpf"
+    outside = metadata(ebpf_dir.parent, package(tmp_path, "x-ebpf", ["aya-ebpf"], ["bin"]))
+    outside["workspace_root"] = str(ebpf_dir)
+    outside["target_directory"] = str(tmp_path / "target")  # its config: target-dir = "../target"
+    workspace = from_metadata(root, load_config(tmp_path / "no-config"), [outside])
+    [crate] = workspace.ebpf_roots()
+    assert (crate.name, crate.outside, crate.own_target_dir) == ("x-ebpf", ebpf_dir, tmp_path / "target")
+    assert [c.name for c in workspace.userspace()] == ["x"]
