@@ -1,6 +1,6 @@
 """Known error texts of cargo, rustc and bpf-linker, each with one line of plain advice.
 
-From shared/PITFALLS.md; matched against the captured output of a failed build.
+From docs/pitfalls.md; matched against the captured output of a failed build.
 """
 
 from __future__ import annotations

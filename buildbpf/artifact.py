@@ -1,6 +1,6 @@
 """The artifact gate: a build is not done until its object is proven to be loadable eBPF.
 
-Each problem names what is wrong and how to fix it (shared/PITFALLS.md rows 7, 8, 10, 15).
+Each problem names what is wrong and how to fix it (docs/pitfalls.md rows 7, 8, 10, 15).
 """
 
 from __future__ import annotations

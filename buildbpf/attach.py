@@ -3,7 +3,7 @@
 kprobe/kretprobe: /proc/kallsyms; fentry/fexit/lsm/tp_btf: kernel BTF; tracepoint:
 tracefs (when mounted); uprobe: the binary's symbols. A missing target comes with
 suggestions (`sys_connect` -> `__x64_sys_connect`, `__sys_connect`, tracepoint
-`syscalls/sys_enter_connect`), see shared/DESIGN.md on syscall entry points.
+`syscalls/sys_enter_connect`), see docs/pitfalls.md on syscall entry points.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from buildbpf.errors import ConfigError
 from buildbpf.settings import BpfTarget, Effective, Role
 from buildbpf.workspace import Crate, Workspace
 
-# Host build settings that leak into an eBPF build and break it (shared/DESIGN.md,
+# Host build settings that leak into an eBPF build and break it (docs/pitfalls.md,
 # PITFALLS #4, #11): removed from the eBPF cargo's environment.
 LEAKY_ENV = (
     "RUSTFLAGS",

@@ -10,7 +10,7 @@ Preference order for rustc/cargo (first usable wins):
 rustup toolchains are read from `$RUSTUP_HOME/toolchains` and called by absolute
 path, so a rustup proxy earlier in PATH, or an inherited `RUSTUP_TOOLCHAIN`,
 cannot change the choice. bpf-linker must be built on the same LLVM major as rustc
-(shared/PITFALLS.md #1); a mismatch is an error before anything is built.
+(docs/pitfalls.md #1); a mismatch is an error before anything is built.
 """
 
 from __future__ import annotations
@@ -306,7 +306,7 @@ def choose(candidates: Sequence[Candidate], pin: Pin | None = None) -> Candidate
             raise ToolchainError(f"toolchain {pin.name} has no cargo in {pinned[0].sysroot / 'bin'}")
         # a rust-toolchain.toml is a preference written for rustup's proxy, which would also
         # install its `components`; buildbpf runs toolchains by path, so a pin it cannot build
-        # eBPF with falls back to the usual order, said in one line (docs/existing-projects.md)
+        # eBPF with falls back to the usual order, said in one line (README: Existing projects)
         if not pinned:
             why = "which is not installed here"
             fix = f"rustup toolchain install {pin.name} --component rust-src"
