@@ -199,13 +199,17 @@ def add_loads(report: Report, binary: Path, extra_targets: dict[str, str] | None
     from buildbpf import verifier
 
     sections = {p.function: p.section for p in report.programs}
-    loads, object_error = verifier.load_object(binary, Path(report.path), sections, extra_targets or {})
-    report.loads = loads
-    if object_error is not None:
-        report.problems.append(f"load: {object_error}")
-    for load in loads:
-        if not load.ok:
+    done = verifier.load_object(binary, Path(report.path), sections, extra_targets or {})
+    report.loads = done.programs
+    if done.error is not None:
+        report.problems.append(f"load: {done.error}")
+    if done.not_verified is not None:
+        report.warnings.append(f"load: not verified here: {done.not_verified}")
+    for load in done.programs:
+        if load.status == "rejected":
             report.problems.append(f"load: program {load.name} rejected: {load.error}")
+        elif load.status == "not verified":
+            report.warnings.append(f"load: program {load.name} not verified here: {load.reason}")
 
 
 def _read_elf(data: bytes, report: Report) -> None:

@@ -473,6 +473,9 @@ def _print_report(report: object, full_log: bool = False) -> None:
                 f"{loaded.verified_insns} processed, {loaded.jited_bytes} bytes jited"
             )
             continue
+        if loaded.status == "not verified":
+            typer.echo(f"      verifier: {loaded.name} not verified here (see the warning)")
+            continue
         typer.echo(f"      verifier: {loaded.name} REJECTED: {loaded.error}")
         lines = (loaded.verifier_log or "").rstrip().splitlines()
         for line in lines if full_log else lines[-15:]:

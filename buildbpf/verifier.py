@@ -2,8 +2,15 @@
 
 Aya objects use the legacy `maps` section that libbpf (and so bpftool) refuse, so the
 loading is done by Aya itself: `buildbpf/_loader`, a small Rust program shipped with
-buildbpf, built on first use with the resolved toolchain and cached by content. It pins
-nothing; the kernel frees every program and map when it exits, however it exits.
+buildbpf, built on first use with the resolved toolchain and cached by content. Maps that
+ask to be pinned are pinned in a bpffs private to the helper (its own mount namespace), so
+the kernel frees every program and map when it exits, however it exits.
+
+Three verdicts, as Aya's loader would meet them (docs/pitfalls.md, "check --load"):
+verified; rejected (the verifier, or the kernel checking the program, said no); not
+verified here (nothing was judged: the program needs an attach target only its userspace
+knows, or this kernel refuses the program type before the verifier runs - BPF LSM inactive,
+a missing capability, a security policy).
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import json
 import os
 import shutil
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from buildbpf import kernel, paths
@@ -24,7 +31,31 @@ from buildbpf.toolchain import RustToolchain
 
 LOADER_SOURCE = Path(__file__).parent / "_loader"
 # section prefixes whose suffix is the BTF attach target the kernel needs at load time
-TARGET_PREFIXES = ("fentry/", "fexit/", "fmod_ret/", "lsm/", "lsm_cgroup/", "tp_btf/", "iter/")
+TARGET_PREFIXES = (
+    "fentry/", "fentry.s/", "fexit/", "fexit.s/", "fmod_ret/", "fmod_ret.s/", "lsm/", "lsm.s/",
+    "lsm_cgroup/", "tp_btf/", "iter/", "iter.s/",
+)  # fmt: skip
+EPERM = 1
+CAP_NET_ADMIN = 12
+# the kernel's is_net_admin_prog_type / is_perfmon_prog_type (kernel/bpf/syscall.c), in
+# the helper's names for program types (Aya's ProgramType)
+NET_ADMIN_TYPES = frozenset({
+    "SchedClassifier", "SchedAction", "Xdp", "LwtInput", "LwtOutput", "LwtXmit", "SockOps",
+    "SkSkb", "SkMsg", "FlowDissector", "CgroupDevice", "CgroupSock", "CgroupSkb", "CgroupSockAddr",
+    "CgroupSockopt", "CgroupSysctl", "SkLookup", "SkReuseport", "Netfilter",
+})  # fmt: skip
+PERFMON_TYPES = frozenset({
+    "KProbe", "TracePoint", "PerfEvent", "RawTracePoint", "RawTracePointWritable", "Tracing",
+    "StructOps", "Extension", "Lsm",
+})  # fmt: skip
+
+
+@dataclass(frozen=True)
+class KernelFacts:
+    """What the helper saw of the kernel: where maps get pinned, which LSMs are active."""
+
+    bpffs: str | None = None  # "private" (the helper's own) or "host"
+    lsms: tuple[str, ...] | None = None  # None: could not be read
 
 
 @dataclass(frozen=True)
@@ -39,6 +70,10 @@ class ProgramLoad:
     translated_insns: int | None = None
     verified_insns: int | None = None
     jited_bytes: int | None = None
+    errno: int | None = None
+    needs: str | None = None  # the helper did not try: "target", "btf" or "program"
+    status: str = "verified"  # "verified", "rejected" or "not verified"
+    reason: str | None = None  # why not verified, and what would make it checkable
 
 
 def _source_files() -> list[Path]:
@@ -63,8 +98,11 @@ def loader_binary(rust: RustToolchain) -> Path:
     env["CARGO_TARGET_DIR"] = str(home / "target")
     # stderr only: stdout may be `check --json`
     print("buildbpf: building the verifier helper (once per toolchain)", file=sys.stderr, flush=True)
+    # cwd: cargo reads .cargo/config.toml from the directory it runs in, and an eBPF crate's
+    # (target = bpfel, build-std) must not apply to this host program
     run(
         [rust.cargo, "build", "--release", "--locked", "--manifest-path", str(source / "Cargo.toml")],
+        cwd=source,
         env_set=env,
         env_remove=leaky_variables(os.environ),
         echo_stdout=False,
@@ -93,15 +131,56 @@ def attach_targets(sections: dict[str, str]) -> list[str]:
     return found
 
 
-def parse_output(stdout: str) -> tuple[list[ProgramLoad], str | None]:
-    """The helper's JSON lines: per-program results, or an object-level error."""
+def judge(load: ProgramLoad, facts: KernelFacts, caps: int) -> ProgramLoad:
+    """The verdict on one program: only the verifier's (or the kernel's) judgement rejects.
+
+    EPERM with an empty verifier log means the kernel refused before verifying anything;
+    `caps` (the effective capability mask) tells a missing capability from a policy.
+    """
+    if load.ok:
+        return load
+    base = load.type.split("(", 1)[0]
+    if load.needs is not None:
+        fix = {
+            "target": f"pass --attach-target {load.name}=FUNCTION to check it against this kernel",
+            "btf": "this kernel has no /sys/kernel/btf/vmlinux (CONFIG_DEBUG_INFO_BTF)",
+            "program": "freplace programs are checked by loading them next to their target",
+        }[load.needs]
+        return replace(load, status="not verified", reason=f"{load.error}; {fix}")
+    if load.errno != EPERM or (load.verifier_log or "").strip():
+        return replace(load, status="rejected")
+    if base == "Lsm" and facts.lsms is not None and "bpf" not in facts.lsms:
+        reason = (
+            f"this kernel's BPF LSM is not active (active LSMs: {','.join(facts.lsms)}), so it "
+            'refuses LSM programs before verifying them; boot with "bpf" in lsm= to check here'
+        )
+    elif base in PERFMON_TYPES and not caps & (1 << kernel.CAP_PERFMON | 1 << kernel.CAP_SYS_ADMIN):
+        reason = "loading it needs CAP_PERFMON, which this process lacks"
+    elif base in NET_ADMIN_TYPES and not caps & (1 << CAP_NET_ADMIN | 1 << kernel.CAP_SYS_ADMIN):
+        reason = "loading it needs CAP_NET_ADMIN, which this process lacks"
+    else:
+        lsms = f" (active LSMs: {','.join(facts.lsms)})" if facts.lsms else ""
+        reason = (
+            f"this kernel refuses {base} programs before verifying them (EPERM with every "
+            f"capability needed): a security policy forbids them here{lsms}"
+        )
+    return replace(load, status="not verified", reason=reason)
+
+
+def parse_output(stdout: str) -> tuple[list[ProgramLoad], str | None, KernelFacts]:
+    """The helper's JSON lines: kernel facts, per-program results, or an object-level error."""
     loads: list[ProgramLoad] = []
+    facts = KernelFacts()
     for line in stdout.splitlines():
         if not line.startswith("{"):
             continue
         data = json.loads(line)
+        if "kernel" in data:
+            lsms = data["kernel"].get("lsms")
+            facts = KernelFacts(data["kernel"].get("bpffs"), tuple(lsms.split(",")) if lsms else None)
+            continue
         if "object_error" in data:
-            return loads, str(data["object_error"])
+            return loads, str(data["object_error"]), facts
         loads.append(
             ProgramLoad(
                 name=data["name"],
@@ -112,21 +191,40 @@ def parse_output(stdout: str) -> tuple[list[ProgramLoad], str | None]:
                 translated_insns=data.get("translated_insns"),
                 verified_insns=data.get("verified_insns"),
                 jited_bytes=data.get("jited_bytes"),
+                errno=data.get("errno"),
+                needs=data.get("needs"),
+                status="verified" if data["ok"] else "rejected",
             )
         )
-    return loads, None
+    return loads, None, facts
+
+
+@dataclass(frozen=True)
+class ObjectLoad:
+    """The helper's verdicts on one object."""
+
+    programs: list[ProgramLoad]
+    error: str | None = None  # Aya or the kernel refused the object itself
+    not_verified: str | None = None  # nothing could be judged here, and why
 
 
 def load_object(
     binary: Path, obj: Path, sections: dict[str, str], extra_targets: dict[str, str] | None = None
-) -> tuple[list[ProgramLoad], str | None]:
+) -> ObjectLoad:
     """Load every program of `obj` with the helper; the kernel keeps nothing afterwards.
 
     `extra_targets` (FUNCTION -> TARGET, from the command line) win over section names.
     """
     targets = [*attach_targets(sections), *(f"{k}={v}" for k, v in (extra_targets or {}).items())]
     done = run([binary, str(obj), *targets], echo=False, stream=False, check=False, timeout=300)
-    loads, object_error = parse_output(done.stdout)
+    loads, object_error, facts = parse_output(done.stdout)
     if object_error is None and not loads and done.returncode != 0:
         object_error = (done.stderr.strip() or f"the verifier helper exited with {done.returncode}")[:2000]
-    return loads, object_error
+    if object_error is not None and "requested pinning" in object_error and facts.bpffs != "private":
+        # Aya pins under /sys/fs/bpf; the helper could not mount a private bpffs there
+        return ObjectLoad([], None, (
+            f"{object_error}: no bpffs is mounted at /sys/fs/bpf and the helper may not mount a "
+            "private one (needs CAP_SYS_ADMIN); run as root, or `mount -t bpf bpf /sys/fs/bpf`"
+        ))  # fmt: skip
+    caps = kernel.effective_capabilities()
+    return ObjectLoad([judge(load, facts, caps) for load in loads], object_error)

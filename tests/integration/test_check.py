@@ -127,11 +127,16 @@ def test_examples_pass_the_kernel_verifier(
     env = dict(os.environ, CARGO_TARGET_DIR=str(shared_target))
     assert buildbpf("build", "--release", cwd=workspace, env=env).returncode == 0
     obj = shared_target / "buildbpf" / "bpfel-unknown-none" / example
+    cwd = workspace
     if example == "xdp-counter":
-        # an empty cache: the verifier helper is built first, and --json must stay clean JSON
+        # an empty cache: the verifier helper is built first, and --json must stay clean JSON;
+        # from the eBPF crate's directory, whose .cargo/config.toml (target = bpfel) must not
+        # apply to the helper, a host program
         env["BUILDBPF_CACHE_DIR"] = str(tmp_path / "empty-cache")
+        cwd = workspace / f"{example}-ebpf"
+        assert (cwd / ".cargo" / "config.toml").is_file()
     before = kernel_objects()
-    done = buildbpf("check", "--load", "--json", str(obj), env=env)
+    done = buildbpf("check", "--load", "--json", str(obj), env=env, cwd=cwd)
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(done.stdout)[0]
     assert report["loads"], report
@@ -191,3 +196,50 @@ def test_load_without_privilege_is_a_clear_error(real_object: bytes, tmp_path: P
     assert done.returncode == 7, done.stdout + done.stderr
     assert "needs root or CAP_BPF+CAP_PERFMON" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_load_verdicts_are_the_loaders(toolchain: Toolchain, tmp_path: Path, shared_target: Path) -> None:
+    """fentry without a target, an LSM program and a map asking to be pinned (no bpffs on the
+    host): none of them is a rejection; each is verified or "not verified here" with why."""
+    require_root()
+    crate = tmp_path / "load-cases-ebpf"
+    shutil.copytree(FIXTURES / "load-cases-ebpf", crate)
+    _, executables = cargo_build_ebpf(toolchain, crate, target_dir=shared_target)
+    obj = str(executables[0])
+    before = kernel_objects()
+    done = buildbpf("check", "--load", "--json", obj)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)[0]
+    loads = {load["name"]: load for load in report["loads"]}
+    assert set(loads) == {"count", "guard", "traced"}, report
+    assert loads["count"]["status"] == "verified", loads["count"]  # its map pinned in a private bpffs
+    assert loads["traced"]["status"] == "not verified"
+    assert "--attach-target traced=FUNCTION" in loads["traced"]["reason"]
+    # the LSM program: verified where the kernel lets LSM programs load, else not verified,
+    # with the kernel's reason; never "rejected"
+    assert loads["guard"]["status"] in ("verified", "not verified"), loads["guard"]
+    assert report["ok"], report["problems"]
+    assert kernel_objects() == before
+    assert not Path("/sys/fs/bpf/SEEN").exists()  # the pin lived in the helper's own bpffs
+
+    # a target from the command line: the kernel judges it (or refuses the type before verifying)
+    done = buildbpf("check", "--load", "--json", obj, "--attach-target", "traced=vfs_read")
+    assert done.returncode == 0, done.stdout + done.stderr
+    traced = {load["name"]: load for load in json.loads(done.stdout)[0]["loads"]}["traced"]
+    assert traced["status"] in ("verified", "not verified"), traced
+    assert traced["needs"] is None  # it was tried
+
+    # without CAP_SYS_ADMIN no private bpffs: pinning fails, said as such, and it is no verdict
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        skip_or_fail("setpriv (util-linux) is not installed")
+        return
+    done = subprocess.run(
+        [setpriv, "--inh-caps=-sys_admin,-perfmon", "--bounding-set=-sys_admin,-perfmon",
+         sys.executable, "-m", "buildbpf", "check", "--load", obj],
+        capture_output=True, text=True, check=False, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "requested pinning" in done.stdout
+    assert "mount -t bpf bpf /sys/fs/bpf" in done.stdout
+    assert "REJECTED" not in done.stdout

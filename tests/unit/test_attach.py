@@ -68,14 +68,18 @@ def test_without_kernel_btf_nothing_is_claimed() -> None:
 def test_load_targets_from_sections() -> None:
     from buildbpf.verifier import attach_targets, parse_output
 
-    sections = {"f": "fentry/do_unlinkat", "x": "xdp", "l": "lsm/file_open", "k": "kprobe/x"}
-    assert attach_targets(sections) == ["f=do_unlinkat", "l=file_open"]
-    loads, error = parse_output(
+    sections = {"f": "fentry/do_unlinkat", "x": "xdp", "l": "lsm/file_open", "k": "kprobe/x",
+                "s": "fentry.s/vfs_read", "n": "fentry"}  # fmt: skip
+    assert attach_targets(sections) == ["f=do_unlinkat", "l=file_open", "s=vfs_read"]
+    loads, error, facts = parse_output(
+        '{"kernel": {"bpffs": "private", "lsms": "lockdown,capability,bpf"}}\n'
         '{"name": "f", "type": "Tracing", "ok": false, "error": "EPERM", "verifier_log": "a\\nb"}\n'
         '{"name": "x", "type": "Xdp", "ok": true, "translated_insns": 21, "verified_insns": 12, '
         '"jited_bytes": 9}\n'
     )
     assert error is None
+    assert facts.bpffs == "private"
+    assert facts.lsms == ("lockdown", "capability", "bpf")
     assert [(x.name, x.ok, x.translated_insns) for x in loads] == [("f", False, None), ("x", True, 21)]
     assert loads[0].verifier_log == "a\nb"
-    assert parse_output('{"object_error": "bad ELF"}\n') == ([], "bad ELF")
+    assert parse_output('{"object_error": "bad ELF"}\n')[:2] == ([], "bad ELF")

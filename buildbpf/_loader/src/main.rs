@@ -1,10 +1,14 @@
 //! `buildbpf-loader OBJECT [FUNCTION=ATTACH_TARGET]...`
 //!
 //! Loads each program of OBJECT into the running kernel's verifier and prints one JSON
-//! line per program. Nothing is pinned: every program and map lives only as long as this
-//! process, so the kernel holds nothing afterwards, also when the process is killed.
+//! line per program, after one line of facts about the kernel (`{"kernel": ...}`).
+//!
+//! Nothing outlives this process. Programs and maps live as long as their fds. Maps that
+//! ask to be pinned are pinned in a bpffs mounted in a private mount namespace of this
+//! process (when it may unshare one), which vanishes with it, also when it is killed; the
+//! host's /sys/fs/bpf is never touched.
 
-use std::{collections::HashMap, env, fmt::Write as _, process::ExitCode};
+use std::{collections::HashMap, env, ffi::CStr, fmt::Write as _, fs, process::ExitCode};
 
 use aya::{
     programs::{Program, ProgramError},
@@ -34,11 +38,72 @@ fn number(value: Option<u32>) -> String {
     value.map_or_else(|| "null".to_owned(), |v| v.to_string())
 }
 
+/// Why a program was not loaded at all (not a verdict of the kernel).
+enum Outcome {
+    Loaded,
+    /// Not attempted: what is missing (`target`, `btf`, `program`).
+    NotAttempted(&'static str, String),
+    /// The kernel (or Aya) refused: the error, its errno, the verifier log.
+    Refused(String, Option<i32>, String),
+}
+
+/// A private mount namespace with a fresh bpffs on /sys/fs/bpf: where Aya pins maps by
+/// default. Needs CAP_SYS_ADMIN; without it, pinning maps fail as they would on the host.
+fn private_bpffs() -> &'static str {
+    unsafe {
+        if libc::unshare(libc::CLONE_NEWNS) != 0 {
+            return "host";
+        }
+        let root = CStr::from_bytes_with_nul(b"/\0").unwrap();
+        let flags = libc::MS_REC | libc::MS_PRIVATE;
+        if libc::mount(std::ptr::null(), root.as_ptr(), std::ptr::null(), flags, std::ptr::null()) != 0 {
+            return "host";
+        }
+        let bpf = CStr::from_bytes_with_nul(b"bpf\0").unwrap();
+        let target = CStr::from_bytes_with_nul(b"/sys/fs/bpf\0").unwrap();
+        if libc::mount(bpf.as_ptr(), target.as_ptr(), bpf.as_ptr(), 0, std::ptr::null()) != 0 {
+            return "host";
+        }
+    }
+    "private"
+}
+
+/// The active LSMs (`/sys/kernel/security/lsm`), mounting securityfs in the private
+/// namespace if the host has not; `None` when they cannot be read.
+fn active_lsms(private: bool) -> Option<String> {
+    let path = "/sys/kernel/security/lsm";
+    if let Ok(text) = fs::read_to_string(path) {
+        return Some(text.trim().to_owned());
+    }
+    if private {
+        let fs_type = CStr::from_bytes_with_nul(b"securityfs\0").unwrap();
+        let target = CStr::from_bytes_with_nul(b"/sys/kernel/security\0").unwrap();
+        let mounted = unsafe {
+            libc::mount(fs_type.as_ptr(), target.as_ptr(), fs_type.as_ptr(), 0, std::ptr::null())
+        };
+        if mounted == 0 {
+            return fs::read_to_string(path).ok().map(|t| t.trim().to_owned());
+        }
+    }
+    None
+}
+
 /// Programs that need a BTF attach target get it from the `FUNCTION=TARGET` arguments.
-fn load(program: &mut Program, target: Option<&str>, btf: Option<&Btf>) -> Result<(), String> {
-    let needs = |what: &str| -> Result<(&str, &Btf), String> {
-        let target = target.ok_or_else(|| format!("{what} needs an attach target (none in the section name)"))?;
-        let btf = btf.ok_or_else(|| "kernel BTF (/sys/kernel/btf/vmlinux) is not available".to_owned())?;
+fn load(program: &mut Program, target: Option<&str>, btf: Option<&Btf>) -> Outcome {
+    match try_load(program, target, btf) {
+        Ok(()) => Outcome::Loaded,
+        Err(outcome) => outcome,
+    }
+}
+
+fn try_load(program: &mut Program, target: Option<&str>, btf: Option<&Btf>) -> Result<(), Outcome> {
+    let needs = |what: &str| -> Result<(&str, &Btf), Outcome> {
+        let target = target.ok_or_else(|| {
+            Outcome::NotAttempted("target", format!("{what} names no attach target; userspace gives it at load time"))
+        })?;
+        let btf = btf.ok_or_else(|| {
+            Outcome::NotAttempted("btf", "kernel BTF (/sys/kernel/btf/vmlinux) is not available".to_owned())
+        })?;
         Ok((target, btf))
     };
     let result: Result<(), ProgramError> = match program {
@@ -48,7 +113,9 @@ fn load(program: &mut Program, target: Option<&str>, btf: Option<&Btf>) -> Resul
         Program::LsmCgroup(p) => { let (t, b) = needs("lsm_cgroup")?; p.load(t, b) }
         Program::BtfTracePoint(p) => { let (t, b) = needs("tp_btf")?; p.load(t, b) }
         Program::Iter(p) => { let (t, b) = needs("iter")?; p.load(t, b) }
-        Program::Extension(_) => return Err("freplace (extension) programs need a target program; not checked".to_owned()),
+        Program::Extension(_) => {
+            return Err(Outcome::NotAttempted("program", "freplace (extension) programs replace a function of another loaded program".to_owned()))
+        }
         Program::KProbe(p) => p.load(),
         Program::UProbe(p) => p.load(),
         Program::TracePoint(p) => p.load(),
@@ -74,9 +141,12 @@ fn load(program: &mut Program, target: Option<&str>, btf: Option<&Btf>) -> Resul
     };
     result.map_err(|error| match error {
         ProgramError::LoadError { io_error, verifier_log } => {
-            format!("{io_error}\u{0}{verifier_log}")
+            Outcome::Refused(io_error.to_string(), io_error.raw_os_error(), verifier_log.to_string())
         }
-        other => format!("{other}\u{0}"),
+        ProgramError::SyscallError(e) => {
+            Outcome::Refused(format!("{}: {}", e.call, e.io_error), e.io_error.raw_os_error(), String::new())
+        }
+        other => Outcome::Refused(other.to_string(), None, String::new()),
     })
 }
 
@@ -89,6 +159,13 @@ fn main() -> ExitCode {
     let targets: HashMap<String, String> = args
         .filter_map(|a| a.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
         .collect();
+    let bpffs = private_bpffs();
+    let lsms = active_lsms(bpffs == "private");
+    println!(
+        "{{\"kernel\": {{\"bpffs\": {}, \"lsms\": {}}}}}",
+        quote(bpffs),
+        lsms.as_deref().map_or_else(|| "null".to_owned(), quote),
+    );
     let btf = Btf::from_sys_fs().ok();
     let mut ebpf = match EbpfLoader::new()
         .btf(btf.as_ref())
@@ -105,7 +182,7 @@ fn main() -> ExitCode {
     for (name, program) in ebpf.programs_mut() {
         let kind = format!("{:?}", program.prog_type());
         match load(program, targets.get(name).map(String::as_str), btf.as_ref()) {
-            Ok(()) => {
+            Outcome::Loaded => {
                 let info = program.info().ok();
                 let translated = info.as_ref().and_then(|i| i.size_translated()).map(|b| b / 8);
                 let verified = info.as_ref().and_then(|i| i.verified_instruction_count());
@@ -115,12 +192,17 @@ fn main() -> ExitCode {
                     quote(name), quote(&kind), number(translated), number(verified), number(jited),
                 );
             }
-            Err(message) => {
-                failed = true;
-                let (error, log) = message.split_once('\u{0}').unwrap_or((&message, ""));
+            Outcome::NotAttempted(needs, why) => {
                 println!(
-                    "{{\"name\": {}, \"type\": {}, \"ok\": false, \"error\": {}, \"verifier_log\": {}}}",
-                    quote(name), quote(&kind), quote(error), quote(log),
+                    "{{\"name\": {}, \"type\": {}, \"ok\": false, \"needs\": {}, \"error\": {}}}",
+                    quote(name), quote(&kind), quote(needs), quote(&why),
+                );
+            }
+            Outcome::Refused(error, errno, log) => {
+                failed = true;
+                println!(
+                    "{{\"name\": {}, \"type\": {}, \"ok\": false, \"error\": {}, \"errno\": {}, \"verifier_log\": {}}}",
+                    quote(name), quote(&kind), quote(&error), number(errno.map(|e| e as u32)), quote(&log),
                 );
             }
         }

@@ -1,0 +1,68 @@
+"""`check --load` verdicts: only the kernel's judgement of the program rejects it."""
+
+from __future__ import annotations
+
+import pytest
+
+from buildbpf.kernel import CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN
+from buildbpf.verifier import CAP_NET_ADMIN, KernelFacts, ProgramLoad, judge
+
+ALL = (1 << 41) - 1
+ROOTLESS = 1 << CAP_BPF | 1 << CAP_NET_ADMIN  # CAP_BPF, CAP_NET_ADMIN; no PERFMON, no SYS_ADMIN
+BPF_ACTIVE = KernelFacts("private", ("lockdown", "capability", "bpf"))
+BPF_INACTIVE = KernelFacts("private", ("lockdown", "capability", "selinux"))
+
+
+def refused(kind: str, errno: int | None = 1, log: str = "") -> ProgramLoad:
+    return ProgramLoad(name="p", type=kind, ok=False, error="Operation not permitted (os error 1)",
+                       verifier_log=log, errno=errno, status="rejected")  # fmt: skip
+
+
+def test_verified_stays_verified() -> None:
+    load = ProgramLoad(name="p", type="Xdp", ok=True, translated_insns=3)
+    assert judge(load, BPF_ACTIVE, ALL).status == "verified"
+
+
+def test_a_missing_target_is_not_a_rejection() -> None:
+    load = ProgramLoad(name="traced", type="Tracing", ok=False, needs="target",
+                       error="fentry names no attach target", status="rejected")  # fmt: skip
+    verdict = judge(load, BPF_ACTIVE, ALL)
+    assert verdict.status == "not verified"
+    assert "--attach-target traced=FUNCTION" in (verdict.reason or "")
+
+
+def test_the_verifier_saying_no_is_a_rejection() -> None:
+    load = refused("Xdp", errno=13, log="0: R1=ctx\ninvalid access to packet")
+    assert judge(load, BPF_ACTIVE, ALL).status == "rejected"
+    # EPERM with a verifier log is the verifier's own verdict (e.g. a privileged helper)
+    assert judge(refused("Xdp", log="R1 pointer arithmetic prohibited"), BPF_ACTIVE, ALL).status == "rejected"
+
+
+def test_lsm_refused_before_verification_names_the_inactive_bpf_lsm() -> None:
+    verdict = judge(refused("Lsm(Mac)"), BPF_INACTIVE, ALL)
+    assert verdict.status == "not verified"
+    assert "BPF LSM is not active" in (verdict.reason or "")
+    assert "lockdown,capability,selinux" in (verdict.reason or "")
+
+
+@pytest.mark.parametrize(
+    ("kind", "caps", "missing"),
+    [("Tracing", ROOTLESS, "CAP_PERFMON"), ("Lsm(Mac)", ROOTLESS, "CAP_PERFMON"),
+     ("Xdp", 1 << CAP_BPF | 1 << CAP_PERFMON, "CAP_NET_ADMIN")],
+)  # fmt: skip
+def test_a_missing_capability_is_named(kind: str, caps: int, missing: str) -> None:
+    verdict = judge(refused(kind), BPF_ACTIVE, caps)
+    assert verdict.status == "not verified"
+    assert missing in (verdict.reason or "")
+
+
+def test_sys_admin_covers_perfmon() -> None:
+    reason = judge(refused("Tracing"), BPF_ACTIVE, 1 << CAP_SYS_ADMIN).reason or ""
+    assert "CAP_PERFMON" not in reason
+    assert "security policy" in reason
+
+
+def test_policy_refusal_with_every_capability() -> None:
+    verdict = judge(refused("Lsm(Mac)"), BPF_ACTIVE, ALL)
+    assert verdict.status == "not verified"
+    assert "refuses Lsm programs before verifying them" in (verdict.reason or "")
