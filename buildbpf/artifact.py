@@ -222,3 +222,32 @@ def gate(
             fix=result.problems[0].fix,
         )
     return result
+
+
+def embedded_objects(path: Path) -> list[bytes]:
+    """The eBPF objects embedded whole in a userspace binary (`include_bytes_aligned!`).
+
+    Each is found by its ELF header (64-bit, e_machine EM_BPF) and cut at the end of its
+    section header table, which LLVM writes last; a header whose table would lie outside
+    the binary is not an object.
+    """
+    import mmap
+    import struct
+
+    found = []
+    with path.open("rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        start = data.find(ELF_MAGIC, 1)
+        while start != -1:
+            header = data[start : start + 64]
+            if len(header) == 64 and header[4] == 2 and header[5] in (1, 2):  # ELFCLASS64, LSB/MSB
+                order = "<" if header[5] == 1 else ">"
+                (machine,) = struct.unpack_from(order + "H", header, 18)
+                shoff, = struct.unpack_from(order + "Q", header, 40)
+                shentsize, shnum = struct.unpack_from(order + "HH", header, 58)
+                end = start + shoff + shentsize * shnum
+                if machine == EM_BPF and shentsize == 64 and shnum and end <= len(data):
+                    found.append(bytes(data[start:end]))
+                    start = data.find(ELF_MAGIC, end)
+                    continue
+            start = data.find(ELF_MAGIC, start + 1)
+    return found

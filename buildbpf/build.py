@@ -390,6 +390,43 @@ def gate_aya_build(step: UserspaceStep, stdout: str) -> list[Published]:
     return published
 
 
+def check_embedded(executables: list[Path], verified: list[Published]) -> None:
+    """Every eBPF object a userspace binary embeds is one this build verified, or is gated.
+
+    A build.rs that compiles its own copy of an eBPF crate, or an `include_bytes!` of a
+    vendored object, puts an object into the binary that buildbpf never built: say so, and
+    refuse the binary when that object is not loadable eBPF.
+    """
+    known = {o.sha256 for o in verified}
+    for exe in executables:
+        try:
+            embedded = artifact.embedded_objects(exe)
+        except (OSError, ValueError) as exc:
+            log.debug("cannot read %s for embedded objects: %s", exe, exc)
+            continue
+        for data in embedded:
+            digest = hashlib.sha256(data).hexdigest()
+            if digest in known:
+                continue
+            target = "bpfeb" if data[5] == 2 else "bpfel"
+            found = artifact.inspect(exe, target=target, btf=False, data=data)
+            if found.problems:
+                exe.unlink(missing_ok=True)  # never leave a binary that embeds a rejected object
+                raise ArtifactError(
+                    f"{exe} embeds an eBPF object that buildbpf did not build (sha256 {digest[:16]}), "
+                    f"and it is not loadable eBPF: {'; '.join(p.what for p in found.problems)}",
+                    fix="embed the object buildbpf verified (its path is in BUILDBPF_OBJECTS at compile "
+                    "time); a build.rs that compiles the eBPF crate itself or a vendored object bypasses it",
+                )
+            known.add(digest)
+            log.warning(
+                "%s embeds an eBPF object that buildbpf did not build (sha256 %s, programs: %s): a "
+                "build.rs or include_bytes! supplies its own; buildbpf checked it is eBPF, but the "
+                "verified objects are the ones in BUILDBPF_OBJECTS",
+                exe, digest[:16], ", ".join(found.programs) or "none",
+            )  # fmt: skip
+
+
 def execute(plan: BuildPlan, *, dry_run: bool = False) -> Result:
     """Write configs, build and gate every eBPF crate, then build userspace."""
     result = Result()
@@ -418,6 +455,7 @@ def execute(plan: BuildPlan, *, dry_run: bool = False) -> Result:
         done = _cargo(plan.userspace.call, plan.userspace.what)
         result.userspace = plan.userspace.crates
         result.objects += gate_aya_build(plan.userspace, done.stdout)
+        check_embedded(executables_from_messages(done.stdout), result.objects)
     return result
 
 
@@ -466,5 +504,6 @@ def replay_calls(plan: BuildPlan, result: Result) -> list[dict[str, object]]:
         calls.append(record(step.call, step.what, True, outputs))
     if plan.userspace is not None:
         user = plan.userspace
-        calls.append(record(user.call, user.what, bool(user.aya_build_objects), []))
+        # gated: a rebuilt binary may embed an object this build did not verify
+        calls.append(record(user.call, user.what, True, []))
     return calls

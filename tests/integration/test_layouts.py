@@ -8,6 +8,7 @@ written) and embed a verified object where the project's own userspace looks for
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -21,7 +22,7 @@ import pytest
 
 from buildbpf import artifact
 from buildbpf.toolchain import Toolchain
-from tests.integration.conftest import FIXTURES, buildbpf
+from tests.integration.conftest import FIXTURES, buildbpf, cargo_build_ebpf
 from tests.support import skip_or_fail
 
 LAYOUTS = FIXTURES / "layouts"
@@ -86,6 +87,7 @@ def test_current_aya_template_builds_unchanged(
     assert ours[0]["sha256"] == embedded[0]["sha256"]  # the embedded object is the one published
     # compiled once: by aya-build's nested cargo, steered to this toolchain; buildbpf gates it
     assert "-Z build-std" not in "".join(line for line in stderr.splitlines() if line.startswith("+ "))
+    assert "did not build" not in stderr  # the binary embeds exactly the gated object
     assert git(workspace, "status", "--porcelain") == ""  # nothing of the project's touched
     assert run_loader(shared_target / "release" / "tmplxdp") > 0
 
@@ -109,6 +111,7 @@ def test_xtask_era_layout_builds_unchanged(toolchain: Toolchain, tmp_path: Path,
     expected = workspace / "target" / "bpfel-unknown-none" / "release" / "oldxdp"
     assert expected.read_bytes() == Path(published["path"]).read_bytes()  # what userspace embeds is verified
     assert result["userspace"] == ["xtask", "oldxdp", "oldxdp-common"]
+    assert "did not build" not in stderr  # the binary embeds exactly the verified object
     assert git(workspace, "status", "--porcelain") == ""
     assert run_loader(workspace / "target" / "release" / "oldxdp") > 0
 
@@ -117,6 +120,42 @@ def test_xtask_era_layout_builds_unchanged(toolchain: Toolchain, tmp_path: Path,
     debug_object = workspace / "target" / "bpfel-unknown-none" / "debug" / "oldxdp"
     assert debug_object.read_bytes() == expected.read_bytes()
     assert (workspace / "target" / "debug" / "oldxdp").is_file()
+
+
+def test_userspace_embedding_an_object_buildbpf_did_not_build(
+    toolchain: Toolchain, tmp_path: Path, shared_target: Path
+) -> None:
+    # the habit of vendoring a prebuilt object (or of a build.rs compiling its own copy):
+    # the binary holds an object the build never verified; say so, refuse a bad one
+    workspace = tmp_path / "xdp-counter"
+    examples = Path(__file__).parents[2] / "examples"
+    shutil.copytree(examples / "xdp-counter", workspace, ignore=shutil.ignore_patterns("target", ".cargo"))
+    crate = tmp_path / "minimal-ebpf"
+    shutil.copytree(FIXTURES / "minimal-ebpf", crate)
+    _, executables = cargo_build_ebpf(toolchain, crate, target_dir=shared_target)
+    vendored = executables[0].read_bytes()
+    (workspace / "xdp-counter" / "vendored.o").write_bytes(vendored)
+    main = workspace / "xdp-counter" / "src" / "main.rs"
+    source = main.read_text().replace(
+        "fn main() -> ExitCode {",
+        'static VENDORED: &[u8] = aya::include_bytes_aligned!("../vendored.o");\n\n'
+        "fn main() -> ExitCode {\n    std::hint::black_box(VENDORED);",
+    )
+    main.write_text(source)
+    env = dict(os.environ, CARGO_TARGET_DIR=str(shared_target))
+    stderr, _ = build(workspace, env, "--release")
+    binary = shared_target / "release" / "xdp-counter"
+    assert f"{binary} embeds an eBPF object that buildbpf did not build" in stderr
+    assert f"(sha256 {hashlib.sha256(vendored).hexdigest()[:16]}, programs: xdp)" in stderr
+
+    # a vendored object that is not loadable eBPF (its license is not NUL-terminated)
+    assert vendored.count(b"GPL\0") == 1
+    (workspace / "xdp-counter" / "vendored.o").write_bytes(vendored.replace(b"GPL\0", b"GPLX"))
+    done = buildbpf("build", "--release", cwd=workspace, env=env)
+    assert done.returncode == 5, done.stderr[-3000:]
+    assert "did not build" in done.stderr
+    assert "license" in done.stderr
+    assert not binary.exists()  # no binary is left that embeds a rejected object
 
 
 def test_git_dependency(toolchain: Toolchain, tmp_path: Path, shared_target: Path) -> None:

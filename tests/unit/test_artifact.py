@@ -259,3 +259,23 @@ def test_helper_calls_and_the_license_verdict(tmp_path: Path) -> None:
     absent = check.Report("x", helpers=["bpf_probe_read_kernel"])
     check._judge_license(absent)
     assert absent.warnings == [] and 'tells the kernel "GPL"' in absent.notes[0]
+
+
+def _elf_header(machine: int, shoff: int, shnum: int) -> bytes:
+    import struct
+
+    ident = b"\x7fELF" + bytes([2, 1, 1]) + b"\0" * 9
+    return ident + struct.pack("<HHIQQQIHHHHHH", 1, machine, 1, 0, 0, shoff, 0, 64, 0, 0, 64, shnum, 0)
+
+
+def test_embedded_objects_found_by_header_and_cut_at_section_table(tmp_path: Path) -> None:
+    from buildbpf.artifact import EM_BPF, embedded_objects
+
+    bpf = _elf_header(EM_BPF, 64, 2) + b"\xaa" * 128  # header, then 2 section headers
+    host = _elf_header(62, 64, 0)  # the binary's own header: x86-64, never an embedded object
+    decoy = _elf_header(EM_BPF, 1 << 40, 3)  # a section table past the end: not an object
+    binary = tmp_path / "userspace"
+    binary.write_bytes(host + b"\0" * 100 + bpf + b"junk" + decoy + b"\0" * 50 + bpf)
+    assert embedded_objects(binary) == [bpf, bpf]
+    binary.write_bytes(host + b"\0" * 1000)
+    assert embedded_objects(binary) == []
