@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import shlex
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from buildbpf.plan import (
     UserspaceStep,
     executables_from_messages,
     make_plan,
+    rebuilt_executables,
 )
 from buildbpf.run import Completed, run
 from buildbpf.toolchain import Mode, Pin, RustToolchain, Toolchain, pin_from, resolve, resolve_rust
@@ -285,8 +287,14 @@ def tracked_by_git(path: Path) -> bool:
     return done.returncode == 0
 
 
-def publish(step: EbpfStep, executables: list[Path]) -> list[Published]:
-    """Gate each expected bin and copy it to the objects dir; a rejected one is removed there."""
+def publish(
+    step: EbpfStep, executables: list[Path], rebuilt: set[Path] | None = None, started_ns: int = 0
+) -> list[Published]:
+    """Gate each expected bin and copy it to the objects dir; a rejected one is removed there.
+
+    `rebuilt`: the executables cargo linked in this run, which must be newer than the run's
+    start (`started_ns`); a linker that exits 0 without writing leaves the old object there.
+    """
     by_name = {exe.name: exe for exe in executables}
     published = []
     for crate, bin_name in step.bins:
@@ -299,6 +307,12 @@ def publish(step: EbpfStep, executables: list[Path]) -> list[Published]:
                 fix="check the crate's [[bin]] targets and that the build produced them",
             )
         try:
+            if rebuilt and exe in rebuilt and _mtime_ns(exe) < started_ns:
+                raise ArtifactError(
+                    f"crate {crate}: cargo linked bin `{bin_name}` again, but {exe} is older than this "
+                    "build: the linker (bpf-linker) exited 0 without writing its output",
+                    fix="check the linker (`buildbpf doctor`) and rebuild; the old object is not published",
+                )
             edition = dict(step.editions).get(crate)
             checked = artifact.gate(exe, crate=crate, target=step.target.value, btf=step.btf, edition=edition)
         except ArtifactError:
@@ -328,6 +342,13 @@ def publish(step: EbpfStep, executables: list[Path]) -> list[Published]:
             )
         )
     return published
+
+
+def _mtime_ns(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
 
 
 def package_name(package_id: str) -> str:
@@ -449,8 +470,11 @@ def execute(plan: BuildPlan, *, dry_run: bool = False) -> Result:
     if dry_run:
         return result
     for ebpf in plan.ebpf:
+        # file times come from the kernel's coarse clock, up to a tick behind time.time_ns()
+        started_ns = time.time_ns() - 20_000_000
         done = _cargo(ebpf.call, ebpf.what)
-        result.objects += publish(ebpf, executables_from_messages(done.stdout))
+        rebuilt = rebuilt_executables(done.stdout)
+        result.objects += publish(ebpf, executables_from_messages(done.stdout), rebuilt, started_ns)
     if plan.userspace is not None:
         done = _cargo(plan.userspace.call, plan.userspace.what)
         result.userspace = plan.userspace.crates

@@ -203,6 +203,21 @@ def executables_from_messages(stdout: str) -> list[Path]:
     return found
 
 
+def rebuilt_executables(stdout: str) -> set[Path]:
+    """Executables of units cargo compiled in this run (`"fresh": false`), not reused ones."""
+    found = set()
+    for line in stdout.splitlines():
+        if not line.startswith("{") or '"fresh":false' not in line.replace(" ", ""):
+            continue
+        try:
+            message = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if message.get("reason") == "compiler-artifact" and message.get("executable"):
+            found.add(Path(message["executable"]))
+    return found
+
+
 # --- the whole build ----------------------------------------------------------------------
 
 
