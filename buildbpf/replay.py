@@ -231,27 +231,28 @@ def _spawn(call: Mapping[str, object]) -> tuple[int, str, str]:
     for name in call["env_remove"]:  # type: ignore[attr-defined]
         env.pop(name, None)
     env.update(call["env_set"])  # type: ignore[call-overload]
+    if not os.access(argv[0], os.X_OK):  # an exec failure would only show in the child
+        raise FileNotFoundError(f"{argv[0]} is not an executable file")
     stdout = os.memfd_create("cargo-stdout")
     read_end, write_end = os.pipe()
     devnull = os.open(os.devnull, os.O_RDONLY)
-    here = os.getcwd()
+    parent = os.getpid()
     try:
-        os.chdir(str(call["cwd"]))  # posix_spawn has no cwd; this process has one thread
-        try:
-            pid = os.posix_spawn(
-                argv[0],
-                argv,
-                env,
-                file_actions=[
-                    (os.POSIX_SPAWN_DUP2, devnull, 0),
-                    (os.POSIX_SPAWN_DUP2, stdout, 1),
-                    (os.POSIX_SPAWN_DUP2, write_end, 2),
-                ],
-            )
-        finally:
-            os.chdir(here)
-            os.close(write_end)
-            os.close(devnull)
+        pid = os.fork()
+        if pid == 0:  # the child: never returns to Python
+            try:
+                from buildbpf._child import die_with_parent
+
+                die_with_parent(parent)
+                os.chdir(str(call["cwd"]))
+                os.dup2(devnull, 0)
+                os.dup2(stdout, 1)
+                os.dup2(write_end, 2)
+                os.execve(argv[0], argv, env)
+            finally:
+                os._exit(127)
+        os.close(write_end)
+        os.close(devnull)
         err = []
         while chunk := os.read(read_end, 65536):
             err.append(chunk)

@@ -8,6 +8,7 @@ becomes a domain error instead of a traceback.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shlex
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from buildbpf._child import die_with_parent
 from buildbpf.errors import CargoError, Interrupted, ToolchainError
 
 log = logging.getLogger("buildbpf")
@@ -99,7 +101,12 @@ def _spawn(command: Command, *, stream: bool, echo_stdout: bool, timeout: float 
             cmd: Any = local[command.argv[0]][list(command.argv[1:])]
             if command.cwd is not None:
                 cmd = cmd.with_cwd(str(command.cwd))
-            proc = cmd.popen(stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            proc = cmd.popen(
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                preexec_fn=functools.partial(die_with_parent, os.getpid()),
+            )
     except CommandNotFound as exc:
         raise ToolchainError(f"{command.argv[0]} was not found", fix="install it or put it on PATH") from exc
     except (FileNotFoundError, NotADirectoryError, PermissionError) as exc:

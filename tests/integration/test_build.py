@@ -6,7 +6,10 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -254,3 +257,85 @@ def test_crates_with_the_same_flags_are_built_by_one_cargo_call(
         f"+ cd {root / 'second-ebpf'}",
     ]
     assert len(result["objects"]) == 2
+
+
+def test_a_linker_that_writes_nothing_is_not_a_verified_object(
+    toolchain: Toolchain, probe_workspace: Path, tmp_path: Path
+) -> None:
+    # bpf-linker exiting 0 without its output leaves the last object in place: after an
+    # edit, that stale object must not be published as verified. One linker path for both
+    # builds (cargo rebuilds everything when it changes); SILENT_LINKER makes it write nothing.
+    wrapper = tmp_path / "bin" / "bpf-linker"
+    wrapper.parent.mkdir()
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'for a in "$@"; do case "$a" in --version|--llvm-args=--version) '
+        f'exec {toolchain.linker.path} "$@";; esac; done\n'
+        f'[ -n "$SILENT_LINKER" ] && exit 0\nexec {toolchain.linker.path} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    env = dict(os.environ, BUILDBPF_BPF_LINKER=str(wrapper))
+    assert buildbpf("build", "--release", cwd=probe_workspace, env=env).returncode == 0
+    published = probe_workspace / "target" / "buildbpf" / "bpfel-unknown-none" / "minimal-ebpf"
+    assert published.is_file()
+    source = probe_workspace / "src" / "main.rs"
+    source.write_text(source.read_text().replace("2 // XDP_PASS", "1 // XDP_DROP"))
+    assert "1 // XDP_DROP" in source.read_text()
+    done = buildbpf("build", "--release", cwd=probe_workspace, env={**env, "SILENT_LINKER": "1"})
+    assert done.returncode == 5, done.stderr[-3000:]
+    assert "exited 0 without writing its output" in done.stderr
+    assert not published.exists()  # the stale object is not left for userspace
+
+
+def _children(pid: int) -> list[int]:
+    """Direct children of `pid`, from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_cargo_dies_with_buildbpf(toolchain: Toolchain, probe_workspace: Path, sig: signal.Signals) -> None:
+    # a SIGKILLed buildbpf must not leave cargo holding the build directory lock
+    proc = subprocess.Popen([sys.executable, "-m", "buildbpf", "build", "--release"], cwd=probe_workspace,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    deadline = time.monotonic() + 120
+    cargo: list[int] = []
+    while not cargo and time.monotonic() < deadline and proc.poll() is None:
+        cargo = [c for c in _children(proc.pid) if b"\0build\0" in _cmdline(c)]
+        time.sleep(0.05)
+    assert cargo, "cargo never started"
+    time.sleep(1)  # cargo is compiling now
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130, err[-2000:]
+        assert b"Traceback" not in err
+    deadline = time.monotonic() + 10
+    while _alive(cargo[0]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(cargo[0]), f"cargo ({cargo[0]}) outlived buildbpf ({sig.name})"
+    # nothing half-written was published
+    published = probe_workspace / "target" / "buildbpf" / "bpfel-unknown-none" / "minimal-ebpf"
+    assert not published.exists()
