@@ -4,7 +4,9 @@
 
 Every figure is a median over --runs (cold builds: --cold-runs) and is shown next to its
 baseline measured in the same run: the raw cargo commands buildbpf itself runs (taken
-from `buildbpf build --print-plan`), `cargo --version`, or Aya's template build flags.
+from `buildbpf build --print-plan`), `cargo --version`, Aya's template build flags, or the
+peer: a project laid out as today's aya-template, built by its own `cargo build --release`
+(aya-build in its build.rs), wall time and CPU time (user + sys of every child process).
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ("xdp-counter", "connect-tracer")
-PARTS = ["startup", "noop", "cold", "check", "quality"]
+PARTS = ["startup", "noop", "cold", "check", "quality", "peer"]
+PEER_LAYOUT = ROOT / "tests" / "integration" / "fixtures" / "layouts" / "current-template"
 BUILDBPF = str(Path(sys.executable).with_name("buildbpf"))
 
 
@@ -38,6 +41,16 @@ def timed(
     if done.returncode != 0:
         raise SystemExit(f"failed: {' '.join(command)}\n{done.stderr[-3000:]}")
     return elapsed, done.stdout, done.stderr
+
+
+def cpu_timed(command: list[str], *, cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """(wall, CPU) seconds of one command: CPU is user + sys of it and every child it waited for."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = timed(command, cwd=cwd, env=env)[0]
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def median(runs: int, measure: Callable[[], float]) -> float:
@@ -166,6 +179,55 @@ def bench_cold(runs: int, workspace: Path, env: dict[str, str], scratch: Path) -
     }
 
 
+def peer_environment(env: dict[str, str]) -> dict[str, str]:
+    """The peer's own build, given the toolchain buildbpf uses, so both run one compiler.
+
+    aya-build runs `cargo +nightly` / `rustup run nightly cargo`; buildbpf's stand-ins for
+    those (first on PATH) run the resolved toolchain, as they do inside `buildbpf build`.
+    """
+    from buildbpf.build import aya_build_environment
+    from buildbpf.toolchain import resolve
+
+    return {**env, **aya_build_environment(resolve(), env)}
+
+
+def bench_peer(runs: int, cold_runs: int, env: dict[str, str], scratch: Path) -> list[dict[str, Any]]:
+    """buildbpf against aya-build on the aya-template layout: cold (fresh target dirs,
+    alternated) and no-op, wall and CPU."""
+    workspace = scratch / "tmplxdp"
+    shutil.copytree(PEER_LAYOUT, workspace, ignore=shutil.ignore_patterns("target"))
+    peer_env = peer_environment(env)
+    ours_cmd, theirs_cmd = [BUILDBPF, "build", "--release"], ["cargo", "build", "--release"]
+    cold: dict[str, list[tuple[float, float]]] = {"ours": [], "theirs": []}
+    for _ in range(cold_runs):
+        for who, command, base_env in (("ours", ours_cmd, env), ("theirs", theirs_cmd, peer_env)):
+            target = Path(tempfile.mkdtemp(dir=scratch))
+            fresh = {**base_env, "CARGO_TARGET_DIR": str(target)}
+            cold[who].append(cpu_timed(command, cwd=workspace, env=fresh))
+            shutil.rmtree(target)
+    shared = {**env, "CARGO_TARGET_DIR": str(scratch / "peer-target")}
+    timed(ours_cmd, cwd=workspace, env=shared)
+    timed(theirs_cmd, cwd=workspace, env={**peer_env, **shared})
+    noop = paired(
+        runs,
+        lambda: timed(ours_cmd, cwd=workspace, env=shared)[0],
+        lambda: timed(theirs_cmd, cwd=workspace, env={**peer_env, **shared})[0],
+    )
+    baseline = "aya-build: the project's own cargo build --release"
+    rows: list[dict[str, Any]] = []
+    for index, kind in ((0, "wall"), (1, "CPU")):
+        rows.append({
+            "what": f"cold build ({kind}): aya-template layout (xdp)",
+            "seconds": statistics.median(r[index] for r in cold["ours"]),
+            "baseline": baseline,
+            "baseline_seconds": statistics.median(r[index] for r in cold["theirs"]),
+            "target": "ratio <= 1.00",
+        })  # fmt: skip
+    rows.append({"what": "no-op rebuild: aya-template layout (xdp)", "seconds": noop[0], "baseline": baseline,
+                 "baseline_seconds": noop[1], "target": "ratio <= 1.15"})  # fmt: skip
+    return rows
+
+
 def bench_check(runs: int, objects: list[Path]) -> list[dict[str, Any]]:
     base = median(runs, lambda: timed([BUILDBPF, "--help"])[0])
     rows = []
@@ -269,19 +331,24 @@ def main() -> None:
         scratch = Path(tmp)
         if "startup" in only:
             rows += bench_startup(args.runs, cargo)
-        workspaces = [copy_example(name, scratch) for name in EXAMPLES]
+        workspaces = []
+        if only & {"noop", "cold", "check", "quality"}:
+            workspaces = [copy_example(name, scratch) for name in EXAMPLES]
         for workspace in workspaces:
             timed([BUILDBPF, "build", "--release"], cwd=workspace, env=env)
             if "noop" in only:
                 rows += bench_noop(args.runs, workspace, env)
         if "cold" in only:
             rows.append(bench_cold(args.cold_runs, workspaces[0], env, scratch))
-        objects = [Path(p["objects_dir"]) / p["bins"][0] for w in workspaces for p in plan_of(w, env)["ebpf"]]
         if "check" in only:
+            plans = [p for w in workspaces for p in plan_of(w, env)["ebpf"]]
+            objects = [Path(p["objects_dir"]) / p["bins"][0] for p in plans]
             rows += bench_check(args.runs, objects)
         if "quality" in only and os.geteuid() == 0:
             for workspace in workspaces:
                 rows += bench_quality(workspace, env, scratch)
+        if "peer" in only:
+            rows += bench_peer(args.runs, args.cold_runs, env, scratch)
     machine = f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, Linux {platform.release()}"
     tools = doctor["toolchain"]
     print(f"machine: {machine}; rustc {tools['rustc_version']} (LLVM {tools['llvm_version']})")
