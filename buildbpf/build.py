@@ -14,8 +14,8 @@ from typing import Any
 
 from buildbpf import artifact, cargo_config, gitdeps, settings
 from buildbpf.advice import cargo_failure
-from buildbpf.cargo_config import write_atomic
 from buildbpf.errors import ArtifactError, ConfigError
+from buildbpf.files import write_atomic
 from buildbpf.plan import (
     BuildOptions,
     BuildPlan,

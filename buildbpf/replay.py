@@ -147,7 +147,7 @@ class Recorder:
         """Write the record; False (and nothing written) if an input changed while the build ran."""
         from pathlib import Path
 
-        from buildbpf.cargo_config import write_atomic
+        from buildbpf.files import write_atomic
 
         if self.warnings:
             self._logger.debug("not recorded for a replay: the build warned")

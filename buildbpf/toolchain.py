@@ -504,7 +504,7 @@ def cached_probe(
     entries = {k: v for k, v in entries.items() if Path(k.split("|")[1]).exists()}
     entries[key] = value
     try:
-        from buildbpf.cargo_config import write_atomic
+        from buildbpf.files import write_atomic
 
         write_atomic(store, json.dumps(entries, indent=1))
     except OSError:
