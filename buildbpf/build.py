@@ -31,8 +31,6 @@ from buildbpf.workspace import Workspace, from_metadata, outside_candidates, par
 
 log = logging.getLogger("buildbpf")
 
-CARGO_TIMEOUT = float(os.environ.get("BUILDBPF_CARGO_TIMEOUT", "3600"))
-
 
 @dataclass(frozen=True)
 class Context:
@@ -44,6 +42,7 @@ class Context:
     toolchain: Toolchain
     git_urls: tuple[str, ...] = ()  # git dependencies of the workspace (and outside crates)
     cargo_roots: tuple[Path, ...] = ()  # where cargo resolves: the root and outside workspaces
+    cargo_timeout: float = settings.DEFAULT_CARGO_TIMEOUT  # seconds, per cargo call
 
 
 @dataclass(frozen=True)
@@ -101,12 +100,20 @@ def cargo_metadata(rust: RustToolchain, cwd: Path) -> dict[str, Any]:
         check=False,
     )
     if done.returncode != 0:
-        first = next((line for line in done.stderr.splitlines() if line.strip()), "no output")
         raise ConfigError(
-            f"cargo metadata failed in {cwd}: {first}",
+            f"cargo metadata failed in {cwd}:\n{cargo_message(done.stderr)}",
             fix="run buildbpf inside a cargo workspace, or fix the Cargo.toml it names",
         )
     return parse_metadata(done.stdout)
+
+
+def cargo_message(stderr: str, limit: int = 40) -> str:
+    """cargo's whole error, indented: its `Caused by:` and `--> Cargo.toml:1:11` lines locate
+    the problem, and a manifest error is short (capped at `limit` lines all the same)."""
+    lines = [line.rstrip() for line in stderr.strip().splitlines()] or ["(cargo printed nothing)"]
+    if len(lines) > limit:
+        lines = [*lines[:limit], f"... ({len(lines) - limit} more lines)"]
+    return "\n".join(f"  {line}" for line in lines)
 
 
 def outside_metadata(rust: RustToolchain, data: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -166,7 +173,8 @@ def load(cwd: Path, overrides: settings.Overrides, environ: Mapping[str, str]) -
     effective = {c.name: settings.effective(c.name, config, environ, overrides) for c in workspace.crates}
     roots = tuple(dict.fromkeys(Path(d["workspace_root"]) for d in [data, *outside]))
     urls = tuple(gitdeps.git_sources([data, *outside]))
-    return Context(workspace, config, effective, toolchain, urls, roots)
+    timeout = settings.cargo_timeout(config, environ).value
+    return Context(workspace, config, effective, toolchain, urls, roots, timeout)
 
 
 def prepare_sources(context: Context) -> None:
@@ -258,7 +266,7 @@ def plan_for(context: Context, options: BuildOptions, environ: Mapping[str, str]
     )
 
 
-def _cargo(call: CargoCall, what: str) -> Completed:
+def _cargo(call: CargoCall, what: str, timeout: float) -> Completed:
     done = run(
         call.argv,
         cwd=call.cwd,
@@ -266,7 +274,7 @@ def _cargo(call: CargoCall, what: str) -> Completed:
         env_remove=call.env_remove,
         echo_stdout=False,  # JSON messages; the human output is on stderr
         check=False,
-        timeout=CARGO_TIMEOUT,
+        timeout=timeout,
     )
     if done.returncode != 0:
         raise cargo_failure(what, done.returncode, done.stdout + done.stderr)
@@ -390,8 +398,11 @@ def gate_aya_build(step: UserspaceStep, stdout: str) -> list[Published]:
     return published
 
 
-def execute(plan: BuildPlan, *, dry_run: bool = False) -> Result:
-    """Write configs, build and gate every eBPF crate, then build userspace."""
+def execute(
+    plan: BuildPlan, *, dry_run: bool = False, timeout: float = settings.DEFAULT_CARGO_TIMEOUT
+) -> Result:
+    """Write configs, build and gate every eBPF crate, then build userspace (each cargo call
+    stopped after `timeout` seconds)."""
     result = Result()
     for step in plan.configs:
         path = step.directory / ".cargo" / cargo_config.CONFIG_NAMES[0]
@@ -412,10 +423,10 @@ def execute(plan: BuildPlan, *, dry_run: bool = False) -> Result:
     if dry_run:
         return result
     for ebpf in plan.ebpf:
-        done = _cargo(ebpf.call, ebpf.what)
+        done = _cargo(ebpf.call, ebpf.what, timeout)
         result.objects += publish(ebpf, executables_from_messages(done.stdout))
     if plan.userspace is not None:
-        done = _cargo(plan.userspace.call, plan.userspace.what)
+        done = _cargo(plan.userspace.call, plan.userspace.what, timeout)
         result.userspace = plan.userspace.crates
         result.objects += gate_aya_build(plan.userspace, done.stdout)
     return result

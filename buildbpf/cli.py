@@ -218,7 +218,7 @@ def build(
             typer.echo(f"would run: {call.shell_line()}")
         return
     builder.prepare_sources(context)
-    result = builder.execute(plan)
+    result = builder.execute(plan, timeout=context.cargo_timeout)
     reports: list[Any] = []
     if run_check or load:
         from buildbpf import check as checker
@@ -266,15 +266,19 @@ def config(
 ) -> None:
     """Print the effective settings of every crate and where each value came from."""
     from buildbpf import build as builder
-    from buildbpf.settings import Overrides, describe, parse_cli_targets
+    from buildbpf.settings import Overrides, cargo_timeout, describe, parse_cli_targets
 
     context = builder.load(
         Path.cwd(), Overrides(targets=parse_cli_targets(target), toolchain=toolchain), os.environ
     )
+    timeout = cargo_timeout(context.config, os.environ)
     data: dict[str, Any] = {
         "config_file": str(context.config.path) if context.config.path else None,
         "toolchain": context.toolchain.rust.describe(),
         "bpf_linker": context.toolchain.linker.describe(),
+        "cargo_timeout": {
+            "value": timeout.value, "source": timeout.source.name.lower(), "origin": timeout.origin
+        },
         "crates": {
             crate.name: {
                 "role": crate.role.value,
@@ -293,6 +297,7 @@ def config(
     typer.echo(f"config file: {data['config_file'] or '(none: zero-config)'}")
     typer.echo(f"toolchain:   {data['toolchain']}")
     typer.echo(f"bpf-linker:  {data['bpf_linker']}")
+    typer.echo(f"cargo timeout: {timeout.value:g} s    # {data['cargo_timeout']['source']}: {timeout.origin}")
     for name, crate in data["crates"].items():
         typer.echo(f"\n[{name}] role = {crate['role']}")
         if crate["role"] != "ebpf":

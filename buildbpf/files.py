@@ -128,6 +128,14 @@ def is_file(path: Path) -> bool:
         return False
 
 
+def is_dir(path: Path) -> bool:
+    """Whether `path` is a directory; False when it cannot be looked at."""
+    try:
+        return stat.S_ISDIR(path.stat().st_mode)
+    except (OSError, ValueError):
+        return False
+
+
 def is_executable(path: Path) -> bool:
     """A regular file this user may run; False when it cannot be looked at."""
     return is_file(path) and os.access(path, os.X_OK)
