@@ -14,7 +14,7 @@ from typing import Any
 
 from buildbpf import artifact, cargo_config, gitdeps, settings
 from buildbpf.advice import cargo_failure
-from buildbpf.errors import ArtifactError, ConfigError
+from buildbpf.errors import ArtifactError, ConfigError, FileSystemError
 from buildbpf.files import write_atomic
 from buildbpf.plan import (
     BuildOptions,
@@ -218,15 +218,22 @@ def aya_build_shims(toolchain: Toolchain) -> Path:
     }
     links = {"rustc": rust.rustc, "bpf-linker": toolchain.linker.path}
     key = hashlib.sha256(repr((sorted(files.items()), sorted(links.items()))).encode()).hexdigest()[:16]
-    directory = paths.cache_home() / "aya-build-shims" / key
-    if not all((directory / name).exists() for name in [*files, *links]):
-        directory.mkdir(parents=True, exist_ok=True)
+    directory = paths.usable_cache("aya-build-shims", key)
+
+    def fill(directory: Path) -> None:
         for name, text in files.items():
             write_atomic(directory / name, text)
             (directory / name).chmod(0o755)
         for name, target in links.items():
             (directory / name).unlink(missing_ok=True)
             (directory / name).symlink_to(target)
+
+    if not all((directory / name).exists() for name in [*files, *links]):
+        try:
+            fill(directory)
+        except (OSError, FileSystemError) as exc:  # a full disk: the shims are needed, the cache is not
+            directory = paths.scratch_cache("aya-build-shims", key, reason=str(exc))
+            fill(directory)
     return directory
 
 
