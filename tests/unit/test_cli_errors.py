@@ -160,3 +160,28 @@ def test_a_full_disk_while_writing_a_config_leaves_nothing(tmp_path: Path) -> No
         with pytest.raises(FileSystemError, match=r"cannot write .*config\.toml: .*\(ENOSPC\)"):
             cargo_config.apply(tmp_path, KEYS)
         assert sorted(p.name for p in cargo_dir.iterdir()) == ["filler"]  # no temp file left
+
+
+def test_a_broken_manifest_keeps_cargos_whole_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from buildbpf import build
+    from buildbpf.errors import ConfigError
+    from buildbpf.run import Command, Completed
+
+    stderr = (
+        "error: invalid type: string \"x\", expected a table\n"
+        " --> Cargo.toml:1:11\n"
+        "  |\n"
+        "1 | package = \"x\"\n"
+        "  |           ^^^\n"
+    )
+
+    def cargo(argv: list[object], **_: object) -> Completed:
+        return Completed(Command(tuple(map(str, argv))), 101, "", stderr)
+
+    monkeypatch.setattr(build, "run", cargo)
+    rust = type("Rust", (), {"cargo": Path("cargo"), "cargo_env": lambda self: {}})()
+    with pytest.raises(ConfigError) as caught:
+        build.cargo_metadata(rust, tmp_path)  # type: ignore[arg-type]
+    message = caught.value.message
+    assert message.startswith(f"cargo metadata failed in {tmp_path}:\n  error: invalid type")
+    assert "  --> Cargo.toml:1:11" in message and "1 | package = \"x\"" in message
