@@ -185,3 +185,32 @@ def test_a_broken_manifest_keeps_cargos_whole_error(tmp_path: Path, monkeypatch:
     message = caught.value.message
     assert message.startswith(f"cargo metadata failed in {tmp_path}:\n  error: invalid type")
     assert "  --> Cargo.toml:1:11" in message and "1 | package = \"x\"" in message
+
+
+def test_an_oserror_on_the_replay_path_hands_over(monkeypatch: pytest.MonkeyPatch) -> None:
+    from buildbpf import __main__, replay
+
+    def broken(argv: list[str]) -> int | None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(replay, "replay", broken)
+    monkeypatch.setenv("BUILDBPF_TOOLCHAIN", "nightly-1999-01-01")
+    assert __main__.main(["build"]) == 3  # the full path ran and reported its own error
+
+
+def test_init_under_a_regular_file_or_into_a_read_only_dir(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert run_cli(["init", str(blocker / "probe")]) == 8
+    err = capsys.readouterr().err
+    assert f"cannot create the directory {blocker}/probe: Not a directory (ENOTDIR)" in err
+    assert "Traceback" not in err
+    read_only = tmp_path / "ro"
+    with tmpfs(read_only):
+        remount_read_only(read_only)
+        assert run_cli(["init", str(read_only / "probe")]) == 8
+    err = capsys.readouterr().err
+    assert f"{read_only}/probe: Read-only file system (EROFS)" in err
+    assert "Traceback" not in err
