@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import tomllib
 from pathlib import Path
 
@@ -307,10 +308,15 @@ def test_a_config_that_is_not_a_regular_file_is_refused(tmp_path: Path, kind: st
     path = tmp_path / ".cargo" / "config.toml"
     path.parent.mkdir()
     if kind == "fifo":
-        os.mkfifo(path)  # reading it would block forever
+        os.mkfifo(path)  # reading it would block forever: the alarm fails the test instead
+        signal.signal(signal.SIGALRM, lambda *_: pytest.fail("reading the FIFO blocked"))
+        signal.alarm(10)
     elif kind == "directory":
         path.mkdir()
     else:
         path.symlink_to(tmp_path / "gone.toml")
-    with pytest.raises(ConfigError, match=rf"{path} is (a FIFO|a directory|a symbolic link to .*gone)"):
-        apply(tmp_path, KEYS)
+    try:
+        with pytest.raises(ConfigError, match=rf"{path} is (a FIFO|a directory|a symbolic link to .*gone)"):
+            apply(tmp_path, KEYS)
+    finally:
+        signal.alarm(0)

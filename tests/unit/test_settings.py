@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -207,11 +208,16 @@ def test_a_config_that_is_not_a_regular_file_is_an_error_not_no_config(tmp_path:
     if kind == "directory":
         path.mkdir()
     elif kind == "FIFO":
-        os.mkfifo(path)  # reading it would block forever
+        os.mkfifo(path)  # reading it would block forever: the alarm fails the test instead
+        signal.signal(signal.SIGALRM, lambda *_: pytest.fail("reading the FIFO blocked"))
+        signal.alarm(10)
     else:
         path.symlink_to(tmp_path / "moved.toml")
-    with pytest.raises(ConfigError, match=rf"{path} is (a directory|a symbolic link to|a FIFO)"):
-        load_config(tmp_path)
+    try:
+        with pytest.raises(ConfigError, match=rf"{path} is (a directory|a symbolic link to|a FIFO)"):
+            load_config(tmp_path)
+    finally:
+        signal.alarm(0)
 
 
 def test_a_huge_config_is_refused(tmp_path: Path) -> None:
