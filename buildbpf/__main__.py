@@ -16,7 +16,10 @@ def main(argv: list[str] | None = None) -> int:
     if args[:1] == ["build"]:
         from buildbpf.replay import replay
 
-        code = replay(args)  # a no-op build replayed without loading the workspace again
+        try:
+            code = replay(args)  # a no-op build replayed without loading the workspace again
+        except OSError:  # stdout closed under it, say: the full path reports it without a traceback
+            code = None
         if code is not None:
             return code
     from buildbpf.cli import run_cli

@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from buildbpf.errors import ArtifactError
+from buildbpf.errors import ArtifactError, BuildbpfError, FileSystemError
+from buildbpf.files import OBJECT_LIMIT, read_regular
 
 EM_BPF = 247
 ELF_MAGIC = b"\x7fELF"
@@ -93,9 +94,12 @@ def inspect(
         raise ValueError(f"unknown bpf target {target!r} (expected bpfel or bpfeb)")
     result = Inspection(path)
     try:
-        data = path.read_bytes() if data is None else data
-    except OSError as exc:
-        result.fail(f"cannot read it: {exc.strerror}", "build the eBPF crate first")
+        data = read_regular(path, limit=OBJECT_LIMIT, what="object") if data is None else data
+    except FileSystemError as error:
+        result.fail(error.message, "build the eBPF crate first")
+        return result
+    except BuildbpfError as error:  # a FIFO, a device, a directory, over 64 MiB
+        result.fail(f"cannot read it: {error.message}", error.fix or "build the eBPF crate first")
         return result
     if _not_elf(data, result):
         return result

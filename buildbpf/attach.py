@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from buildbpf import btf, kernel
+from buildbpf.files import is_dir
 
 TRACEFS = (Path("/sys/kernel/tracing/events"), Path("/sys/kernel/debug/tracing/events"))
 _WRAPPER = {
@@ -127,15 +128,15 @@ def check_section(
             return Verdict(section, kind, target, True)
         return Verdict(section, kind, target, False, "not in the kernel's BTF", _close(target, list(pool)))
     if kind == "tracepoint":
-        events = next((p for p in TRACEFS if p.is_dir()), None)
+        events = next((p for p in TRACEFS if is_dir(p)), None)  # tracefs is root's only (0700)
         if events is None:
             return Verdict(section, kind, target, None, "tracefs is not mounted")
-        if (events / target).is_dir():
+        if is_dir(events / target):
             return Verdict(section, kind, target, True)
         category = target.split("/")[0]
         pool = (
             [f"{category}/{p.name}" for p in (events / category).iterdir()]
-            if (events / category).is_dir()
+            if is_dir(events / category)
             else []
         )
         return Verdict(section, kind, target, False, f"no {events / target}", _close(target, pool))
@@ -146,7 +147,11 @@ def check_section(
         path = Path(binary)
         if not binary or not path.is_absolute():
             return Verdict(section, kind, target, None, "library resolved at attach time")
-        if not path.is_file():
+        try:
+            regular = path.is_file()
+        except OSError as exc:  # inside a directory this user cannot search (`sudo -u`)
+            return Verdict(section, kind, target, None, f"{binary} cannot be looked at ({exc.strerror})")
+        if not regular:
             return Verdict(section, kind, target, False, f"{binary} does not exist")
         names = _elf_symbols(path)
         if function in names:

@@ -15,8 +15,8 @@ from typing import Any
 
 from buildbpf import artifact, cargo_config, gitdeps, settings
 from buildbpf.advice import cargo_failure
-from buildbpf.cargo_config import write_atomic
-from buildbpf.errors import ArtifactError, ConfigError
+from buildbpf.errors import ArtifactError, ConfigError, FileSystemError
+from buildbpf.files import write_atomic
 from buildbpf.plan import (
     BuildOptions,
     BuildPlan,
@@ -33,8 +33,6 @@ from buildbpf.workspace import Workspace, from_metadata, outside_candidates, par
 
 log = logging.getLogger("buildbpf")
 
-CARGO_TIMEOUT = float(os.environ.get("BUILDBPF_CARGO_TIMEOUT", "3600"))
-
 
 @dataclass(frozen=True)
 class Context:
@@ -46,6 +44,7 @@ class Context:
     toolchain: Toolchain
     git_urls: tuple[str, ...] = ()  # git dependencies of the workspace (and outside crates)
     cargo_roots: tuple[Path, ...] = ()  # where cargo resolves: the root and outside workspaces
+    cargo_timeout: float = settings.DEFAULT_CARGO_TIMEOUT  # seconds, per cargo call
 
 
 @dataclass(frozen=True)
@@ -103,12 +102,20 @@ def cargo_metadata(rust: RustToolchain, cwd: Path) -> dict[str, Any]:
         check=False,
     )
     if done.returncode != 0:
-        first = next((line for line in done.stderr.splitlines() if line.strip()), "no output")
         raise ConfigError(
-            f"cargo metadata failed in {cwd}: {first}",
+            f"cargo metadata failed in {cwd}:\n{cargo_message(done.stderr)}",
             fix="run buildbpf inside a cargo workspace, or fix the Cargo.toml it names",
         )
     return parse_metadata(done.stdout)
+
+
+def cargo_message(stderr: str, limit: int = 40) -> str:
+    """cargo's whole error, indented: its `Caused by:` and `--> Cargo.toml:1:11` lines locate
+    the problem, and a manifest error is short (capped at `limit` lines all the same)."""
+    lines = [line.rstrip() for line in stderr.strip().splitlines()] or ["(cargo printed nothing)"]
+    if len(lines) > limit:
+        lines = [*lines[:limit], f"... ({len(lines) - limit} more lines)"]
+    return "\n".join(f"  {line}" for line in lines)
 
 
 def outside_metadata(rust: RustToolchain, data: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -168,7 +175,8 @@ def load(cwd: Path, overrides: settings.Overrides, environ: Mapping[str, str]) -
     effective = {c.name: settings.effective(c.name, config, environ, overrides) for c in workspace.crates}
     roots = tuple(dict.fromkeys(Path(d["workspace_root"]) for d in [data, *outside]))
     urls = tuple(gitdeps.git_sources([data, *outside]))
-    return Context(workspace, config, effective, toolchain, urls, roots)
+    timeout = settings.cargo_timeout(config, environ).value
+    return Context(workspace, config, effective, toolchain, urls, roots, timeout)
 
 
 def prepare_sources(context: Context) -> None:
@@ -212,15 +220,22 @@ def aya_build_shims(toolchain: Toolchain) -> Path:
     }
     links = {"rustc": rust.rustc, "bpf-linker": toolchain.linker.path}
     key = hashlib.sha256(repr((sorted(files.items()), sorted(links.items()))).encode()).hexdigest()[:16]
-    directory = paths.cache_home() / "aya-build-shims" / key
-    if not all((directory / name).exists() for name in [*files, *links]):
-        directory.mkdir(parents=True, exist_ok=True)
+    directory = paths.usable_cache("aya-build-shims", key)
+
+    def fill(directory: Path) -> None:
         for name, text in files.items():
             write_atomic(directory / name, text)
             (directory / name).chmod(0o755)
         for name, target in links.items():
             (directory / name).unlink(missing_ok=True)
             (directory / name).symlink_to(target)
+
+    if not all((directory / name).exists() for name in [*files, *links]):
+        try:
+            fill(directory)
+        except (OSError, FileSystemError) as exc:  # a full disk: the shims are needed, the cache is not
+            directory = paths.scratch_cache("aya-build-shims", key, reason=str(exc))
+            fill(directory)
     return directory
 
 
@@ -260,7 +275,7 @@ def plan_for(context: Context, options: BuildOptions, environ: Mapping[str, str]
     )
 
 
-def _cargo(call: CargoCall, what: str) -> Completed:
+def _cargo(call: CargoCall, what: str, timeout: float) -> Completed:
     done = run(
         call.argv,
         cwd=call.cwd,
@@ -268,7 +283,7 @@ def _cargo(call: CargoCall, what: str) -> Completed:
         env_remove=call.env_remove,
         echo_stdout=False,  # JSON messages; the human output is on stderr
         check=False,
-        timeout=CARGO_TIMEOUT,
+        timeout=timeout,
     )
     if done.returncode != 0:
         raise cargo_failure(what, done.returncode, done.stdout + done.stderr)
@@ -448,8 +463,11 @@ def check_embedded(executables: list[Path], verified: list[Published]) -> None:
             )  # fmt: skip
 
 
-def execute(plan: BuildPlan, *, dry_run: bool = False) -> Result:
-    """Write configs, build and gate every eBPF crate, then build userspace."""
+def execute(
+    plan: BuildPlan, *, dry_run: bool = False, timeout: float = settings.DEFAULT_CARGO_TIMEOUT
+) -> Result:
+    """Write configs, build and gate every eBPF crate, then build userspace (each cargo call
+    stopped after `timeout` seconds)."""
     result = Result()
     for step in plan.configs:
         path = step.directory / ".cargo" / cargo_config.CONFIG_NAMES[0]
@@ -472,11 +490,11 @@ def execute(plan: BuildPlan, *, dry_run: bool = False) -> Result:
     for ebpf in plan.ebpf:
         # file times come from the kernel's coarse clock, up to a tick behind time.time_ns()
         started_ns = time.time_ns() - 20_000_000
-        done = _cargo(ebpf.call, ebpf.what)
+        done = _cargo(ebpf.call, ebpf.what, timeout)
         rebuilt = rebuilt_executables(done.stdout)
         result.objects += publish(ebpf, executables_from_messages(done.stdout), rebuilt, started_ns)
     if plan.userspace is not None:
-        done = _cargo(plan.userspace.call, plan.userspace.what)
+        done = _cargo(plan.userspace.call, plan.userspace.what, timeout)
         result.userspace = plan.userspace.crates
         result.objects += gate_aya_build(plan.userspace, done.stdout)
         check_embedded(executables_from_messages(done.stdout), result.objects)

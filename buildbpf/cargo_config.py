@@ -4,14 +4,13 @@ buildbpf owns only the keys it writes (marked with a `# buildbpf` comment): the 
 `build.target`, `unstable.build-std`, and the bpf target's `linker` and `rustflags`.
 Everything else -- comments, order, unrelated tables -- survives byte for byte. A key the
 user wrote (no marker) with another value is left alone and reported. The file is
-written only when its content changes, atomically (temp file + rename).
+written only when its content changes, atomically (temp file + rename), through a symbolic
+link to its target, keeping its line endings (CRLF) and byte order mark.
 """
 
 from __future__ import annotations
 
 import enum
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,10 +19,13 @@ from typing import Any
 import tomlkit
 import tomlkit.exceptions
 from tomlkit.container import Container
-from tomlkit.items import Comment, Item, Table, Whitespace
+from tomlkit.items import Comment, InlineTable, Item, Table, Whitespace
 
+from buildbpf import files
 from buildbpf.errors import ConfigError
+from buildbpf.files import BOM, CONFIG_LIMIT, exists, read_text
 
+write_atomic = files.write_atomic  # its home before buildbpf/files.py; scaffold imports it from here
 MARKER = "buildbpf"
 CONFIG_NAMES = ("config.toml", "config")  # what cargo reads in a `.cargo` directory, in order
 
@@ -81,16 +83,20 @@ def managed_keys(
 RETIRED = ("linker",)
 
 
-def _table(doc: Container | Table, path: tuple[str, ...]) -> Container | Table:
-    current: Container | Table = doc
+def _table(doc: Container | Table, path: tuple[str, ...], file: Path) -> Container | Table | InlineTable:
+    current: Container | Table | InlineTable = doc
     for depth, name in enumerate(path):
         if name not in current:
             # `[target.bpfel-unknown-none]` without an explicit `[target]` table
             table = tomlkit.table(is_super_table=depth < len(path) - 1)
             current.append(name, table)
         nxt = current[name]
-        if not isinstance(nxt, (Table, Container)) and not hasattr(nxt, "append"):
-            raise ConfigError(f"`{'.'.join(path[: depth + 1])}` is not a table", fix="make it a table")
+        if not isinstance(nxt, (Table, Container, InlineTable)):
+            dotted = ".".join(path[: depth + 1])
+            raise ConfigError(
+                f"{file}: `{dotted}` is not a table (buildbpf writes `{'.'.join(path)}` there)",
+                fix=f"make `{dotted}` a table in {file}, or remove it",
+            )
         current = nxt
     return current
 
@@ -100,15 +106,46 @@ def _is_ours(item: Item) -> bool:
     return MARKER in (comment or "")
 
 
-def render(existing: str | None, keys: Sequence[ManagedKey], path: Path) -> tuple[str, list[str]]:
-    """New file text and the user keys that were kept although they differ. Pure."""
+def _parse(text: str, path: Path) -> tomlkit.TOMLDocument:
     try:
-        doc = tomlkit.parse(existing) if existing is not None else tomlkit.document()
+        return tomlkit.parse(text)
     except tomlkit.exceptions.ParseError as exc:
         raise ConfigError(
             f"{path}:{exc.line}: not valid TOML ({exc})",
             fix=f"fix or remove {path}; buildbpf did not touch it",
         ) from exc
+    except RecursionError:
+        raise ConfigError(
+            f"{path}: arrays or tables nested too deeply to read",
+            fix=f"fix or remove {path}; buildbpf did not touch it",
+        ) from None
+
+
+def _all_crlf(text: str) -> bool:
+    return "\r\n" in text and text.count("\n") == text.count("\r\n")
+
+
+def render(existing: str | None, keys: Sequence[ManagedKey], path: Path) -> tuple[str, list[str]]:
+    """New file text and the user keys that were kept although they differ. Pure.
+
+    The text comes back in the file's own conventions: a leading byte order mark stays, and
+    a file whose lines all end in CRLF keeps CRLF, new lines included.
+    """
+    body = existing.removeprefix(BOM) if existing is not None else None
+    crlf = body is not None and _all_crlf(body)
+    if crlf:
+        assert body is not None
+        body = body.replace("\r\n", "\n")
+    text, kept = _render(body, keys, path)
+    if crlf:
+        text = text.replace("\n", "\r\n")
+    if existing is not None and existing.startswith(BOM):
+        text = BOM + text
+    return text, kept
+
+
+def _render(existing: str | None, keys: Sequence[ManagedKey], path: Path) -> tuple[str, list[str]]:
+    doc = _parse(existing, path) if existing is not None else tomlkit.document()
     kept = []
     target = doc.get("target")
     if isinstance(target, (Table, Container)):
@@ -118,7 +155,7 @@ def render(existing: str | None, keys: Sequence[ManagedKey], path: Path) -> tupl
                 if isinstance(table, (Table, Container)) and name in table and _is_ours(table[name]):
                     del table[name]
     for managed in keys:
-        table = _table(doc, managed.table)
+        table = _table(doc, managed.table, path)
         if managed.key in table:
             item = table[managed.key]
             current = item.unwrap() if hasattr(item, "unwrap") else item
@@ -133,29 +170,10 @@ def render(existing: str | None, keys: Sequence[ManagedKey], path: Path) -> tupl
     return tomlkit.dumps(doc), kept
 
 
-def write_atomic(path: Path, content: str | bytes) -> None:
-    """Write via a temp file in the same directory and rename: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    data = content.encode() if isinstance(content, str) else content
-    try:
-        with os.fdopen(fd, "wb") as stream:
-            stream.write(data)
-        Path(tmp).chmod(mode)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def apply(crate_dir: Path, keys: Sequence[ManagedKey], *, dry_run: bool = False) -> Outcome:
     """Bring `<crate_dir>/.cargo/config.toml` up to date; write only when something changed."""
     path = crate_dir / ".cargo" / CONFIG_NAMES[0]
-    try:
-        existing = path.read_text() if path.exists() else None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}") from exc
+    existing = read_text(path, limit=CONFIG_LIMIT, what="cargo config") if exists(path) else None
     text, kept = render(existing, keys, path)
     if existing == text:
         return Outcome(path, Status.UNCHANGED, text, kept)
@@ -168,13 +186,13 @@ def apply(crate_dir: Path, keys: Sequence[ManagedKey], *, dry_run: bool = False)
 def has_user_settings(crate_dir: Path) -> bool:
     """Whether the crate's cargo config has anything buildbpf did not write (or cannot be read)."""
     path, legacy = (crate_dir / ".cargo" / name for name in CONFIG_NAMES)
-    if legacy.exists():
+    if exists(legacy):
         return True
-    if not path.exists():
+    if not exists(path):
         return False
     try:
-        doc = tomlkit.parse(path.read_text())
-    except (OSError, UnicodeDecodeError, tomlkit.exceptions.ParseError):
+        doc = _parse(read_text(path, limit=CONFIG_LIMIT).removeprefix(BOM), path)
+    except ConfigError:
         return True  # apply() reports it; either way only a call from that directory is right
 
     def user_item(container: Container) -> bool:

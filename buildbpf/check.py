@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from buildbpf import artifact, btf
+from buildbpf.errors import BuildbpfError, FileSystemError
+from buildbpf.files import OBJECT_LIMIT, read_regular
 
 # The kernel's license_is_gpl_compatible() (include/linux/license.h)
 GPL_COMPATIBLE = frozenset(
@@ -134,10 +136,13 @@ def inspect(path: Path, *, target: str | None = None, btf_required: bool = False
     Without `target`, the byte order is taken from the ELF header itself.
     """
     report = Report(str(path))
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        report.problems.append(f"cannot read: {exc.strerror}")
+    try:  # a FIFO or /dev/zero would block or fill memory: regular files up to 64 MiB only
+        data = read_regular(path, limit=OBJECT_LIMIT, what="object")
+    except FileSystemError as error:
+        report.problems.append(error.message)
+        return report
+    except BuildbpfError as error:
+        report.problems.append(f"cannot read: {error.message}")
         return report
     if target is None:
         target = "bpfeb" if data[5:6] == b"\x02" else "bpfel"

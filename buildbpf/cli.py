@@ -14,7 +14,15 @@ from typing import Annotated, Any
 import typer
 
 from buildbpf import __version__
-from buildbpf.errors import BuildbpfError, ConfigError, Interrupted, render
+from buildbpf.errors import (
+    BuildbpfError,
+    ConfigError,
+    FileSystemError,
+    Interrupted,
+    error_json,
+    render,
+    wants_json,
+)
 
 app = typer.Typer(
     name="buildbpf",
@@ -218,7 +226,7 @@ def build(
             typer.echo(f"would run: {call.shell_line()}")
         return
     builder.prepare_sources(context)
-    result = builder.execute(plan)
+    result = builder.execute(plan, timeout=context.cargo_timeout)
     reports: list[Any] = []
     if run_check or load:
         from buildbpf import check as checker
@@ -266,15 +274,19 @@ def config(
 ) -> None:
     """Print the effective settings of every crate and where each value came from."""
     from buildbpf import build as builder
-    from buildbpf.settings import Overrides, describe, parse_cli_targets
+    from buildbpf.settings import Overrides, cargo_timeout, describe, parse_cli_targets
 
     context = builder.load(
         Path.cwd(), Overrides(targets=parse_cli_targets(target), toolchain=toolchain), os.environ
     )
+    timeout = cargo_timeout(context.config, os.environ)
     data: dict[str, Any] = {
         "config_file": str(context.config.path) if context.config.path else None,
         "toolchain": context.toolchain.rust.describe(),
         "bpf_linker": context.toolchain.linker.describe(),
+        "cargo_timeout": {
+            "value": timeout.value, "source": timeout.source.name.lower(), "origin": timeout.origin
+        },
         "crates": {
             crate.name: {
                 "role": crate.role.value,
@@ -293,6 +305,7 @@ def config(
     typer.echo(f"config file: {data['config_file'] or '(none: zero-config)'}")
     typer.echo(f"toolchain:   {data['toolchain']}")
     typer.echo(f"bpf-linker:  {data['bpf_linker']}")
+    typer.echo(f"cargo timeout: {timeout.value:g} s    # {data['cargo_timeout']['source']}: {timeout.origin}")
     for name, crate in data["crates"].items():
         typer.echo(f"\n[{name}] role = {crate['role']}")
         if crate["role"] != "ebpf":
@@ -492,34 +505,88 @@ def schema() -> None:
     print(json.dumps(make_schema(), indent=2))
 
 
-def _report(error: BuildbpfError, debug: bool) -> int:
+def _report(error: BuildbpfError, debug: bool, as_json: bool = False) -> int:
     if debug:
         traceback.print_exc()
-    return render(error)
+    return render(error, as_json=as_json)
+
+
+# What a failed call was doing, by the function that raised (the innermost frame): the
+# last-resort handler below names it, since an OSError carries only the path and errno.
+_OPERATIONS = {
+    "mkdir": "create the directory",
+    "makedirs": "create the directory",
+    "open": "open",
+    "read_text": "read",
+    "read_bytes": "read",
+    "write_text": "write",
+    "write_bytes": "write",
+    "write": "write",
+    "unlink": "remove",
+    "rmdir": "remove the directory",
+    "rmtree": "remove the directory",
+    "replace": "rename",
+    "rename": "rename",
+    "chmod": "change the mode of",
+    "symlink_to": "create the symbolic link",
+    "copyfile": "copy",
+    "copy2": "copy",
+    "iterdir": "list the directory",
+    "scandir": "list the directory",
+    "mkstemp": "create a temporary file in",
+    "mkdtemp": "create a temporary directory in",
+    "stat": "look at",
+}
+
+
+def _operation(exc: OSError) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    for frame in reversed(frames):
+        if frame.name in _OPERATIONS:
+            return _OPERATIONS[frame.name]
+    return f"access (in {frames[-1].name})" if frames else "access"
 
 
 def run_cli(argv: list[str]) -> int:
-    """Run the CLI on `argv`; the one place errors become messages and exit codes."""
+    """Run the CLI on `argv`; the one place errors become messages and exit codes.
+
+    In a JSON mode (`--json`, `--print-plan`, `--message-format json`) every error is also one
+    `{"error": {...}}` object on stdout. An OSError no domain error explains is a
+    FileSystemError (exit 8) naming the path, the operation and the errno; `--debug` shows
+    the traceback.
+    """
     from buildbpf import replay
 
     debug = "--debug" in argv
+    as_json = wants_json(argv)
     try:
         Path.cwd()
     except OSError as exc:
         if argv and not {"--help", "-h"} & set(argv):
             gone = f"the current directory is gone ({exc.strerror})"
-            return _report(ConfigError(gone, fix="cd into the workspace again"), debug)
+            return _report(ConfigError(gone, fix="cd into the workspace again"), debug, as_json)
     recorder = replay.begin(argv)
     try:
-        app(args=argv, prog_name="buildbpf", obj=recorder)
+        # in a JSON mode typer must not print usage errors itself: they become JSON too
+        code = app(args=argv, prog_name="buildbpf", obj=recorder, standalone_mode=not as_json)
+        return code if isinstance(code, int) else 0
     except SystemExit as exit_:
         code = exit_.code
         return code if isinstance(code, int) else (0 if code is None else 1)
     except BuildbpfError as error:
-        return _report(error, debug)
-    except KeyboardInterrupt:
-        return _report(Interrupted("interrupted"), debug)
+        return _report(error, debug, as_json)
+    except (KeyboardInterrupt, typer.Abort):
+        return _report(Interrupted("interrupted"), debug, as_json)
+    except typer.TyperException as usage:  # only reached in a JSON mode (standalone_mode=False)
+        show = getattr(usage, "show", None)
+        if show is not None:
+            show()
+        exit_code = int(getattr(usage, "exit_code", 2))
+        message = usage.format_message() if hasattr(usage, "format_message") else str(usage)
+        print(error_json("usage error", message, "see `buildbpf --help`", exit_code))
+        return exit_code
+    except OSError as exc:  # last resort: no traceback for a read-only, immutable or full disk
+        return _report(FileSystemError.from_os(exc, _operation(exc)), debug, as_json)
     finally:
         if recorder is not None:
             recorder.close()
-    return 0

@@ -147,7 +147,7 @@ class Recorder:
         """Write the record; False (and nothing written) if an input changed while the build ran."""
         from pathlib import Path
 
-        from buildbpf.cargo_config import write_atomic
+        from buildbpf.files import write_optional
 
         if self.warnings:
             self._logger.debug("not recorded for a replay: the build warned")
@@ -169,7 +169,9 @@ class Recorder:
             "stdout": stdout,
         }
         path = Path(record_path(self.cwd, self.argv))
-        write_atomic(path, marshal.dumps(record))
+        # the record only saves time: an unwritable or full cache costs the next build a plan
+        if not write_optional(path, marshal.dumps(record), "the replay record"):
+            return False
         _prune(path.parent)
         return True
 
@@ -183,9 +185,14 @@ def _prune(directory: Path) -> None:
         except OSError:  # pruned by a concurrent build
             return 0
 
-    records = sorted(directory.glob("*.marshal"), key=newest_first)
-    for stale in records[KEEP:]:
-        stale.unlink(missing_ok=True)
+    try:
+        records = sorted(directory.glob("*.marshal"), key=newest_first)
+        for stale in records[KEEP:]:
+            stale.unlink(missing_ok=True)
+    except OSError as exc:  # pruning only saves space
+        import logging
+
+        logging.getLogger("buildbpf").debug("old replay records not pruned: %s", exc)
 
 
 def begin(argv: Sequence[str]) -> Recorder | None:
@@ -321,14 +328,15 @@ def replay(argv: Sequence[str]) -> int | None:
             _hand_over(verbose, f"cannot run {call['argv'][0]}: {exc}")
             return None
         except KeyboardInterrupt:
-            from buildbpf.errors import Interrupted, render
+            from buildbpf.errors import Interrupted, render, wants_json
 
-            return render(Interrupted(f"interrupted while running {call['argv'][0]}"))
+            interrupted = Interrupted(f"interrupted while running {call['argv'][0]}")
+            return render(interrupted, as_json=wants_json(argv))
         if code != 0:
             from buildbpf.advice import cargo_failure
-            from buildbpf.errors import render
+            from buildbpf.errors import render, wants_json
 
-            return render(cargo_failure(call["what"], code, out + err))
+            return render(cargo_failure(call["what"], code, out + err), as_json=wants_json(argv))
         if call["gate"] and not all_fresh(out):
             _hand_over(verbose, f"cargo rebuilt part of {call['what']}")
             return None

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import difflib
 import enum
+import math
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError
 
 from buildbpf.errors import ConfigError
+from buildbpf.files import BOM, exists, load_toml, read_text
 
 
 class Source(enum.IntEnum):
@@ -64,6 +65,7 @@ class Cpu(enum.StrEnum):
 # TOML has real booleans and integers: "yes" or "3" where one is expected is a mistake.
 Bool = Annotated[bool, Strict()]
 Int = Annotated[int, Strict()]
+Seconds = Annotated[float, Strict(), Field(gt=0, allow_inf_nan=False)]
 
 
 class _Strict(BaseModel):
@@ -127,6 +129,11 @@ class ConfigFile(_Strict):
 
     toolchain: str | None = Field(None, description="rustup toolchain pin for every eBPF crate.")
     bpf_linker: str | None = Field(None, description="Path to bpf-linker.")
+    cargo_timeout: Seconds | None = Field(
+        None,
+        description="Seconds one cargo call may run before buildbpf stops it (default 3600; "
+        "env BUILDBPF_CARGO_TIMEOUT).",
+    )
     defaults: CrateSettings = Field(
         default_factory=CrateSettings, description="Settings every crate inherits."
     )
@@ -279,26 +286,15 @@ def load_config(workspace_root: Path, cargo_metadata: Mapping[str, Any] | None =
     path = workspace_root / "buildbpf.toml"
     cargo_toml = workspace_root / "Cargo.toml"
     metadata = (cargo_metadata or {}).get("buildbpf") if cargo_metadata else None
-    if path.is_file():
-        text = _read(path)
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML: {exc}", fix=f"fix the syntax in {path}") from exc
+    if exists(path):  # a directory, FIFO or dangling link there is an error, not "no config"
+        data, text = load_toml(path, what="buildbpf config", fix=f"fix the syntax in {path}")
         loaded = LoadedConfig(path, ConfigFile(), text, (), cargo_toml if metadata is not None else None)
         return _validate(data, loaded)
     if metadata is not None:
-        text = _read(cargo_toml) if cargo_toml.is_file() else ""
+        text = read_text(cargo_toml, what="manifest").removeprefix(BOM) if exists(cargo_toml) else ""
         loaded = LoadedConfig(cargo_toml, ConfigFile(), text, ("workspace", "metadata", "buildbpf"))
         return _validate(metadata, loaded)
     return LoadedConfig(None, ConfigFile())
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}") from exc
 
 
 def _validate(data: Any, loaded: LoadedConfig) -> LoadedConfig:
@@ -338,6 +334,28 @@ def _env_values(environ: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
                 f"BUILDBPF_CPU={raw!r} is not a BPF cpu", fix=f"use one of {', '.join(c.value for c in Cpu)}"
             ) from None
     return found
+
+
+DEFAULT_CARGO_TIMEOUT = 3600.0
+CARGO_TIMEOUT_ENV = "BUILDBPF_CARGO_TIMEOUT"
+
+
+def cargo_timeout(config: LoadedConfig, environ: Mapping[str, str]) -> Value:
+    """How long one cargo call may run: default < `cargo_timeout` in the file < env."""
+    if raw := environ.get(CARGO_TIMEOUT_ENV):
+        try:
+            seconds = float(raw)
+        except ValueError:
+            seconds = math.nan
+        if not (math.isfinite(seconds) and seconds > 0):
+            raise ConfigError(
+                f"{CARGO_TIMEOUT_ENV}={raw!r} is not a number of seconds",
+                fix=f"set {CARGO_TIMEOUT_ENV} to a positive number of seconds (e.g. 3600), or unset it",
+            )
+        return Value(seconds, Source.ENV, CARGO_TIMEOUT_ENV)
+    if config.model.cargo_timeout is not None:
+        return Value(config.model.cargo_timeout, Source.FILE, config.origin("cargo_timeout"))
+    return Value(DEFAULT_CARGO_TIMEOUT, Source.DEFAULT, "default")
 
 
 def _parse_targets(raw: str, origin: str) -> list[BpfTarget]:

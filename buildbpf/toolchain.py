@@ -20,13 +20,23 @@ import logging
 import os
 import re
 import tempfile
-import tomllib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from buildbpf import paths
-from buildbpf.errors import ConfigError, ToolchainError
+from buildbpf.errors import BuildbpfError, ConfigError, ToolchainError
+from buildbpf.files import (
+    BOM,
+    CONFIG_LIMIT,
+    is_dir,
+    is_executable,
+    is_file,
+    parse_toml,
+    read_regular,
+    read_text,
+    write_optional,
+)
 from buildbpf.run import probe
 
 log = logging.getLogger("buildbpf")
@@ -154,10 +164,7 @@ def parse_toolchain_file(text: str, path: Path) -> str | None:
         return None
     if path.suffix != ".toml" and "\n" not in stripped and "[" not in stripped:
         return stripped  # legacy format: the whole file is the channel
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})", fix="fix the file or delete it") from exc
+    data = parse_toml(text, path, fix="fix the file or delete it")
     table = data.get("toolchain")
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: no [toolchain] table", fix='write [toolchain] channel = "nightly"')
@@ -175,7 +182,7 @@ def find_toolchain_file(start: Path) -> Path | None:
     for directory in (start, *start.parents):
         for name in TOOLCHAIN_FILES:
             candidate = directory / name
-            if candidate.is_file():
+            if is_file(candidate):
                 return candidate
     return None
 
@@ -199,7 +206,7 @@ class Candidate:
 
     @property
     def has_rust_src(self) -> bool:
-        return (self.sysroot / RUST_SRC_MARKER).is_file()
+        return is_file(self.sysroot / RUST_SRC_MARKER)
 
     @property
     def is_nightly_name(self) -> bool:
@@ -220,20 +227,20 @@ def rustup_toolchains(home: Path | None = None) -> list[Candidate]:
     """Installed rustup toolchains, read from disk (no rustup process, no proxy)."""
     root = (home or paths.rustup_home()) / "toolchains"
     try:
-        entries = sorted(p for p in root.iterdir() if p.is_dir())
+        entries = sorted(p for p in root.iterdir() if is_dir(p))
     except OSError:
         return []
     found = []
     for directory in entries:
         rustc = directory / "bin" / "rustc"
-        if not rustc.is_file():
+        if not is_file(rustc):
             continue
         cargo = directory / "bin" / "cargo"
         found.append(
             Candidate(
                 source=f"rustup toolchain {directory.name}",
                 rustc=rustc,
-                cargo=cargo if cargo.is_file() else None,
+                cargo=cargo if is_file(cargo) else None,
                 sysroot=directory,
                 rustup_name=directory.name,
             )
@@ -256,20 +263,20 @@ def path_rustcs(path_env: str | None = None, extra: Sequence[Path] = (Path("/usr
     found = []
     for directory in [*dirs, *extra]:
         rustc = directory / "rustc"
-        if not rustc.is_file() or not os.access(rustc, os.X_OK) or _is_rustup_proxy(rustc):
+        if not is_executable(rustc) or _is_rustup_proxy(rustc):
             continue
         real = rustc.resolve()
         if real in seen:
             continue
         seen.add(real)
         cargo = directory / "cargo"
-        if not cargo.is_file() or _is_rustup_proxy(cargo):
+        if not is_file(cargo) or _is_rustup_proxy(cargo):
             cargo = real.parent / "cargo"
         found.append(
             Candidate(
                 source=f"PATH {rustc}",
                 rustc=real,
-                cargo=cargo if cargo.is_file() else None,
+                cargo=cargo if is_file(cargo) else None,
                 sysroot=real.parent.parent,
             )
         )
@@ -405,14 +412,14 @@ def resolve_rust(pin: Pin | None = None, *, candidates: Sequence[Candidate] | No
     """Resolve the Rust toolchain (see the module docstring for the order)."""
     if explicit := os.environ.get("BUILDBPF_RUSTC"):
         rustc = Path(explicit).resolve()
-        if not rustc.is_file():
+        if not is_file(rustc):
             raise ToolchainError(f"BUILDBPF_RUSTC={explicit} does not exist", fix="unset it or fix the path")
         cargo = Path(os.environ.get("BUILDBPF_CARGO", rustc.parent / "cargo"))
         found: Sequence[Candidate] = [
             Candidate(
                 f"BUILDBPF_RUSTC {explicit}",
                 rustc,
-                cargo if cargo.is_file() else None,
+                cargo if is_file(cargo) else None,
                 rustc.parent.parent,
             )
         ]
@@ -453,7 +460,7 @@ def pin_from(cli: str | None, start: Path | None = None) -> Pin | None:
     if env := os.environ.get("BUILDBPF_TOOLCHAIN"):
         return Pin(env, "BUILDBPF_TOOLCHAIN")
     if start is not None and (found := find_toolchain_file(start)) is not None:
-        text = found.read_text()
+        text = read_text(found, what="toolchain file").removeprefix(BOM)
         channel = parse_toolchain_file(text, found)
         if channel:
             return Pin(channel, str(found), explicit=False, components=toolchain_file_components(text))
@@ -463,8 +470,8 @@ def pin_from(cli: str | None, start: Path | None = None) -> Pin | None:
 def toolchain_file_components(text: str) -> tuple[str, ...]:
     """`toolchain.components` of a rust-toolchain.toml (empty for the legacy format)."""
     try:
-        table = tomllib.loads(text).get("toolchain")
-    except tomllib.TOMLDecodeError:
+        table = parse_toml(text, Path("rust-toolchain.toml")).get("toolchain")
+    except ConfigError:
         return ()
     components = table.get("components") if isinstance(table, dict) else None
     if not isinstance(components, list):
@@ -492,23 +499,18 @@ def cached_probe(
     key = f"{kind}|{tool}|{stat.st_mtime_ns}|{stat.st_size}"
     store = paths.cache_home() / "probes.json"
     try:
-        entries = json.loads(store.read_text())
+        entries = json.loads(read_regular(store, limit=CONFIG_LIMIT, what="probe cache"))
         if not isinstance(entries, dict):
             entries = {}
-    except (OSError, ValueError):
-        entries = {}
+    except (BuildbpfError, ValueError, RecursionError):
+        entries = {}  # none yet, or unreadable: probe again
     if key in entries and isinstance(entries[key], dict):
         return dict(entries[key])
     value = compute()
     # forget binaries that are gone (test fakes, replaced toolchains)
     entries = {k: v for k, v in entries.items() if Path(k.split("|")[1]).exists()}
     entries[key] = value
-    try:
-        from buildbpf.cargo_config import write_atomic
-
-        write_atomic(store, json.dumps(entries, indent=1))
-    except OSError:
-        pass  # a read-only cache only costs speed
+    write_optional(store, json.dumps(entries, indent=1), "the probe cache")  # only costs speed
     return value
 
 
@@ -601,7 +603,7 @@ def linker_candidates(llvm_major: int | None, explicit: str | None = None) -> It
             places.append((Path(directory) / "bpf-linker", "PATH"))
     places.append((paths.cargo_home() / "bin" / "bpf-linker", "cargo install"))
     for path, source in places:
-        if not path.is_file() or not os.access(path, os.X_OK):
+        if not is_executable(path):
             continue
         real = path.resolve()
         if real in seen:
@@ -656,7 +658,7 @@ def resolve_linker(llvm_major: int | None, explicit: str | None = None) -> Linke
     named = bool(explicit or os.environ.get("BUILDBPF_BPF_LINKER"))
     if named:
         path = Path(explicit or os.environ["BUILDBPF_BPF_LINKER"])
-        if not path.is_file():
+        if not is_file(path):
             origin = "--bpf-linker" if explicit else "BUILDBPF_BPF_LINKER"
             raise ToolchainError(f"{origin}={path} does not exist", fix="fix the path or unset it")
     found: list[BpfLinker] = []

@@ -85,7 +85,7 @@ def loader_binary(rust: RustToolchain) -> Path:
     digest = hashlib.sha256(rust.rustc_info.release.encode())
     for path in _source_files():
         digest.update(path.read_bytes())
-    home = paths.cache_home() / "loader" / digest.hexdigest()[:16]
+    home = paths.usable_cache("loader", digest.hexdigest()[:16])
     binary = home / "target" / "release" / "buildbpf-loader"
     if binary.is_file():
         return binary

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import difflib
 import json
-import tomllib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from buildbpf.errors import ConfigError
+from buildbpf.errors import BuildbpfError, ConfigError
+from buildbpf.files import load_toml
 from buildbpf.settings import LoadedConfig, Role
 
 # A crate that depends on one of these is an eBPF crate when the config does not say.
@@ -176,11 +176,13 @@ _SKIP_DIRS = frozenset({"target", "node_modules", "vendor"})
 def _depends_on_aya_ebpf(manifest: Path) -> bool:
     """A cheap look at a Cargo.toml: does any dependency table name aya-ebpf / aya-bpf?"""
     try:
-        data = tomllib.loads(manifest.read_text())
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        data, _ = load_toml(manifest, what="manifest")
+    except BuildbpfError:  # not readable, not a regular file, not TOML: not a crate to build
         return False
+    targets = data.get("target")
     tables = [data.get("dependencies")]
-    tables += [t.get("dependencies") for t in (data.get("target") or {}).values() if isinstance(t, dict)]
+    if isinstance(targets, dict):
+        tables += [t.get("dependencies") for t in targets.values() if isinstance(t, dict)]
     for table in tables:
         if not isinstance(table, dict):
             continue
@@ -201,10 +203,11 @@ def outside_candidates(root: Path, members: Iterable[Path]) -> list[Path]:
     inside = {Path(m).resolve() for m in members}
     places: list[Path] = []
     try:
-        workspace = tomllib.loads((root / "Cargo.toml").read_text()).get("workspace") or {}
-        places += [root / e for e in workspace.get("exclude", []) if isinstance(e, str)]
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        pass
+        workspace = load_toml(root / "Cargo.toml", what="manifest")[0].get("workspace")
+    except BuildbpfError:
+        workspace = None  # cargo metadata read it: nothing to add
+    if isinstance(workspace, dict) and isinstance(excluded := workspace.get("exclude"), list):
+        places += [root / e for e in excluded if isinstance(e, str)]
     for first in _subdirs(root):
         places.append(first)
         places += _subdirs(first)

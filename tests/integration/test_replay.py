@@ -114,3 +114,24 @@ def test_racy_inputs_are_not_trusted(toolchain: Toolchain, workspace: tuple[Path
     (root / "buildbpf.toml").write_text('[crates.minimal-ebpf]\nrole = "ebpf"\n')  # same text, new mtime
     assert "buildbpf.toml changed" in build(root, env).stderr
     assert REPLAYED not in build(root, env).stderr  # the build that read it ran within its second
+
+
+def test_an_unwritable_cache_never_fails_a_build(
+    toolchain: Toolchain, workspace: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """Read-only cache (issue #11): the build succeeds, says nothing about it (-v: a debug line),
+    and is simply not replayed next time."""
+    from tests.support import remount_read_only, tmpfs
+
+    root, env = workspace
+    cache = tmp_path / "ro-cache"
+    with tmpfs(cache):
+        remount_read_only(cache)
+        env = dict(env, BUILDBPF_CACHE_DIR=str(cache / "buildbpf"), XDG_CACHE_HOME=str(cache))
+        first = build(root, env)
+        settle(root)
+        second = build(root, env)  # a clean no-op: the record it would save cannot be written
+        third = build(root, env)
+    assert "verified minimal-ebpf (bpfel)" in second.stdout
+    assert "the replay record not saved" in second.stderr
+    assert REPLAYED not in first.stderr + second.stderr + third.stderr

@@ -83,3 +83,18 @@ def test_load_targets_from_sections() -> None:
     assert [(x.name, x.ok, x.translated_insns) for x in loads] == [("f", False, None), ("x", True, 21)]
     assert loads[0].verifier_log == "a\nb"
     assert parse_output('{"object_error": "bad ELF"}\n')[:2] == ([], "bad ELF")
+
+
+def test_a_uprobe_binary_this_user_cannot_look_at_is_not_a_crash() -> None:
+    """`check` as a user for an object naming a binary under /root (issue #11, sibling of #9)."""
+    from buildbpf.attach import check_section
+    from tests.support import as_unprivileged, world_readable_tmp
+
+    with world_readable_tmp() as base:
+        locked = base / "root-home"
+        locked.mkdir()
+        (locked / "app").write_text("")
+        locked.chmod(0o700)
+        verdict = as_unprivileged(lambda: check_section(f"uprobe/{locked}/app:main"))
+    assert verdict is not None and verdict.found is None
+    assert verdict.detail == f"{locked}/app cannot be looked at (Permission denied)"

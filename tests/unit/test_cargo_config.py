@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import signal
 import tomllib
 from pathlib import Path
 
@@ -12,7 +14,7 @@ from hypothesis import strategies as st
 
 from buildbpf import cargo_config
 from buildbpf.cargo_config import Status, apply, managed_keys, render
-from buildbpf.errors import ConfigError
+from buildbpf.errors import ConfigError, FileSystemError
 
 GOLDEN = Path(__file__).parent / "golden"
 BTF = ["-C", "debuginfo=2", "-C", "link-arg=--btf", "--cfg", 'bpf_target_arch="x86_64"']
@@ -118,10 +120,10 @@ def test_failed_write_leaves_the_old_file(tmp_path: Path, monkeypatch: pytest.Mo
     path.write_text(USER_CONFIG)
 
     def boom(self: Path, target: Path) -> None:
-        raise OSError("disk full")
+        raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(Path, "replace", boom)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(FileSystemError, match=rf"cannot rename a temporary file over {path}: .*\(ENOSPC\)"):
         apply(tmp_path, KEYS)
     assert path.read_text() == USER_CONFIG
     assert [p.name for p in path.parent.iterdir()] == ["config.toml"]
@@ -232,3 +234,89 @@ def test_user_settings_are_told_apart_from_ours(tmp_path: Path, existing: str | 
         assert cargo_config.has_user_settings(tmp_path) is False
     (tmp_path / ".cargo" / "config").write_text("")  # the legacy name: cargo reads it too
     assert cargo_config.has_user_settings(tmp_path) is True
+
+
+# --- the file's own form survives: symlinks, line endings, byte order mark (issue #11) -----
+
+
+def test_a_symlinked_config_is_written_through_its_link(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    shared = tmp_path / "shared" / "cargo-config.toml"
+    shared.parent.mkdir()
+    shared.write_text(USER_CONFIG)
+    link = tmp_path / "crate" / ".cargo" / "config.toml"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(shared)
+    with caplog.at_level("INFO", logger="buildbpf"):
+        assert apply(tmp_path / "crate", KEYS).status is Status.UPDATED
+    assert link.is_symlink() and link.readlink() == shared
+    assert "# buildbpf" in shared.read_text()
+    assert f"{link} is a symbolic link: writing through to {shared}" in caplog.text
+    assert sorted(p.name for p in shared.parent.iterdir()) == ["cargo-config.toml"]  # no temp file
+    assert apply(tmp_path / "crate", KEYS).status is Status.UNCHANGED
+
+
+def test_crlf_line_endings_survive_byte_for_byte(tmp_path: Path) -> None:
+    path = tmp_path / ".cargo" / "config.toml"
+    path.parent.mkdir()
+    original = USER_CONFIG.replace("\n", "\r\n").encode()
+    path.write_bytes(original)
+    assert apply(tmp_path, KEYS).status is Status.UPDATED
+    written = path.read_bytes()
+    assert written.count(b"\n") == written.count(b"\r\n")  # new lines are CRLF too
+    for line in original.split(b"\r\n"):
+        assert line in written.split(b"\r\n")
+    assert apply(tmp_path, KEYS).status is Status.UNCHANGED
+    assert path.read_bytes() == written
+
+
+def test_a_byte_order_mark_is_accepted_and_kept(tmp_path: Path) -> None:
+    path = tmp_path / ".cargo" / "config.toml"
+    path.parent.mkdir()
+    path.write_bytes(b"\xef\xbb\xbf" + USER_CONFIG.encode())
+    assert cargo_config.has_user_settings(tmp_path) is True
+    assert apply(tmp_path, KEYS).status is Status.UPDATED
+    written = path.read_bytes()
+    assert written.startswith(b"\xef\xbb\xbf# Team settings")
+    assert written.count(b"\xef\xbb\xbf") == 1
+    assert apply(tmp_path, KEYS).status is Status.UNCHANGED
+
+
+def test_a_key_in_the_way_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / ".cargo" / "config.toml"
+    path.parent.mkdir()
+    path.write_text('build = "fast"\n')
+    with pytest.raises(ConfigError, match=rf"{path}: `build` is not a table") as caught:
+        apply(tmp_path, KEYS)
+    assert caught.value.fix is not None and str(path) in caught.value.fix
+    path.write_text("[[target]]\nx = 1\n")  # an array of tables where a table belongs
+    with pytest.raises(ConfigError, match=rf"{path}: `target` is not a table"):
+        apply(tmp_path, KEYS)
+
+
+def test_deep_nesting_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / ".cargo" / "config.toml"
+    path.parent.mkdir()
+    path.write_text("x = " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(ConfigError, match=rf"{path}.*nested"):
+        apply(tmp_path, KEYS)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory", "dangling"])
+def test_a_config_that_is_not_a_regular_file_is_refused(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / ".cargo" / "config.toml"
+    path.parent.mkdir()
+    if kind == "fifo":
+        os.mkfifo(path)  # reading it would block forever: the alarm fails the test instead
+        signal.signal(signal.SIGALRM, lambda *_: pytest.fail("reading the FIFO blocked"))
+        signal.alarm(10)
+    elif kind == "directory":
+        path.mkdir()
+    else:
+        path.symlink_to(tmp_path / "gone.toml")
+    try:
+        with pytest.raises(ConfigError, match=rf"{path} is (a FIFO|a directory|a symbolic link to .*gone)"):
+            apply(tmp_path, KEYS)
+    finally:
+        signal.alarm(0)

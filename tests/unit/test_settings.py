@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,8 @@ from buildbpf.settings import (
     Cpu,
     Overrides,
     Source,
+    Value,
+    cargo_timeout,
     effective,
     load_config,
     locate,
@@ -184,3 +189,69 @@ def test_every_field_is_documented() -> None:
     generated = schema()
     assert generated["title"] == ConfigFile.__name__
     assert walk(generated) == []
+
+
+# --- what is read, and how (issue #11) -------------------------------------------------------
+
+
+def test_a_byte_order_mark_is_accepted_like_cargo_does(tmp_path: Path) -> None:
+    (tmp_path / "buildbpf.toml").write_bytes(b"\xef\xbb\xbf" + CONFIG.encode())
+    config = load_config(tmp_path)
+    eff = effective("probe-ebpf", config, environ={})
+    assert eff["btf"] is False
+    assert eff.values["btf"].origin == "buildbpf.toml:5 defaults.btf"  # line numbers unchanged
+
+
+@pytest.mark.parametrize("kind", ["directory", "dangling symlink", "FIFO"])
+def test_a_config_that_is_not_a_regular_file_is_an_error_not_no_config(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "buildbpf.toml"
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "FIFO":
+        os.mkfifo(path)  # reading it would block forever: the alarm fails the test instead
+        signal.signal(signal.SIGALRM, lambda *_: pytest.fail("reading the FIFO blocked"))
+        signal.alarm(10)
+    else:
+        path.symlink_to(tmp_path / "moved.toml")
+    try:
+        with pytest.raises(ConfigError, match=rf"{path} is (a directory|a symbolic link to|a FIFO)"):
+            load_config(tmp_path)
+    finally:
+        signal.alarm(0)
+
+
+def test_a_huge_config_is_refused(tmp_path: Path) -> None:
+    with (tmp_path / "buildbpf.toml").open("wb") as stream:
+        stream.truncate(64 << 20)
+    with pytest.raises(ConfigError, match=r"larger than 4 MiB"):
+        load_config(tmp_path)
+
+
+def test_deep_nesting_is_a_config_error_not_a_recursion_error(tmp_path: Path) -> None:
+    write(tmp_path, "[defaults]\nfeatures = " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(ConfigError, match=r"buildbpf\.toml: arrays or tables nested too deeply"):
+        load_config(tmp_path)
+
+
+def test_cargo_timeout_default_file_env(tmp_path: Path) -> None:
+    assert cargo_timeout(load_config(tmp_path), {}) == Value(3600.0, Source.DEFAULT, "default")
+    config = load_config(write(tmp_path, "cargo_timeout = 90\n"))
+    assert cargo_timeout(config, {}) == Value(90, Source.FILE, "buildbpf.toml:1 cargo_timeout")
+    env = {"BUILDBPF_CARGO_TIMEOUT": "12.5"}
+    assert cargo_timeout(config, env) == Value(12.5, Source.ENV, "BUILDBPF_CARGO_TIMEOUT")
+
+
+@pytest.mark.parametrize("raw", ["abc", "0", "-5", "nan", "inf"])
+def test_a_bad_cargo_timeout_names_the_variable(tmp_path: Path, raw: str) -> None:
+    with pytest.raises(ConfigError, match=rf"BUILDBPF_CARGO_TIMEOUT='{raw}' is not a number of seconds") as e:
+        cargo_timeout(load_config(tmp_path), {"BUILDBPF_CARGO_TIMEOUT": raw})
+    assert e.value.fix is not None and "BUILDBPF_CARGO_TIMEOUT" in e.value.fix
+    with pytest.raises(ConfigError, match=r"buildbpf\.toml:1: cargo_timeout"):
+        load_config(write(tmp_path, 'cargo_timeout = "abc"\n'))
+
+
+def test_a_bad_cargo_timeout_does_not_break_importing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from buildbpf import build
+
+    monkeypatch.setenv("BUILDBPF_CARGO_TIMEOUT", "abc")
+    importlib.reload(build)  # raised ValueError at import time before

@@ -19,6 +19,7 @@ from buildbpf.toolchain import (
     path_rustcs,
     rustup_toolchains,
 )
+from tests.support import as_unprivileged, world_readable_tmp
 
 
 def make_sysroot(root: Path, *, rust_src: bool, cargo: bool = True) -> Path:
@@ -257,3 +258,16 @@ def test_probe_cache_follows_the_binary(tmp_path: Path, monkeypatch: pytest.Monk
     assert cached_probe(tool, "rustc -vV", compute) == {"stdout": "answer 2"}
     (tmp_path / "cache" / "probes.json").write_text("{broken")
     assert cached_probe(tool, "rustc -vV", compute) == {"stdout": "answer 3"}  # a broken cache is rebuilt
+
+
+def test_a_path_entry_this_user_cannot_read_is_skipped() -> None:
+    """`sudo -u someone buildbpf` with root's PATH: /root/bin cannot be looked into (issue #11)."""
+    with world_readable_tmp() as base:
+        locked = base / "root-home"
+        make_sysroot(locked, rust_src=True)
+        locked.chmod(0o700)  # like /root: its bin/ cannot be searched by anyone else
+        usable = make_sysroot(base / "usr", rust_src=True)
+        path_env = f"{locked / 'bin'}:{usable / 'bin'}"
+        found = as_unprivileged(lambda: path_rustcs(path_env, extra=()))
+        assert [c.rustc for c in found] == [usable / "bin" / "rustc"]
+        assert as_unprivileged(lambda: choose(found).rustc) == usable / "bin" / "rustc"
