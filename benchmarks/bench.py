@@ -205,13 +205,14 @@ def bench_peer(runs: int, cold_runs: int, env: dict[str, str], scratch: Path) ->
             fresh = {**base_env, "CARGO_TARGET_DIR": str(target)}
             cold[who].append(cpu_timed(command, cwd=workspace, env=fresh))
             shutil.rmtree(target)
-    shared = {**env, "CARGO_TARGET_DIR": str(scratch / "peer-target")}
-    timed(ours_cmd, cwd=workspace, env=shared)
-    timed(theirs_cmd, cwd=workspace, env={**peer_env, **shared})
+    shared = {"CARGO_TARGET_DIR": str(scratch / "peer-target")}
+    ours_env, theirs_env = {**env, **shared}, {**peer_env, **shared}
+    timed(ours_cmd, cwd=workspace, env=ours_env)
+    timed(theirs_cmd, cwd=workspace, env=theirs_env)
     noop = paired(
         runs,
-        lambda: timed(ours_cmd, cwd=workspace, env=shared)[0],
-        lambda: timed(theirs_cmd, cwd=workspace, env={**peer_env, **shared})[0],
+        lambda: timed(ours_cmd, cwd=workspace, env=ours_env)[0],
+        lambda: timed(theirs_cmd, cwd=workspace, env=theirs_env)[0],
     )
     baseline = "aya-build: the project's own cargo build --release"
     rows: list[dict[str, Any]] = []
