@@ -316,7 +316,11 @@ def init(
     option: Annotated[
         list[str] | None,
         typer.Option(
-            "--option", "-o", help="Program option KEY=VALUE (repeatable; see --list).", show_default=False
+            "--option",
+            "-o",
+            help="Program option KEY=VALUE (repeatable; see --list). A value that breaks the option's "
+            "rule (an interface name, a kernel function name, a path, ...) is refused.",
+            show_default=False,
         ),
     ] = None,
     force: Annotated[
@@ -332,7 +336,8 @@ def init(
 
     if list_types:
         for kind in PROGRAM_TYPES.values():
-            opts = ", ".join(f"{k}={v}" for k, v in kind.options.items()) or "no options"
+            described = (f"{key}={default}: {kind.rules[key].what}" for key, default in kind.options.items())
+            opts = ", ".join(described) or "no options"
             needs = f"  [needs {kind.needs}]" if kind.needs else ""
             typer.echo(f"{kind.name:<15} {kind.summary} ({opts}){needs}")
         return

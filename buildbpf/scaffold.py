@@ -8,15 +8,19 @@ the files the template generates are (re)written -- nothing is ever deleted.
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from buildbpf.cargo_config import write_atomic
 from buildbpf.errors import ConfigError
 from buildbpf.programs import PROGRAM_TYPES, ProgramType, syscall_symbol
+
+if TYPE_CHECKING:
+    from jinja2.sandbox import SandboxedEnvironment
 
 # Versions that build together with the toolchain buildbpf resolves (rustc 1.96 here).
 VERSIONS = {"aya": "=0.14.0", "aya_ebpf": "=0.2.1", "anyhow": "1", "libc": "0.2"}
@@ -122,15 +126,66 @@ def program_type(name: str) -> ProgramType:
 
 
 def options_for(kind: ProgramType, given: Mapping[str, str]) -> dict[str, str]:
-    """The type's defaults overridden by `-o key=value`; unknown keys are errors."""
-    for key in given:
+    """The type's defaults overridden by `-o key=value`; unknown keys and values that break
+    the option's rule are errors (the values are pasted into Rust source)."""
+    for key, value in given.items():
         if key not in kind.options:
             guess = difflib.get_close_matches(key, list(kind.options), n=1)
             known = ", ".join(kind.options) or "none"
             hint = f"; did you mean `{guess[0]}`?" if guess else ""
             raise ConfigError(f"program type {kind.name} has no option {key!r}{hint} (options: {known})",
                               fix=f"see `buildbpf init --list` for the options of {kind.name}")  # fmt: skip
+        rule = kind.rules[key]
+        if not rule.accepts(value):
+            shown = repr(value) if len(value) <= 80 else repr(value[:80]) + "..."
+            raise ConfigError(
+                f"-o {key}={shown} is not {rule.what} ({kind.name} option `{key}`): {rule.rule}",
+                fix=f"pass -o {key}=VALUE with {rule.what}, e.g. -o {key}={kind.options[key]}",
+            )
     return {**kind.options, **given}
+
+
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\0": "\\0"}
+
+
+def rust_string(value: str) -> str:
+    """`value` as a Rust string literal, quotes included (the templates' `rust_str` filter).
+
+    The option rules already keep quotes, backslashes and control characters out of most
+    values; this is the second line of defence, and what makes a path with `"` in it work.
+    """
+    out = ['"']
+    for char in value:
+        if char in _ESCAPES:
+            out.append(_ESCAPES[char])
+        elif 0xD800 <= ord(char) <= 0xDFFF:  # a lone surrogate: no Rust string can hold it
+            raise ConfigError(f"{value!r} holds a character that is not valid Unicode",
+                              fix="pass a value without undecodable bytes")  # fmt: skip
+        elif not char.isprintable():
+            out.append(f"\\u{{{ord(char):x}}}")
+        else:
+            out.append(char)
+    out.append('"')
+    return "".join(out)
+
+
+def rust_comment(value: str) -> str:
+    """`value` made safe inside a `//` comment: a line break would end it (the `rust_comment` filter)."""
+    return "".join(char if char.isprintable() else f"\\u{{{ord(char):x}}}" for char in value)
+
+
+def rust_identifier(value: str) -> str:
+    """`value` unchanged if it is a plain Rust identifier, else an error (the `rust_ident` filter)."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value) or value in RUST_KEYWORDS:
+        raise ConfigError(f"{value!r} is not a Rust identifier", fix="pass a plain name")
+    return value
+
+
+def shell_word(value: str) -> str:
+    """`value` quoted for a shell command line shown in the README (the `sh` filter)."""
+    import shlex
+
+    return shlex.quote(rust_comment(value))
 
 
 # Section names aya-ebpf's macros use: a function with one of these names collides with
@@ -152,20 +207,30 @@ class Rendered:
     text: str
 
 
-def render(
-    name: str, kind: ProgramType, options: Mapping[str, str], arch: str | None = None
-) -> list[Rendered]:
-    """Render every template (paths too) in memory; pure apart from reading templates."""
+@functools.cache
+def _environment(root: Path) -> SandboxedEnvironment:
+    """The jinja2 environment of `root` (cached: the templates are compiled once per process)."""
     from jinja2 import FileSystemLoader, StrictUndefined
     from jinja2.sandbox import SandboxedEnvironment
 
-    root = templates_root()
     env = SandboxedEnvironment(
         loader=FileSystemLoader(str(root)),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
-        autoescape=False,  # Rust and TOML, not HTML
+        autoescape=False,  # Rust and TOML, not HTML: values go through the filters below
     )
+    env.filters.update(
+        rust_str=rust_string, rust_comment=rust_comment, rust_ident=rust_identifier, sh=shell_word
+    )
+    return env
+
+
+def render(
+    name: str, kind: ProgramType, options: Mapping[str, str], arch: str | None = None
+) -> list[Rendered]:
+    """Render every template (paths too) in memory; pure apart from reading templates."""
+    root = templates_root()
+    env = _environment(root)
     context: dict[str, Any] = {
         "name": name,
         "ident": name.replace("-", "_"),
