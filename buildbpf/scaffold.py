@@ -114,6 +114,67 @@ def validate_name(name: str) -> str:
     return name
 
 
+# The generated workspace's own crates (`NAME`, `NAME-common`, `NAME-ebpf`): none may share a
+# name with a package of its dependency graph, or `cargo build -p NAME` is ambiguous.
+_OWN_CRATES = ("{name}", "{name}-common", "{name}-ebpf")
+_PLACEHOLDER = "buildbpf-placeholder"
+LOCKED_NAMES = "locked-dependencies.txt"
+
+
+def _normal(crate: str) -> str:
+    # cargo and rustc treat `-` and `_` alike in a crate's library name: `aya_ebpf` clashes too
+    return crate.replace("-", "_")
+
+
+@functools.cache
+def dependency_names() -> frozenset[str]:
+    """Every package name the generated workspace depends on, directly or not.
+
+    Direct ones come from the templates' Cargo.toml files; the rest from
+    `templates/locked-dependencies.txt`, the package names of a generated workspace's
+    Cargo.lock (an integration test keeps it true).
+    """
+    import tomllib
+
+    names: set[str] = set()
+    placeholder = PROGRAM_TYPES["xdp"]
+    for rendered in render(_PLACEHOLDER, placeholder, placeholder.options):
+        if rendered.relative.name == "Cargo.toml":
+            names |= _registry_dependencies(tomllib.loads(rendered.text))
+    for line in (templates_root() / LOCKED_NAMES).read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            names.add(line.strip())
+    return frozenset(names)
+
+
+def _registry_dependencies(manifest: Mapping[str, Any]) -> set[str]:
+    """Dependency names of a Cargo.toml that are not path dependencies (the workspace's own)."""
+    tables = [manifest.get("workspace", {}), manifest, *manifest.get("target", {}).values()]
+    names = set()
+    for table in tables:
+        for kind in ("dependencies", "dev-dependencies", "build-dependencies"):
+            for key, spec in table.get(kind, {}).items():
+                if isinstance(spec, dict) and "path" in spec:
+                    continue
+                package = spec.get("package", key) if isinstance(spec, dict) else key
+                names.add(package)
+    return names
+
+
+def refuse_dependency_names(name: str) -> None:
+    """A ConfigError when one of the crates `init` would make is named like a dependency."""
+    taken = {_normal(dependency): dependency for dependency in dependency_names()}
+    for pattern in _OWN_CRATES:
+        crate = pattern.format(name=name)
+        if _normal(crate) in taken:
+            raise ConfigError(
+                f"project name {name!r} makes a crate `{crate}`, and the generated workspace already "
+                f"depends on a package `{taken[_normal(crate)]}`: cargo could not tell them apart "
+                "(`cargo build -p` fails with \"specification is ambiguous\")",
+                fix=f"pick another name, e.g. --name {name}-probe",
+            )
+
+
 def program_type(name: str) -> ProgramType:
     """The program type, or a ConfigError with a did-you-mean."""
     key = name.replace("-", "_")
@@ -298,6 +359,7 @@ def init(
 ) -> list[Planned]:
     """Validate, render, check the destination, then (unless dry_run) write."""
     project = validate_name(name if name is not None else destination.resolve().name)
+    refuse_dependency_names(project)
     kind = program_type(kind_name)
     values = options_for(kind, options)
     planned = plan_init(destination, render(project, kind, values), force=force)

@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
 
-from buildbpf import artifact
+from buildbpf import artifact, scaffold
 from buildbpf.programs import PROGRAM_TYPES
 from buildbpf.toolchain import Toolchain
 from tests.integration.conftest import buildbpf
@@ -73,3 +74,26 @@ def test_loader_attaches_in_this_kernel(
     assert f"attached {project_name(kind).replace('-', '_')}" in done.stdout
     events = int(done.stdout.split("events:")[1].split()[0])
     assert events > 0, done.stdout
+
+
+def test_locked_dependencies_list_every_package_of_the_lock(toolchain: Toolchain, tmp_path: Path) -> None:
+    """templates/locked-dependencies.txt (which `init` refuses as project names) holds every
+    package of a generated workspace's Cargo.lock; BUILDBPF_UPDATE_GOLDEN=1 rewrites it."""
+    project = tmp_path / "probe"
+    assert buildbpf("init", str(project)).returncode == 0
+    env = {**os.environ, **toolchain.rust.cargo_env()}
+    lock = [str(toolchain.rust.cargo), "generate-lockfile"]
+    done = subprocess.run([*lock, "--offline"], cwd=project, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:  # nothing cached yet: resolve online
+        done = subprocess.run(lock, cwd=project, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    own = {"probe", "probe-common", "probe-ebpf"}
+    packages = tomllib.loads((project / "Cargo.lock").read_text())["package"]
+    locked = sorted({p["name"] for p in packages} - own)
+    listed = scaffold.templates_root() / scaffold.LOCKED_NAMES
+    header = [line for line in listed.read_text().splitlines() if line.startswith("#")]
+    if os.environ.get("BUILDBPF_UPDATE_GOLDEN"):
+        listed.write_text("\n".join([*header, *locked]) + "\n")
+    names = {line for line in listed.read_text().splitlines() if line and not line.startswith("#")}
+    missing = set(locked) - names
+    assert not missing, f"{listed} lacks {sorted(missing)}: rerun with BUILDBPF_UPDATE_GOLDEN=1"

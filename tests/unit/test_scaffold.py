@@ -126,3 +126,29 @@ def test_program_name_never_collides_with_a_section() -> None:
     assert scaffold.program_name("classifier") == "classifier_prog"
     assert scaffold.program_name("sk_msg") == "sk_msg_prog"
     assert scaffold.program_name("xdp") == "xdp_prog"
+
+
+@pytest.mark.parametrize("name", ["aya", "aya-ebpf", "aya_ebpf", "anyhow", "libc", "log", "syn", "aya-build"])
+def test_names_of_dependencies_are_refused(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ConfigError, match="specification is ambiguous") as caught:
+        scaffold.init(tmp_path / "new", name=name, kind_name="xdp", options={})
+    assert caught.value.fix == f"pick another name, e.g. --name {name}-probe"
+    assert not (tmp_path / "new").exists()
+
+
+def test_derived_crate_names_are_checked_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scaffold, "dependency_names", lambda: frozenset({"foo-ebpf"}))
+    with pytest.raises(ConfigError, match="makes a crate `foo-ebpf`"):
+        scaffold.init(tmp_path / "new", name="foo", kind_name="xdp", options={})
+    scaffold.init(tmp_path / "new", name="foo-probe", kind_name="xdp", options={}, dry_run=True)
+
+
+def test_dependency_names_come_from_the_templates() -> None:
+    import tomllib
+
+    files = {str(f.relative): f.text for f in scaffold.render("probe", PROGRAM_TYPES["xdp"], {})}
+    workspace = tomllib.loads(files["Cargo.toml"])
+    direct = scaffold._registry_dependencies(workspace)
+    assert direct == {"aya", "aya-ebpf", "anyhow", "libc"}  # probe-common is a path dependency
+    assert direct <= scaffold.dependency_names()
+    assert {"log", "aya-obj", "thiserror"} <= scaffold.dependency_names()  # from the lock
