@@ -83,9 +83,14 @@ def test_locked_dependencies_list_every_package_of_the_lock(toolchain: Toolchain
     assert buildbpf("init", str(project)).returncode == 0
     env = {**os.environ, **toolchain.rust.cargo_env()}
     lock = [str(toolchain.rust.cargo), "generate-lockfile"]
-    done = subprocess.run([*lock, "--offline"], cwd=project, env=env, capture_output=True, text=True, check=False)
+    def generate(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*lock, *extra], cwd=project, env=env, capture_output=True, text=True, check=False
+        )
+
+    done = generate("--offline")
     if done.returncode != 0:  # nothing cached yet: resolve online
-        done = subprocess.run(lock, cwd=project, env=env, capture_output=True, text=True, check=False)
+        done = generate()
     assert done.returncode == 0, done.stderr
     own = {"probe", "probe-common", "probe-ebpf"}
     packages = tomllib.loads((project / "Cargo.lock").read_text())["package"]
