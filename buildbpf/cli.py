@@ -324,7 +324,21 @@ def init(
         ),
     ] = None,
     force: Annotated[
-        bool, typer.Option("--force", help="Write into a non-empty directory (never deletes anything).")
+        bool,
+        typer.Option(
+            "--force",
+            help="Write into a non-empty directory: add the generated files and update those an "
+            "earlier init generated and nobody edited since. Never replaces or deletes your files: "
+            "a file with other content is listed and init stops (exit 2).",
+        ),
+    ] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Like --force, and also replace files init did not generate (or that were edited), "
+            "keeping each old one beside it as FILE.orig.",
+        ),
     ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the files; write nothing.")] = False,
     list_types: Annotated[bool, typer.Option("--list", help="List program types and their options.")] = False,
@@ -350,10 +364,18 @@ def init(
             raise ConfigError(f"--option {item!r} is not KEY=VALUE", fix="e.g. -o iface=eth0")
         given[key.replace("-", "_")] = value
     planned = scaffold.init(
-        path, name=name, kind_name=program_type, options=given, force=force, dry_run=dry_run
+        path,
+        name=name,
+        kind_name=program_type,
+        options=given,
+        force=force,
+        overwrite=overwrite,
+        dry_run=dry_run,
     )
     for planned_file in planned:
-        typer.echo(f"{'would ' if dry_run else ''}{planned_file.action}: {planned_file.path}")
+        kept = f" (yours kept as {planned_file.backup})" if planned_file.backup else ""
+        would = "would " if dry_run and planned_file.writes else ""
+        typer.echo(f"{would}{planned_file.action}: {planned_file.path}{kept}")
     if not dry_run:
         typer.echo(f"\nnext: cd {path} && buildbpf build --release")
 

@@ -102,3 +102,26 @@ def test_locked_dependencies_list_every_package_of_the_lock(toolchain: Toolchain
     names = {line for line in listed.read_text().splitlines() if line and not line.startswith("#")}
     missing = set(locked) - names
     assert not missing, f"{listed} lacks {sorted(missing)}: rerun with BUILDBPF_UPDATE_GOLDEN=1"
+
+
+def test_init_on_a_full_disk_leaves_nothing_behind(tmp_path: Path) -> None:
+    """A real full file system (a 16 KiB tmpfs): init fails with exit 2 and one clear line,
+    leaves no partial tree, and a retry with space succeeds (issue #11, item 5)."""
+    if os.geteuid() != 0:
+        skip_or_fail("mounting a small tmpfs needs root")
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(small)], check=True)
+    try:
+        for args in ([str(small / "probe")], [str(small), "--name", "probe"]):  # new dir; mount point
+            done = buildbpf("init", *args)
+            assert done.returncode == 2, done.stdout + done.stderr
+            assert "No space left on device" in done.stderr
+            assert "Traceback" not in done.stderr
+            assert list(small.iterdir()) == []
+        subprocess.run(["mount", "-o", "remount,size=1m", str(small)], check=True)
+        done = buildbpf("init", str(small / "probe"))
+        assert done.returncode == 0, done.stderr
+        assert (small / "probe" / "probe-ebpf" / "src" / "main.rs").is_file()
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
