@@ -125,3 +125,20 @@ def test_init_on_a_full_disk_leaves_nothing_behind(tmp_path: Path) -> None:
         assert (small / "probe" / "probe-ebpf" / "src" / "main.rs").is_file()
     finally:
         subprocess.run(["umount", str(small)], check=True)
+
+
+def test_a_value_with_quotes_and_backslashes_compiles(
+    toolchain: Toolchain, tmp_path: Path, shared_target: Path
+) -> None:
+    """An accepted -o value with `"` and `\\` becomes escaped Rust literals that rustc and the
+    aya-ebpf attribute macros accept, holding the value unchanged."""
+    project = tmp_path / "quoted"
+    binary = '/opt/my "app"\\bin'
+    done = buildbpf("init", str(project), "-t", "uprobe", "-o", f"binary={binary}")
+    assert done.returncode == 0, done.stderr
+    env = dict(os.environ, CARGO_TARGET_DIR=str(shared_target))
+    built = buildbpf("build", "--release", "--message-format", "json", cwd=project, env=env)
+    assert built.returncode == 0, built.stderr[-5000:]
+    loader = shared_target / "release" / "quoted"
+    usage = subprocess.run([str(loader), "--help"], capture_output=True, text=True, timeout=60, check=False)
+    assert f"[--binary {binary}]" in usage.stdout, usage.stdout
