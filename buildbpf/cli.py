@@ -377,7 +377,9 @@ def init(
         would = "would " if dry_run and planned_file.writes else ""
         typer.echo(f"{would}{planned_file.action}: {planned_file.path}{kept}")
     if not dry_run:
-        typer.echo(f"\nnext: cd {path} && buildbpf build --release")
+        import shlex
+
+        typer.echo(f"\nnext: cd {shlex.quote(str(path))} && buildbpf build --release")
 
 
 @app.command()

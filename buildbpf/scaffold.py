@@ -92,7 +92,8 @@ RUST_KEYWORDS = frozenset(
 RESERVED = frozenset(
     {"test", "core", "std", "alloc", "proc_macro", "proc-macro", "build", "deps", "examples"}
 )
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+# fullmatch, not `^...$`: `$` also matches before a trailing newline ("probe\n")
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 
 
 def templates_root() -> Path:
@@ -109,7 +110,7 @@ def validate_name(name: str) -> str:
     if "/" in name or "\\" in name or name in (".", "..") or ".." in name:
         raise ConfigError(f"project name {name!r} must not contain path separators or `..`",
                           fix="pass a plain name with --name")  # fmt: skip
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise ConfigError(
             f"project name {name!r} is not a valid crate name: it must start with a letter and "
             "contain only letters, digits, `-` and `_` (at most 64 characters)",

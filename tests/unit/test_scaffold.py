@@ -62,7 +62,10 @@ def test_syscall_symbols_follow_the_arch() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["../evil", "a/b", "..", "1abc", "has space", "fn", "self", "core", "test", "x" * 65, "", "-lead", "a.b"],
+    [
+        *("../evil", "a/b", "..", "1abc", "has space", "fn", "self", "core", "test", "x" * 65, "", "-lead"),
+        *("a.b", "probe\n", "probe\n]", 'probe"'),
+    ],
 )
 def test_bad_names_are_refused_and_nothing_is_written(tmp_path: Path, name: str) -> None:
     with pytest.raises(ConfigError) as caught:
@@ -264,3 +267,9 @@ def test_dependency_names_come_from_the_templates() -> None:
     assert direct == {"aya", "aya-ebpf", "anyhow", "libc"}  # probe-common is a path dependency
     assert direct <= scaffold.dependency_names()
     assert {"log", "aya-obj", "thiserror"} <= scaffold.dependency_names()  # from the lock
+
+
+def test_next_step_quotes_the_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    project = tmp_path / "my probe; rm -rf ~"
+    assert run_cli(["init", str(project), "--name", "probe"]) == 0
+    assert f"next: cd '{project}' && buildbpf build --release" in capsys.readouterr().out
