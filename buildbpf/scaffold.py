@@ -406,7 +406,16 @@ def plan_init(
     """
     if (destination.exists() or destination.is_symlink()) and not destination.is_dir():
         raise ConfigError(f"{destination} exists and is not a directory", fix="choose another path")
-    if destination.is_dir() and any(destination.iterdir()) and not (force or overwrite):
+    existing = next((p for p in destination.parents if p.exists() or p.is_symlink()), None)
+    if existing is not None and not existing.is_dir():
+        raise ConfigError(f"cannot create {destination}: {existing} is not a directory",
+                          fix="choose a path under a directory")  # fmt: skip
+    try:
+        non_empty = destination.is_dir() and any(destination.iterdir())
+    except OSError as exc:
+        raise ConfigError(f"cannot list {destination}: {exc.strerror}",
+                          fix="check its permissions, or choose another directory") from exc  # fmt: skip
+    if non_empty and not (force or overwrite):
         raise ConfigError(
             f"{destination} is not empty; init will not mix a new workspace into existing files",
             fix="choose an empty or new directory, or pass --force to add the generated files to it "
@@ -466,7 +475,7 @@ def _write_file(path: Path, data: bytes, mode: int) -> None:
 
 
 def _write_error(exc: OSError, path: Path | str | None) -> ConfigError:
-    where = exc.filename or path
+    where = path or exc.filename  # the file the user asked for, not a temporary name
     name = errno.errorcode.get(exc.errno or 0, "")
     full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
     return ConfigError(
@@ -505,9 +514,10 @@ def _write_new_tree(destination: Path, planned: list[Planned]) -> None:
     so the workspace appears whole or not at all (issue #11, item 5)."""
     created: list[Path] = []
     staging: Path | None = None
-    current: Path | str | None = destination
+    current: Path | str | None = None  # the error's own file name while making parents
     try:
         _make_parents(destination.parent, created)
+        current = destination
         staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.init-", dir=destination.parent))
         for item in planned:
             target = staging / item.path.relative_to(destination)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -273,3 +274,33 @@ def test_next_step_quotes_the_directory(tmp_path: Path, capsys: pytest.CaptureFi
     project = tmp_path / "my probe; rm -rf ~"
     assert run_cli(["init", str(project), "--name", "probe"]) == 0
     assert f"next: cd '{project}' && buildbpf build --release" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_init_under_a_regular_file_is_one_clear_error(tmp_path: Path, dry_run: bool) -> None:
+    (tmp_path / "file").write_text("mine")
+    with pytest.raises(ConfigError, match=r"file is not a directory"):
+        scaffold.init(tmp_path / "file" / "a" / "new", name="p", kind_name="xdp", options={}, dry_run=dry_run)
+    assert tree(tmp_path) == {"file": b"mine"}
+
+
+def test_an_unlistable_destination_is_one_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(self: Path) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "iterdir", refuse)
+    with pytest.raises(ConfigError, match=r"cannot list .*: Permission denied"):
+        scaffold.init(tmp_path, name="probe", kind_name="xdp", options={})
+
+
+def test_a_read_only_parent_names_the_destination(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def read_only(prefix: str, dir: Path) -> str:
+        raise OSError(errno.EROFS, "Read-only file system", str(dir / (prefix + "x")))
+
+    monkeypatch.setattr(scaffold.tempfile, "mkdtemp", read_only)
+    expected = f"cannot write {tmp_path / 'new'}: Read-only file system"
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        scaffold.init(tmp_path / "new", name="probe", kind_name="xdp", options={})
+    assert list(tmp_path.iterdir()) == []
