@@ -406,9 +406,9 @@ def plan_init(
     """
     if (destination.exists() or destination.is_symlink()) and not destination.is_dir():
         raise ConfigError(f"{destination} exists and is not a directory", fix="choose another path")
-    existing = next((p for p in destination.parents if p.exists() or p.is_symlink()), None)
-    if existing is not None and not existing.is_dir():
-        raise ConfigError(f"cannot create {destination}: {existing} is not a directory",
+    ancestor = next((p for p in destination.parents if p.exists() or p.is_symlink()), None)
+    if ancestor is not None and not ancestor.is_dir():
+        raise ConfigError(f"cannot create {destination}: {ancestor} is not a directory",
                           fix="choose a path under a directory")  # fmt: skip
     try:
         non_empty = destination.is_dir() and any(destination.iterdir())
