@@ -329,11 +329,29 @@ def init(
     option: Annotated[
         list[str] | None,
         typer.Option(
-            "--option", "-o", help="Program option KEY=VALUE (repeatable; see --list).", show_default=False
+            "--option",
+            "-o",
+            help="Program option KEY=VALUE (repeatable; see --list). A value that breaks the option's "
+            "rule (an interface name, a kernel function name, a path, ...) is refused.",
+            show_default=False,
         ),
     ] = None,
     force: Annotated[
-        bool, typer.Option("--force", help="Write into a non-empty directory (never deletes anything).")
+        bool,
+        typer.Option(
+            "--force",
+            help="Write into a non-empty directory: add the generated files and update those an "
+            "earlier init generated and nobody edited since. Never replaces or deletes your files: "
+            "a file with other content is listed and init stops (exit 2).",
+        ),
+    ] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Like --force, and also replace files init did not generate (or that were edited), "
+            "keeping each old one beside it as FILE.orig.",
+        ),
     ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the files; write nothing.")] = False,
     list_types: Annotated[bool, typer.Option("--list", help="List program types and their options.")] = False,
@@ -345,7 +363,8 @@ def init(
 
     if list_types:
         for kind in PROGRAM_TYPES.values():
-            opts = ", ".join(f"{k}={v}" for k, v in kind.options.items()) or "no options"
+            described = (f"{key}={default}: {kind.rules[key].what}" for key, default in kind.options.items())
+            opts = ", ".join(described) or "no options"
             needs = f"  [needs {kind.needs}]" if kind.needs else ""
             typer.echo(f"{kind.name:<15} {kind.summary} ({opts}){needs}")
         return
@@ -358,12 +377,22 @@ def init(
             raise ConfigError(f"--option {item!r} is not KEY=VALUE", fix="e.g. -o iface=eth0")
         given[key.replace("-", "_")] = value
     planned = scaffold.init(
-        path, name=name, kind_name=program_type, options=given, force=force, dry_run=dry_run
+        path,
+        name=name,
+        kind_name=program_type,
+        options=given,
+        force=force,
+        overwrite=overwrite,
+        dry_run=dry_run,
     )
     for planned_file in planned:
-        typer.echo(f"{'would ' if dry_run else ''}{planned_file.action}: {planned_file.path}")
+        kept = f" (yours kept as {planned_file.backup})" if planned_file.backup else ""
+        would = "would " if dry_run and planned_file.writes else ""
+        typer.echo(f"{would}{planned_file.action}: {planned_file.path}{kept}")
     if not dry_run:
-        typer.echo(f"\nnext: cd {path} && buildbpf build --release")
+        import shlex
+
+        typer.echo(f"\nnext: cd {shlex.quote(str(path))} && buildbpf build --release")
 
 
 @app.command()

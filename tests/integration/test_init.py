@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
 
-from buildbpf import artifact
+from buildbpf import artifact, scaffold
 from buildbpf.programs import PROGRAM_TYPES
 from buildbpf.toolchain import Toolchain
 from tests.integration.conftest import buildbpf
@@ -73,3 +74,71 @@ def test_loader_attaches_in_this_kernel(
     assert f"attached {project_name(kind).replace('-', '_')}" in done.stdout
     events = int(done.stdout.split("events:")[1].split()[0])
     assert events > 0, done.stdout
+
+
+def test_locked_dependencies_list_every_package_of_the_lock(toolchain: Toolchain, tmp_path: Path) -> None:
+    """templates/locked-dependencies.txt (which `init` refuses as project names) holds every
+    package of a generated workspace's Cargo.lock; BUILDBPF_UPDATE_GOLDEN=1 rewrites it."""
+    project = tmp_path / "probe"
+    assert buildbpf("init", str(project)).returncode == 0
+    env = {**os.environ, **toolchain.rust.cargo_env()}
+    lock = [str(toolchain.rust.cargo), "generate-lockfile"]
+    def generate(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*lock, *extra], cwd=project, env=env, capture_output=True, text=True, check=False
+        )
+
+    done = generate("--offline")
+    if done.returncode != 0:  # nothing cached yet: resolve online
+        done = generate()
+    assert done.returncode == 0, done.stderr
+    own = {"probe", "probe-common", "probe-ebpf"}
+    packages = tomllib.loads((project / "Cargo.lock").read_text())["package"]
+    locked = sorted({p["name"] for p in packages} - own)
+    listed = scaffold.templates_root() / scaffold.LOCKED_NAMES
+    header = [line for line in listed.read_text().splitlines() if line.startswith("#")]
+    if os.environ.get("BUILDBPF_UPDATE_GOLDEN"):
+        listed.write_text("\n".join([*header, *locked]) + "\n")
+    names = {line for line in listed.read_text().splitlines() if line and not line.startswith("#")}
+    missing = set(locked) - names
+    assert not missing, f"{listed} lacks {sorted(missing)}: rerun with BUILDBPF_UPDATE_GOLDEN=1"
+
+
+def test_init_on_a_full_disk_leaves_nothing_behind(tmp_path: Path) -> None:
+    """A real full file system (a 16 KiB tmpfs): init fails with exit 8 and one clear line,
+    leaves no partial tree, and a retry with space succeeds (issue #11, item 5)."""
+    if os.geteuid() != 0:
+        skip_or_fail("mounting a small tmpfs needs root")
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(small)], check=True)
+    try:
+        for args in ([str(small / "probe")], [str(small), "--name", "probe"]):  # new dir; mount point
+            done = buildbpf("init", *args)
+            assert done.returncode == 8, done.stdout + done.stderr
+            assert "No space left on device" in done.stderr
+            assert "Traceback" not in done.stderr
+            assert list(small.iterdir()) == []
+        subprocess.run(["mount", "-o", "remount,size=1m", str(small)], check=True)
+        done = buildbpf("init", str(small / "probe"))
+        assert done.returncode == 0, done.stderr
+        assert (small / "probe" / "probe-ebpf" / "src" / "main.rs").is_file()
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
+
+
+def test_a_value_with_quotes_and_backslashes_compiles(
+    toolchain: Toolchain, tmp_path: Path, shared_target: Path
+) -> None:
+    """An accepted -o value with `"` and `\\` becomes escaped Rust literals that rustc and the
+    aya-ebpf attribute macros accept, holding the value unchanged."""
+    project = tmp_path / "quoted"
+    binary = '/opt/my "app"\\bin'
+    done = buildbpf("init", str(project), "-t", "uprobe", "-o", f"binary={binary}")
+    assert done.returncode == 0, done.stderr
+    env = dict(os.environ, CARGO_TARGET_DIR=str(shared_target))
+    built = buildbpf("build", "--release", "--message-format", "json", cwd=project, env=env)
+    assert built.returncode == 0, built.stderr[-5000:]
+    loader = shared_target / "release" / "quoted"
+    usage = subprocess.run([str(loader), "--help"], capture_output=True, text=True, timeout=60, check=False)
+    assert f"[--binary {binary}]" in usage.stdout, usage.stdout

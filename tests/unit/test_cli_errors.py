@@ -205,7 +205,7 @@ def test_init_under_a_regular_file_or_into_a_read_only_dir(
     blocker.write_text("")
     assert run_cli(["init", str(blocker / "probe")]) == 8
     err = capsys.readouterr().err
-    assert f"cannot create the directory {blocker}/probe: Not a directory (ENOTDIR)" in err
+    assert f"cannot create the directory {blocker}/probe: {blocker} is not a directory (ENOTDIR)" in err
     assert "Traceback" not in err
     read_only = tmp_path / "ro"
     with tmpfs(read_only):

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 from pathlib import Path
 
 import pytest
 
 from buildbpf import scaffold
-from buildbpf.errors import ConfigError
+from buildbpf.cli import run_cli
+from buildbpf.errors import ConfigError, FileSystemError
 from buildbpf.programs import PROGRAM_TYPES, syscall_symbol
 
 GOLDEN = Path(__file__).parent / "golden" / "init"
@@ -60,7 +63,10 @@ def test_syscall_symbols_follow_the_arch() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["../evil", "a/b", "..", "1abc", "has space", "fn", "self", "core", "test", "x" * 65, "", "-lead", "a.b"],
+    [
+        *("../evil", "a/b", "..", "1abc", "has space", "fn", "self", "core", "test", "x" * 65, "", "-lead"),
+        *("a.b", "probe\n", "probe\n]", 'probe"'),
+    ],
 )
 def test_bad_names_are_refused_and_nothing_is_written(tmp_path: Path, name: str) -> None:
     with pytest.raises(ConfigError) as caught:
@@ -85,14 +91,124 @@ def test_non_empty_directory_is_refused(tmp_path: Path) -> None:
     assert tree(tmp_path) == {"notes.txt": b"mine"}
 
 
-def test_force_writes_generated_files_and_deletes_nothing(tmp_path: Path) -> None:
+def test_force_adds_generated_files_and_deletes_nothing(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("mine")
-    (tmp_path / "Cargo.toml").write_text("old")
     planned = scaffold.init(tmp_path, name="probe", kind_name="xdp", options={}, force=True)
-    actions = {str(p.path.relative_to(tmp_path)): p.action for p in planned}
-    assert actions["Cargo.toml"] == "overwrite"
+    assert {p.action for p in planned} == {"create"}
     assert (tmp_path / "notes.txt").read_text() == "mine"
     assert (tmp_path / "Cargo.toml").read_text().startswith("[workspace]")
+
+
+def test_force_never_replaces_files_it_did_not_generate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "Cargo.toml").write_text("[workspace]\nmembers = ['mine']\n")
+    (tmp_path / ".gitignore").write_text("/mine\n")
+    before = tree(tmp_path)
+    with pytest.raises(ConfigError, match=r"2 file\(s\) .*: \.gitignore, Cargo\.toml$"):
+        scaffold.init(tmp_path, name="probe", kind_name="xdp", options={}, force=True)
+    assert tree(tmp_path) == before
+    assert run_cli(["init", str(tmp_path), "--name", "probe", "--force"]) == 2
+    err = capsys.readouterr().err
+    assert "did not generate" in err
+    assert "--overwrite" in err
+    assert tree(tmp_path) == before
+
+
+def test_overwrite_keeps_the_old_file_beside_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "Cargo.toml").write_text("mine")
+    (tmp_path / "Cargo.toml.orig").write_text("an older backup")
+    assert run_cli(["init", str(tmp_path), "--name", "probe", "--overwrite"]) == 0
+    out = capsys.readouterr().out
+    backup = tmp_path / "Cargo.toml.orig.1"
+    assert f"replace: {tmp_path / 'Cargo.toml'} (yours kept as {backup})" in out
+    assert backup.read_text() == "mine"
+    assert (tmp_path / "Cargo.toml.orig").read_text() == "an older backup"
+    assert (tmp_path / "Cargo.toml").read_text().startswith("[workspace]")
+
+
+def test_force_updates_its_own_unedited_files_only(tmp_path: Path) -> None:
+    scaffold.init(tmp_path, name="probe", kind_name="xdp", options={})
+    main = tmp_path / "probe" / "src" / "main.rs"
+    planned = scaffold.init(tmp_path, name="probe", kind_name="xdp", options={"iface": "eth0"}, force=True)
+    actions = {str(p.path.relative_to(tmp_path)): p.action for p in planned}
+    assert actions["probe/src/main.rs"] == "update"
+    assert actions["Cargo.toml"] == "unchanged"
+    assert '("iface", "eth0")' in main.read_text()
+    # once edited, the file is the user's: --force stops, and nothing changes
+    main.write_text(main.read_text() + "// my change\n")
+    before = tree(tmp_path)
+    with pytest.raises(ConfigError, match=r"probe/src/main\.rs"):
+        scaffold.init(tmp_path, name="probe", kind_name="xdp", options={"iface": "lo"}, force=True)
+    assert tree(tmp_path) == before
+
+
+def test_without_a_record_only_identical_files_pass(tmp_path: Path) -> None:
+    scaffold.init(tmp_path, name="probe", kind_name="xdp", options={})
+    (tmp_path / scaffold.RECORD).unlink()
+    with pytest.raises(ConfigError, match=r"probe/src/main\.rs"):
+        scaffold.init(tmp_path, name="probe", kind_name="xdp", options={"iface": "eth0"}, force=True)
+    planned = scaffold.init(tmp_path, name="probe", kind_name="xdp", options={}, force=True)
+    assert {p.action for p in planned if p.path.name != scaffold.RECORD} == {"unchanged"}
+
+
+def test_a_broken_record_is_named(tmp_path: Path) -> None:
+    scaffold.init(tmp_path, name="probe", kind_name="xdp", options={})
+    (tmp_path / scaffold.RECORD).write_text("files = 3")
+    with pytest.raises(ConfigError, match=r"\.buildbpf-init\.toml is not a record") as caught:
+        scaffold.init(tmp_path, name="probe", kind_name="xdp", options={}, force=True)
+    assert caught.value.fix is not None
+    assert "delete" in caught.value.fix
+
+
+def _fail_after(monkeypatch: pytest.MonkeyPatch, n: int) -> list[Path]:
+    """Make the n-th file write (0-based) fail as on a full disk; the files written before it."""
+    written: list[Path] = []
+    real = scaffold._write_file
+
+    def write(path: Path, data: bytes, mode: int) -> None:
+        if len(written) == n:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        real(path, data, mode)
+        written.append(path)
+
+    monkeypatch.setattr(scaffold, "_write_file", write)
+    return written
+
+
+FILE_COUNT = len(scaffold.render("probe", PROGRAM_TYPES["xdp"], {})) + 1  # and the record
+
+
+@pytest.mark.parametrize("n", range(FILE_COUNT))
+def test_a_full_disk_leaves_no_new_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, n: int) -> None:
+    written = _fail_after(monkeypatch, n)
+    with pytest.raises(FileSystemError, match="No space left on device") as caught:
+        scaffold.init(tmp_path / "a" / "new", name="probe", kind_name="xdp", options={})
+    assert len(written) == n
+    assert "left nothing behind" in caught.value.message
+    assert caught.value.fix is not None
+    assert "free some space" in caught.value.fix
+    assert list(tmp_path.iterdir()) == []  # not even the parent it created
+    monkeypatch.undo()
+    scaffold.init(tmp_path / "a" / "new", name="probe", kind_name="xdp", options={})  # a retry works
+    assert len(tree(tmp_path / "a" / "new")) == FILE_COUNT
+
+
+@pytest.mark.parametrize("n", range(FILE_COUNT))
+def test_a_full_disk_leaves_an_existing_directory_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, n: int
+) -> None:
+    (tmp_path / "Cargo.toml").write_text("mine")
+    (tmp_path / "notes").mkdir()
+    before = tree(tmp_path)
+    _fail_after(monkeypatch, n)
+    with pytest.raises(FileSystemError, match="No space left on device"):
+        scaffold.init(tmp_path, name="probe", kind_name="xdp", options={}, overwrite=True)
+    assert tree(tmp_path) == before
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["Cargo.toml", "notes"]
+    monkeypatch.undo()
+    scaffold.init(tmp_path, name="probe", kind_name="xdp", options={}, overwrite=True)
+    assert (tmp_path / "Cargo.toml.orig").read_text() == "mine"
 
 
 def test_force_refuses_to_write_through_a_symlink(tmp_path: Path) -> None:
@@ -126,3 +242,65 @@ def test_program_name_never_collides_with_a_section() -> None:
     assert scaffold.program_name("classifier") == "classifier_prog"
     assert scaffold.program_name("sk_msg") == "sk_msg_prog"
     assert scaffold.program_name("xdp") == "xdp_prog"
+
+
+@pytest.mark.parametrize("name", ["aya", "aya-ebpf", "aya_ebpf", "anyhow", "libc", "log", "syn", "aya-build"])
+def test_names_of_dependencies_are_refused(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ConfigError, match="specification is ambiguous") as caught:
+        scaffold.init(tmp_path / "new", name=name, kind_name="xdp", options={})
+    assert caught.value.fix == f"pick another name, e.g. --name {name}-probe"
+    assert not (tmp_path / "new").exists()
+
+
+def test_derived_crate_names_are_checked_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scaffold, "dependency_names", lambda: frozenset({"foo-ebpf"}))
+    with pytest.raises(ConfigError, match="makes a crate `foo-ebpf`"):
+        scaffold.init(tmp_path / "new", name="foo", kind_name="xdp", options={})
+    scaffold.init(tmp_path / "new", name="foo-probe", kind_name="xdp", options={}, dry_run=True)
+
+
+def test_dependency_names_come_from_the_templates() -> None:
+    import tomllib
+
+    files = {str(f.relative): f.text for f in scaffold.render("probe", PROGRAM_TYPES["xdp"], {})}
+    workspace = tomllib.loads(files["Cargo.toml"])
+    direct = scaffold._registry_dependencies(workspace)
+    assert direct == {"aya", "aya-ebpf", "anyhow", "libc"}  # probe-common is a path dependency
+    assert direct <= scaffold.dependency_names()
+    assert {"log", "aya-obj", "thiserror"} <= scaffold.dependency_names()  # from the lock
+
+
+def test_next_step_quotes_the_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    project = tmp_path / "my probe; rm -rf ~"
+    assert run_cli(["init", str(project), "--name", "probe"]) == 0
+    assert f"next: cd '{project}' && buildbpf build --release" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_init_under_a_regular_file_is_one_clear_error(tmp_path: Path, dry_run: bool) -> None:
+    (tmp_path / "file").write_text("mine")
+    with pytest.raises(FileSystemError, match=r"file is not a directory"):
+        scaffold.init(tmp_path / "file" / "a" / "new", name="p", kind_name="xdp", options={}, dry_run=dry_run)
+    assert tree(tmp_path) == {"file": b"mine"}
+
+
+def test_an_unlistable_destination_is_one_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(self: Path) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "iterdir", refuse)
+    with pytest.raises(FileSystemError, match=r"cannot list .*: Permission denied"):
+        scaffold.init(tmp_path, name="probe", kind_name="xdp", options={})
+
+
+def test_a_read_only_parent_names_the_destination(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def read_only(prefix: str, dir: Path) -> str:
+        raise OSError(errno.EROFS, "Read-only file system", str(dir / (prefix + "x")))
+
+    monkeypatch.setattr(scaffold.tempfile, "mkdtemp", read_only)
+    expected = f"cannot write {tmp_path / 'new'}: Read-only file system"
+    with pytest.raises(FileSystemError, match=re.escape(expected)):
+        scaffold.init(tmp_path / "new", name="probe", kind_name="xdp", options={})
+    assert list(tmp_path.iterdir()) == []
