@@ -253,6 +253,44 @@ def aya_build_environment(toolchain: Toolchain, environ: Mapping[str, str]) -> d
     return env
 
 
+def userspace_triple(root: Path, environ: Mapping[str, str], host: str) -> str:
+    """The target cargo builds userspace for: what `bpf_target_arch` and byte order follow.
+
+    As cargo decides: CARGO_BUILD_TARGET, else `build.target` in the first `.cargo/config.toml`
+    from the workspace root upwards, then cargo's home; else the host. A target spec file
+    (`path/to/x.json`) counts by its name.
+    """
+    from buildbpf import files, paths
+
+    def named(value: object, origin: str) -> str | None:
+        if isinstance(value, list):
+            if len(value) > 1:
+                names = ", ".join(map(str, value))
+                log.warning("%s names several targets (%s): eBPF follows the first", origin, names)
+            value = value[0] if value else None
+        if not isinstance(value, str) or not value or value.startswith("bpf"):
+            return None  # a bpf target there is for the eBPF crates, not for userspace
+        return Path(value).stem if value.endswith(".json") else value
+
+    if triple := named(environ.get("CARGO_BUILD_TARGET"), "CARGO_BUILD_TARGET"):
+        return triple
+    directories = [root, *root.parents]
+    configs = [d / ".cargo" / name for d in directories for name in cargo_config.CONFIG_NAMES]
+    configs += [paths.cargo_home() / name for name in cargo_config.CONFIG_NAMES]
+    for config in configs:
+        if not files.is_file(config):
+            continue
+        try:
+            data, _ = files.load_toml(config, what="cargo configuration")
+        except ConfigError as error:
+            log.debug("%s: %s", config, error.message)
+            continue
+        build = data.get("build")
+        if isinstance(build, dict) and (triple := named(build.get("target"), f"{config}: build.target")):
+            return triple
+    return host
+
+
 def plan_for(context: Context, options: BuildOptions, environ: Mapping[str, str]) -> BuildPlan:
     """The build plan for a loaded context."""
     rust = context.toolchain.rust
@@ -267,7 +305,7 @@ def plan_for(context: Context, options: BuildOptions, environ: Mapping[str, str]
         cargo=rust.cargo,
         cargo_env=rust.cargo_env(),
         linker=context.toolchain.linker.path,
-        host_triple=rust.rustc_info.host,
+        userspace_triple=userspace_triple(context.workspace.root, environ, rust.rustc_info.host),
         options=options,
         environ=environ,
         aya_build_env=aya_build_environment(context.toolchain, environ),

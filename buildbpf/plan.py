@@ -324,9 +324,9 @@ def objects_dir(target_dir: Path, target: BpfTarget) -> Path:
     return target_dir / "buildbpf" / target.triple
 
 
-def host_arch(host_triple: str) -> str:
+def target_arch(triple: str) -> str:
     """`x86_64-unknown-linux-gnu` -> `x86_64`."""
-    return host_triple.split("-", 1)[0]
+    return triple.split("-", 1)[0]
 
 
 def host_endianness(arch: str) -> BpfTarget:
@@ -358,7 +358,7 @@ def make_plan(
     cargo: Path,
     cargo_env: Mapping[str, str],
     linker: Path,
-    host_triple: str,
+    userspace_triple: str,
     options: BuildOptions,
     environ: Mapping[str, str],
     aya_build_env: Mapping[str, str] | None = None,
@@ -383,7 +383,7 @@ def make_plan(
         user_crates = [c for c in selected if c in user_crates]
     if not workspace.ebpf_roots():
         raise no_ebpf_crate(workspace)
-    arch = host_arch(host_triple)
+    arch = target_arch(userspace_triple)
     configs = []
     # crates built with the same flags share a cargo call, unless their directory holds
     # cargo settings of the user's (only a call from that directory applies them) or

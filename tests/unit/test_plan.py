@@ -51,6 +51,7 @@ def plan_json(
     options: BuildOptions,
     extra: tuple[tuple[str, list[str], list[str]], ...] = (),
     solo: frozenset[str] = frozenset(),
+    userspace_triple: str = "x86_64-unknown-linux-gnu",
 ) -> str:
     workspace = from_metadata(metadata(extra), config)
     settings = {c.name: effective(c.name, config, environ=environ) for c in workspace.crates}
@@ -60,7 +61,7 @@ def plan_json(
         cargo=Path("/usr/bin/cargo"),
         cargo_env={"RUSTC": "/usr/bin/rustc", "RUSTC_BOOTSTRAP": "1"},
         linker=Path("/opt/buildbpf/bpf-linker"),
-        host_triple="x86_64-unknown-linux-gnu",
+        userspace_triple=userspace_triple,
         options=options,
         environ=environ,
         solo=solo,
@@ -174,7 +175,7 @@ def test_bins_of_one_name_are_not_built_by_one_call(tmp_path: Path) -> None:
     settings = {c.name: effective(c.name, load_config(tmp_path), environ={}) for c in workspace.crates}
     plan = make_plan(
         workspace, settings, cargo=Path("/usr/bin/cargo"), cargo_env={}, linker=Path("/bpf-linker"),
-        host_triple="x86_64-unknown-linux-gnu", options=BuildOptions(), environ={},
+        userspace_triple="x86_64-unknown-linux-gnu", options=BuildOptions(), environ={},
     )  # fmt: skip
     assert [s.crates for s in plan.ebpf] == [("probe-ebpf",), ("probe-xdp",)]
 
@@ -229,3 +230,36 @@ def test_linker_directory_is_first_on_path_for_every_cargo_call() -> None:
         environ=environ,
     )  # fmt: skip
     assert call.env_set["PATH"].split(":")[0] == str(linker.parent)
+
+
+def test_bpf_target_arch_follows_the_userspace_target(tmp_path: Path) -> None:
+    text = plan_json(load_config(tmp_path), environ={}, options=BuildOptions(release=True),
+                     userspace_triple="aarch64-unknown-linux-gnu")  # fmt: skip
+    assert 'bpf_target_arch=\\"aarch64\\"' in text
+    assert "x86_64" not in text
+
+
+def test_the_userspace_target_is_found_as_cargo_finds_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from buildbpf.build import userspace_triple
+
+    monkeypatch.setenv("CARGO_HOME", str(tmp_path / "cargo-home"))
+    root = tmp_path / "parent" / "ws"
+    root.mkdir(parents=True)
+    host = "x86_64-unknown-linux-gnu"
+    assert userspace_triple(root, {}, host) == host
+    (tmp_path / "cargo-home").mkdir()
+    (tmp_path / "cargo-home" / "config.toml").write_text('[build]\ntarget = "riscv64gc-unknown-linux-gnu"\n')
+    assert userspace_triple(root, {}, host) == "riscv64gc-unknown-linux-gnu"
+    parent_config = tmp_path / "parent" / ".cargo" / "config.toml"
+    parent_config.parent.mkdir()
+    parent_config.write_text('[build]\ntarget = ["s390x-unknown-linux-gnu"]\n')
+    assert userspace_triple(root, {}, host) == "s390x-unknown-linux-gnu"
+    (root / ".cargo").mkdir()
+    (root / ".cargo" / "config.toml").write_text('[build]\ntarget = "specs/aarch64-custom.json"\n')
+    assert userspace_triple(root, {}, host) == "aarch64-custom"
+    (root / ".cargo" / "config.toml").write_text('[build]\ntarget = "bpfel-unknown-none"\n')
+    assert userspace_triple(root, {}, host) == "s390x-unknown-linux-gnu"  # that one is eBPF's
+    env = {"CARGO_BUILD_TARGET": "aarch64-unknown-linux-gnu"}
+    assert userspace_triple(root, env, host) == "aarch64-unknown-linux-gnu"
