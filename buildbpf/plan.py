@@ -351,6 +351,43 @@ def no_ebpf_crate(workspace: Workspace) -> ConfigError:
     )
 
 
+def _userspace_step(
+    workspace: Workspace,
+    user_crates: Sequence[Crate],
+    chosen: BpfTarget,
+    aya_built: set[str],
+    *,
+    cargo: Path,
+    cargo_env: Mapping[str, str],
+    linker: Path,
+    release: bool,
+    environ: Mapping[str, str],
+    aya_build_env: Mapping[str, str] | None,
+) -> UserspaceStep:
+    """The userspace cargo call, from the workspace root, with the objects of `chosen`."""
+    argv = [str(cargo), "build"]
+    for crate in user_crates:
+        argv += ["-p", crate.name]
+    if release:
+        argv.append("--release")
+    argv += [*RESOLVER_FALLBACK, "--message-format", "json-render-diagnostics"]
+    env = {k: v for k, v in cargo_env.items() if k != "RUSTC_BOOTSTRAP"}
+    env["BUILDBPF_OBJECTS"] = str(objects_dir(workspace.target_dir, chosen))
+    env["PATH"] = linker_first_on_path(linker, environ)
+    nested = [c for c in user_crates if c.uses_aya_build]
+    if nested:
+        env.update(aya_build_env or {})
+    bins = [(e.name, b) for e in workspace.ebpf_roots() for b in e.bins]
+    return UserspaceStep(
+        tuple(c.name for c in user_crates),
+        CargoCall(tuple(argv), workspace.root, env, ()),
+        tuple((c.name, b) for c in nested for _, b in bins),
+        chosen,
+        tuple((e, b) for e, b in bins if e in aya_built),
+        objects_dir(workspace.target_dir, chosen),
+    )
+
+
 def make_plan(
     workspace: Workspace,
     settings: Mapping[str, Effective],
@@ -465,25 +502,12 @@ def make_plan(
         built = {s.target for s in steps}
         wanted = host_endianness(arch)
         chosen = wanted if wanted in built or not built else sorted(built)[0]
-        argv = [str(cargo), "build"]
-        for crate in user_crates:
-            argv += ["-p", crate.name]
-        if options.release:
-            argv.append("--release")
-        argv += [*RESOLVER_FALLBACK, "--message-format", "json-render-diagnostics"]
-        env = {k: v for k, v in cargo_env.items() if k != "RUSTC_BOOTSTRAP"}
-        env["BUILDBPF_OBJECTS"] = str(objects_dir(workspace.target_dir, chosen))
-        env["PATH"] = linker_first_on_path(linker, environ)
-        nested = [c for c in user_crates if c.uses_aya_build]
-        if nested:
-            env.update(aya_build_env or {})
-        bins = [(e.name, b) for e in workspace.ebpf_roots() for b in e.bins]
-        userspace = UserspaceStep(
-            tuple(c.name for c in user_crates),
-            CargoCall(tuple(argv), workspace.root, env, ()),
-            tuple((c.name, b) for c in nested for _, b in bins),
-            chosen,
-            tuple((e, b) for e, b in bins if e in aya_built),
-            objects_dir(workspace.target_dir, chosen),
-        )
+        userspace = _userspace_step(workspace, user_crates, chosen, aya_built, cargo=cargo,
+                                    cargo_env=cargo_env, linker=linker, release=options.release,
+                                    environ=environ, aya_build_env=aya_build_env)  # fmt: skip
+        # a config in the directory the userspace call runs from (an eBPF crate that is the
+        # root package) would build userspace for bpfel with build-std: every setting of
+        # the eBPF build is on its command line anyway
+        runs_here = {workspace.root, *workspace.root.parents}
+        configs = [c for c in configs if c.directory not in runs_here]
     return BuildPlan(tuple(configs), tuple(steps), userspace)

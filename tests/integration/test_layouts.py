@@ -158,6 +158,27 @@ def test_userspace_embedding_an_object_buildbpf_did_not_build(
     assert not binary.exists()  # no binary is left that embeds a rejected object
 
 
+def test_ebpf_crate_as_the_root_package(toolchain: Toolchain, tmp_path: Path, shared_target: Path) -> None:
+    # the eBPF crate is the workspace's root package, userspace a member: a config written at
+    # the root would make the userspace build target bpfel with build-std
+    workspace = tmp_path / "xdp-counter"
+    examples = Path(__file__).parents[2] / "examples"
+    shutil.copytree(examples / "xdp-counter", workspace, ignore=shutil.ignore_patterns("target", ".cargo"))
+    ebpf = workspace / "xdp-counter-ebpf"
+    shutil.move(ebpf / "src", workspace / "src")
+    package = (ebpf / "Cargo.toml").read_text()
+    shutil.rmtree(ebpf)
+    root = (workspace / "Cargo.toml").read_text()
+    root = root.replace('"xdp-counter-common", "xdp-counter-ebpf"]', '"xdp-counter-common"]')
+    (workspace / "Cargo.toml").write_text(package + "\n" + root)
+    env = dict(os.environ, CARGO_TARGET_DIR=str(shared_target))
+    _, result = build(workspace, env, "--release")
+    assert [o["crate"] for o in result["objects"]] == ["xdp-counter-ebpf"]
+    assert result["userspace"] == ["xdp-counter", "xdp-counter-common"]
+    assert not (workspace / ".cargo").exists()
+    assert (shared_target / "release" / "xdp-counter").is_file()
+
+
 def test_git_dependency(toolchain: Toolchain, tmp_path: Path, shared_target: Path) -> None:
     # aya-template and the Aya book depend on aya by git; Debian's cargo cannot fetch git
     if shutil.which("git") is None:

@@ -263,3 +263,30 @@ def test_the_userspace_target_is_found_as_cargo_finds_it(
     assert userspace_triple(root, {}, host) == "s390x-unknown-linux-gnu"  # that one is eBPF's
     env = {"CARGO_BUILD_TARGET": "aarch64-unknown-linux-gnu"}
     assert userspace_triple(root, env, host) == "aarch64-unknown-linux-gnu"
+
+
+def test_an_ebpf_root_package_gets_no_config_where_userspace_builds(tmp_path: Path) -> None:
+    # the eBPF crate is the workspace's root package: a .cargo/config.toml there would apply
+    # to the userspace build (target bpfel, build-std); the command line carries everything
+    data = metadata()
+    packages = data["packages"]
+    assert isinstance(packages, list)
+    ebpf = next(p for p in packages if p["name"] == "probe-ebpf")
+    ebpf["manifest_path"] = f"{ROOT}/Cargo.toml"
+    config = load_config(tmp_path)
+    workspace = from_metadata(data, config)
+    assert next(c for c in workspace.crates if c.name == "probe-ebpf").directory == ROOT
+    settings = {c.name: effective(c.name, config, environ={}) for c in workspace.crates}
+    built = make_plan(workspace, settings, cargo=Path("/usr/bin/cargo"), cargo_env={},
+                      linker=Path("/opt/bpf-linker"), userspace_triple="x86_64-unknown-linux-gnu",
+                      options=BuildOptions(release=True), environ={})  # fmt: skip
+    assert [s.directory for s in built.configs] == []
+    [step] = built.ebpf
+    assert "--target" in step.call.argv and "-p" in step.call.argv
+    assert built.userspace is not None
+    # an eBPF-only workspace keeps its config: no userspace call runs there
+    alone = replace(workspace, crates=tuple(c for c in workspace.crates if c.name == "probe-ebpf"))
+    built = make_plan(alone, settings, cargo=Path("/usr/bin/cargo"), cargo_env={},
+                      linker=Path("/opt/bpf-linker"), userspace_triple="x86_64-unknown-linux-gnu",
+                      options=BuildOptions(release=True), environ={})  # fmt: skip
+    assert [s.directory for s in built.configs] == [ROOT]
