@@ -8,7 +8,7 @@ import logging
 import os
 import shlex
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,7 @@ class Context:
     git_urls: tuple[str, ...] = ()  # git dependencies of the workspace (and outside crates)
     cargo_roots: tuple[Path, ...] = ()  # where cargo resolves: the root and outside workspaces
     cargo_timeout: float = settings.DEFAULT_CARGO_TIMEOUT  # seconds, per cargo call
+    ambiguous: frozenset[str] = frozenset()  # member names a locked dependency has too
 
 
 @dataclass(frozen=True)
@@ -176,7 +177,31 @@ def load(cwd: Path, overrides: settings.Overrides, environ: Mapping[str, str]) -
     roots = tuple(dict.fromkeys(Path(d["workspace_root"]) for d in [data, *outside]))
     urls = tuple(gitdeps.git_sources([data, *outside]))
     timeout = settings.cargo_timeout(config, environ).value
-    return Context(workspace, config, effective, toolchain, urls, roots, timeout)
+    ambiguous = locked_duplicates(roots) & {c.name for c in workspace.crates}
+    return Context(workspace, config, effective, toolchain, urls, roots, timeout, frozenset(ambiguous))
+
+
+def locked_duplicates(roots: Iterable[Path]) -> set[str]:
+    """Package names that Cargo.lock holds more than once (a member and a dependency)."""
+    from collections import Counter
+
+    from buildbpf import files
+
+    found: set[str] = set()
+    for root in roots:
+        lock = root / "Cargo.lock"
+        if not files.is_file(lock):
+            continue
+        try:
+            data, _ = files.load_toml(lock, what="Cargo.lock")
+        except ConfigError as error:
+            log.debug("%s: %s", lock, error.message)
+            continue
+        packages = data.get("package")
+        if isinstance(packages, list):
+            names = Counter(p.get("name") for p in packages if isinstance(p, dict))
+            found |= {n for n, count in names.items() if isinstance(n, str) and count > 1}
+    return found
 
 
 def prepare_sources(context: Context) -> None:
@@ -310,6 +335,7 @@ def plan_for(context: Context, options: BuildOptions, environ: Mapping[str, str]
         environ=environ,
         aya_build_env=aya_build_environment(context.toolchain, environ),
         solo=solo,
+        ambiguous=context.ambiguous,
     )
 
 

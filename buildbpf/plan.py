@@ -363,11 +363,12 @@ def _userspace_step(
     release: bool,
     environ: Mapping[str, str],
     aya_build_env: Mapping[str, str] | None,
+    ambiguous: frozenset[str],
 ) -> UserspaceStep:
     """The userspace cargo call, from the workspace root, with the objects of `chosen`."""
     argv = [str(cargo), "build"]
     for crate in user_crates:
-        argv += ["-p", crate.name]
+        argv += ["-p", crate.spec(ambiguous)]
     if release:
         argv.append("--release")
     argv += [*RESOLVER_FALLBACK, "--message-format", "json-render-diagnostics"]
@@ -400,13 +401,14 @@ def make_plan(
     environ: Mapping[str, str],
     aya_build_env: Mapping[str, str] | None = None,
     solo: frozenset[str] = frozenset(),
+    ambiguous: frozenset[str] = frozenset(),
 ) -> BuildPlan:
     """From workspace, per-crate settings and toolchain to the exact steps. Pure.
 
     `aya_build_env` is added to the userspace build when a userspace crate's build.rs
     uses aya-build, so the cargo it starts finds this toolchain and this bpf-linker.
     `solo`: eBPF crates whose `.cargo/config.toml` has settings of the user's; each is
-    built by itself, from its directory.
+    built by itself, from its directory. `ambiguous`: member names that a dependency has too.
     """
     selected = workspace.select(options.packages)
     # each eBPF crate compiled once: the ones aya-build builds in a userspace build.rs are
@@ -476,7 +478,7 @@ def make_plan(
                 "lto": eff["lto"],
                 "codegen-units": eff["codegen_units"],
             },
-            packages=[m[0].name for m in members],
+            packages=[m[0].spec(ambiguous) for m in members],
             features=tuple(eff["features"]),
             no_default_features=eff["no_default_features"],
             environ=environ,
@@ -504,7 +506,8 @@ def make_plan(
         chosen = wanted if wanted in built or not built else sorted(built)[0]
         userspace = _userspace_step(workspace, user_crates, chosen, aya_built, cargo=cargo,
                                     cargo_env=cargo_env, linker=linker, release=options.release,
-                                    environ=environ, aya_build_env=aya_build_env)  # fmt: skip
+                                    environ=environ, aya_build_env=aya_build_env,
+                                    ambiguous=ambiguous)  # fmt: skip
         # a config in the directory the userspace call runs from (an eBPF crate that is the
         # root package) would build userspace for bpfel with build-std: every setting of
         # the eBPF build is on its command line anyway

@@ -33,6 +33,12 @@ class Crate:
     outside: Path | None = None
     own_target_dir: Path | None = None
     build_deps: tuple[str, ...] = ()  # aya-template lists the eBPF crate its aya-build builds here
+    version: str = ""
+
+    def spec(self, ambiguous: frozenset[str] = frozenset()) -> str:
+        """What `-p` names: `name@version` when a dependency has this name too (`-p log` would
+        be "ambiguous" to cargo), else the name."""
+        return f"{self.name}@{self.version}" if self.name in ambiguous and self.version else self.name
 
     @property
     def directory(self) -> Path:
@@ -120,7 +126,7 @@ def _crate(package: Mapping[str, Any], config: LoadedConfig, outside: Mapping[st
         str(package.get("edition") or "2021"),
         Path(outside["workspace_root"]) if outside is not None else None,
         Path(outside["target_directory"]) if outside is not None else None,
-        tuple(sorted(build_deps)),
+        tuple(sorted(build_deps)), str(package.get("version") or ""),
     )  # fmt: skip
 
 

@@ -24,6 +24,7 @@ def metadata(extra: tuple[tuple[str, list[str], list[str]], ...] = ()) -> dict[s
         return {
             "name": name,
             "id": f"path+file://{ROOT}/{name}#0.1.0",
+            "version": "0.1.0",
             "manifest_path": f"{ROOT}/{name}/Cargo.toml",
             "dependencies": [{"name": d, "kind": None} for d in deps],
             "targets": [{"name": name, "kind": [k]} for k in kinds],
@@ -290,3 +291,27 @@ def test_an_ebpf_root_package_gets_no_config_where_userspace_builds(tmp_path: Pa
                       linker=Path("/opt/bpf-linker"), userspace_triple="x86_64-unknown-linux-gnu",
                       options=BuildOptions(release=True), environ={})  # fmt: skip
     assert [s.directory for s in built.configs] == [ROOT]
+
+
+def test_a_member_named_like_a_dependency_is_named_with_its_version(tmp_path: Path) -> None:
+    from buildbpf.build import locked_duplicates
+
+    lock = tmp_path / "Cargo.lock"
+    lock.write_text(
+        'version = 4\n\n[[package]]\nname = "probe"\nversion = "0.1.0"\n\n'
+        '[[package]]\nname = "probe"\nversion = "2.0.3"\nsource = "registry+x"\n\n'
+        '[[package]]\nname = "probe-ebpf"\nversion = "0.1.0"\n'
+    )
+    assert locked_duplicates([tmp_path, tmp_path / "no-lock-here"]) == {"probe"}
+    config = load_config(tmp_path)
+    workspace = from_metadata(metadata(), config)
+    settings = {c.name: effective(c.name, config, environ={}) for c in workspace.crates}
+    built = make_plan(workspace, settings, cargo=Path("/usr/bin/cargo"), cargo_env={},
+                      linker=Path("/opt/bpf-linker"), userspace_triple="x86_64-unknown-linux-gnu",
+                      options=BuildOptions(release=True), environ={},
+                      ambiguous=frozenset({"probe"}))  # fmt: skip
+    assert built.userspace is not None
+    argv = list(built.userspace.call.argv)
+    assert argv[argv.index("-p") + 1] == "probe@0.1.0"
+    assert "-p" in built.ebpf[0].call.argv
+    assert "probe-ebpf" in built.ebpf[0].call.argv  # not ambiguous: the plain name
