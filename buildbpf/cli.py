@@ -258,7 +258,8 @@ def build(
 def _build_lines(result: Any) -> list[str]:
     lines = [
         f"verified {obj.crate} ({obj.target}): {obj.path} — {obj.size} bytes, "
-        f"programs: {', '.join(obj.programs)}; license {obj.license}"
+        f"programs: {', '.join(obj.programs)}; "
+        + (f"license {obj.license}" if obj.license is not None else "no license section (Aya says GPL)")
         for obj in result.objects
     ]
     if result.userspace:
