@@ -21,6 +21,7 @@ from buildbpf.plan import (
     BuildOptions,
     BuildPlan,
     CargoCall,
+    CrateTools,
     EbpfStep,
     UserspaceStep,
     executables_from_messages,
@@ -46,6 +47,8 @@ class Context:
     cargo_roots: tuple[Path, ...] = ()  # where cargo resolves: the root and outside workspaces
     cargo_timeout: float = settings.DEFAULT_CARGO_TIMEOUT  # seconds, per cargo call
     ambiguous: frozenset[str] = frozenset()  # member names a locked dependency has too
+    # eBPF crates pinned to another toolchain than the workspace's ([crates.NAME] toolchain)
+    crate_toolchains: Mapping[str, Toolchain] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -178,7 +181,31 @@ def load(cwd: Path, overrides: settings.Overrides, environ: Mapping[str, str]) -
     urls = tuple(gitdeps.git_sources([data, *outside]))
     timeout = settings.cargo_timeout(config, environ).value
     ambiguous = locked_duplicates(roots) & {c.name for c in workspace.crates}
-    return Context(workspace, config, effective, toolchain, urls, roots, timeout, frozenset(ambiguous))
+    requested = explicit_pin or config.model.toolchain
+    per_crate = crate_toolchains(workspace, effective, requested, overrides.bpf_linker)
+    return Context(workspace, config, effective, toolchain, urls, roots, timeout, frozenset(ambiguous),
+                   per_crate)  # fmt: skip
+
+
+def crate_toolchains(
+    workspace: Workspace,
+    effective: Mapping[str, settings.Effective],
+    requested: str | None,
+    bpf_linker: str | None,
+) -> dict[str, Toolchain]:
+    """The eBPF crates whose `toolchain` setting names another toolchain than the workspace's,
+    each resolved strictly (the user named it) with a bpf-linker for its LLVM."""
+    found: dict[str, Toolchain] = {}
+    resolved: dict[str, Toolchain] = {}
+    for crate in workspace.ebpf_roots():
+        value = effective[crate.name].values["toolchain"]
+        if value.value is None or value.value == requested:
+            continue
+        if value.value not in resolved:
+            resolved[value.value] = resolve(Pin(value.value, value.origin), bpf_linker)
+        found[crate.name] = resolved[value.value]
+        log.debug("%s builds with %s (%s)", crate.name, value.value, value.origin)
+    return found
 
 
 def locked_duplicates(roots: Iterable[Path]) -> set[str]:
@@ -336,6 +363,10 @@ def plan_for(context: Context, options: BuildOptions, environ: Mapping[str, str]
         aya_build_env=aya_build_environment(context.toolchain, environ),
         solo=solo,
         ambiguous=context.ambiguous,
+        crate_tools={
+            name: CrateTools(t.rust.cargo, t.rust.cargo_env(), t.linker.path)
+            for name, t in context.crate_toolchains.items()
+        },
     )
 
 
@@ -587,7 +618,8 @@ def replay_inputs(context: Context, cwd: Path) -> list[str]:
     # a new member under a glob such as `crates/*`
     files += [c.manifest.parent.parent for c in workspace.crates if c.manifest.parent != workspace.root]
     files += [paths.cargo_home() / name for name in CONFIG_NAMES]
-    files += resolution_inputs(context.toolchain)
+    for toolchain in (context.toolchain, *context.crate_toolchains.values()):
+        files += resolution_inputs(toolchain)
     # buildbpf itself: an upgrade may plan differently
     files += sorted(Path(buildbpf.__file__).parent.glob("*.py"))
     return [str(f) for f in dict.fromkeys(files)]

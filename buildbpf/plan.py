@@ -351,6 +351,18 @@ def no_ebpf_crate(workspace: Workspace) -> ConfigError:
     )
 
 
+@dataclass(frozen=True)
+class CrateTools:
+    """The cargo (with its environment) and bpf-linker one eBPF crate is built with."""
+
+    cargo: Path
+    cargo_env: Mapping[str, str]
+    linker: Path
+
+    def __hash__(self) -> int:
+        return hash((self.cargo, tuple(sorted(self.cargo_env.items())), self.linker))
+
+
 def _userspace_step(
     workspace: Workspace,
     user_crates: Sequence[Crate],
@@ -402,6 +414,7 @@ def make_plan(
     aya_build_env: Mapping[str, str] | None = None,
     solo: frozenset[str] = frozenset(),
     ambiguous: frozenset[str] = frozenset(),
+    crate_tools: Mapping[str, CrateTools] | None = None,
 ) -> BuildPlan:
     """From workspace, per-crate settings and toolchain to the exact steps. Pure.
 
@@ -409,6 +422,7 @@ def make_plan(
     uses aya-build, so the cargo it starts finds this toolchain and this bpf-linker.
     `solo`: eBPF crates whose `.cargo/config.toml` has settings of the user's; each is
     built by itself, from its directory. `ambiguous`: member names that a dependency has too.
+    `crate_tools`: eBPF crates pinned to another toolchain (`[crates.NAME] toolchain`).
     """
     selected = workspace.select(options.packages)
     # each eBPF crate compiled once: the ones aya-build builds in a userspace build.rs are
@@ -453,7 +467,8 @@ def make_plan(
                 eff["codegen_units"], eff["no_default_features"], eff["btf"],
             )  # fmt: skip
             alone = crate.name in solo or bool(eff["features"]) or crate.outside is not None
-            key = ("alone", crate.name, target) if alone else shared
+            tools = (crate_tools or {}).get(crate.name)
+            key = ("alone", crate.name, target) if alone else (*shared, tools)
             while any(set(m.bins) & set(crate.bins) for m, *_ in groups.get(key, [])):
                 key = (*key, "again")  # two bins of one name would overwrite each other
             groups.setdefault(key, []).append((crate, target, flags, eff))
@@ -462,10 +477,11 @@ def make_plan(
     steps = []
     for members in groups.values():
         crate, target, flags, eff = members[0]
+        tools = (crate_tools or {}).get(crate.name) or CrateTools(cargo, cargo_env, linker)
         call = ebpf_build(
-            cargo=cargo,
-            cargo_env=cargo_env,
-            linker=linker,
+            cargo=tools.cargo,
+            cargo_env=tools.cargo_env,
+            linker=tools.linker,
             # one crate: from its directory, so its .cargo/config.toml applies as for `cargo build` there
             crate_dir=crate.directory if len(members) == 1 else workspace.root,
             target=target.value,

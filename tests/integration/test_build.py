@@ -339,3 +339,38 @@ def test_cargo_dies_with_buildbpf(toolchain: Toolchain, probe_workspace: Path, s
     # nothing half-written was published
     published = probe_workspace / "target" / "buildbpf" / "bpfel-unknown-none" / "minimal-ebpf"
     assert not published.exists()
+
+
+def _fake_toolchain(rustup_home: Path, name: str, real: Toolchain) -> Path:
+    """A rustup toolchain directory whose rustc and cargo are the real ones behind wrappers."""
+    home = rustup_home / "toolchains" / name
+    (home / "bin").mkdir(parents=True)
+    sysroot = subprocess.run([str(real.rust.rustc), "--print", "sysroot"], capture_output=True, text=True,
+                             check=True).stdout.strip()  # fmt: skip
+    for tool, path in (("rustc", real.rust.rustc), ("cargo", real.rust.cargo)):
+        wrapper = home / "bin" / tool
+        wrapper.write_text(f'#!/bin/sh\nexec {path} "$@"\n')
+        wrapper.chmod(0o755)
+    (home / "lib" / "rustlib").mkdir(parents=True)
+    (home / "lib" / "rustlib" / "src").symlink_to(Path(sysroot) / "lib" / "rustlib" / "src")
+    return home
+
+
+def test_a_per_crate_toolchain_is_the_one_that_builds_it(
+    toolchain: Toolchain, probe_workspace: Path, tmp_path: Path
+) -> None:
+    rustup = tmp_path / "rustup"
+    _fake_toolchain(rustup, "main-1.0", toolchain)
+    crate_home = _fake_toolchain(rustup, "crate-1.0", toolchain)
+    (probe_workspace / "buildbpf.toml").write_text(
+        'toolchain = "main-1.0"\n\n[crates.minimal-ebpf]\nrole = "ebpf"\ntoolchain = "crate-1.0"\n'
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("BUILDBPF_TOOLCHAIN", "RUSTUP_TOOLCHAIN")}
+    env["RUSTUP_HOME"] = str(rustup)
+    done = buildbpf("build", "--release", "--print-plan", cwd=probe_workspace, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    [step] = json.loads(done.stdout)["ebpf"]
+    assert step["cargo"]["argv"][0] == str(crate_home / "bin" / "cargo")
+    assert step["cargo"]["env_set"]["RUSTC"] == str(crate_home / "bin" / "rustc")
+    shown = buildbpf("config", "--json", cwd=probe_workspace, env=env)
+    assert "crate-1.0" in shown.stdout
