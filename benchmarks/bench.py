@@ -199,8 +199,10 @@ def bench_peer(runs: int, cold_runs: int, env: dict[str, str], scratch: Path) ->
     peer_env = peer_environment(env)
     ours_cmd, theirs_cmd = [BUILDBPF, "build", "--release"], ["cargo", "build", "--release"]
     cold: dict[str, list[tuple[float, float]]] = {"ours": [], "theirs": []}
-    for _ in range(cold_runs):
-        for who, command, base_env in (("ours", ours_cmd, env), ("theirs", theirs_cmd, peer_env)):
+    both = [("ours", ours_cmd, env), ("theirs", theirs_cmd, peer_env)]
+    for run in range(cold_runs):
+        # who goes first alternates: the first build of a pair warms the page cache for the second
+        for who, command, base_env in both if run % 2 == 0 else both[::-1]:
             target = Path(tempfile.mkdtemp(dir=scratch))
             fresh = {**base_env, "CARGO_TARGET_DIR": str(target)}
             cold[who].append(cpu_timed(command, cwd=workspace, env=fresh))
