@@ -28,7 +28,16 @@ from buildbpf.plan import (
     rebuilt_executables,
 )
 from buildbpf.run import Completed, run
-from buildbpf.toolchain import Mode, Pin, RustToolchain, Toolchain, pin_from, resolve, resolve_rust
+from buildbpf.toolchain import (
+    LINKER_VARIABLE,
+    Mode,
+    Pin,
+    RustToolchain,
+    Toolchain,
+    pin_from,
+    resolve_linker,
+    resolve_rust,
+)
 from buildbpf.workspace import Workspace, from_metadata, outside_candidates, parse_metadata
 
 log = logging.getLogger("buildbpf")
@@ -160,16 +169,18 @@ def published_objects(cwd: Path) -> tuple[Path, list[Path]]:
 def load(cwd: Path, overrides: settings.Overrides, environ: Mapping[str, str]) -> Context:
     """Resolve the toolchain, read the workspace and its config, and merge settings."""
     pin = pin_from(overrides.toolchain, cwd)
-    toolchain = resolve(pin, overrides.bpf_linker)
-    data = cargo_metadata(toolchain.rust, cwd)
+    rust = resolve_rust(pin)
+    data = cargo_metadata(rust, cwd)
     config = settings.load_config(Path(data["workspace_root"]), data.get("metadata"))
     if config.ignored is not None:
         log.warning("%s wins; [workspace.metadata.buildbpf] in %s is ignored", config.path, config.ignored)
     explicit_pin = overrides.toolchain or environ.get("BUILDBPF_TOOLCHAIN")
     if config.model.toolchain and not explicit_pin and (pin is None or pin.name != config.model.toolchain):
-        toolchain = resolve(Pin(config.model.toolchain, config.origin("toolchain")), overrides.bpf_linker)
-    elif config.model.bpf_linker and not overrides.bpf_linker and not environ.get("BUILDBPF_BPF_LINKER"):
-        toolchain = resolve(pin, config.model.bpf_linker)
+        rust = resolve_rust(Pin(config.model.toolchain, config.origin("toolchain")))
+    # the linker is looked for once the config is read: its `bpf_linker` counts as much as the
+    # toolchain pin (--bpf-linker > BUILDBPF_BPF_LINKER > the file)
+    linker, origin = linker_setting(config, overrides, environ)
+    toolchain = Toolchain(rust, resolve_linker(rust.llvm_major, linker, origin).require())
     outside = outside_metadata(toolchain.rust, data)
     workspace = from_metadata(data, config, outside)
     effective = {c.name: settings.effective(c.name, config, environ, overrides) for c in workspace.crates}
@@ -177,6 +188,20 @@ def load(cwd: Path, overrides: settings.Overrides, environ: Mapping[str, str]) -
     urls = tuple(gitdeps.git_sources([data, *outside]))
     timeout = settings.cargo_timeout(config, environ).value
     return Context(workspace, config, effective, toolchain, urls, roots, timeout)
+
+
+def linker_setting(
+    config: settings.LoadedConfig, overrides: settings.Overrides, environ: Mapping[str, str]
+) -> tuple[str | None, str]:
+    """The bpf-linker the user named and who named it: --bpf-linker > env > `bpf_linker` in
+    the config file (relative to the file's directory, as cargo reads paths in its config)."""
+    if overrides.bpf_linker:
+        return overrides.bpf_linker, "--bpf-linker"
+    if env := environ.get(LINKER_VARIABLE):
+        return env, LINKER_VARIABLE
+    if config.model.bpf_linker and config.path is not None:
+        return str(config.path.parent / config.model.bpf_linker), config.origin("bpf_linker")
+    return None, "--bpf-linker"
 
 
 def prepare_sources(context: Context) -> None:

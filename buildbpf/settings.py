@@ -128,7 +128,11 @@ class ConfigFile(_Strict):
     """The whole `buildbpf.toml` (or `[workspace.metadata.buildbpf]`)."""
 
     toolchain: str | None = Field(None, description="rustup toolchain pin for every eBPF crate.")
-    bpf_linker: str | None = Field(None, description="Path to bpf-linker.")
+    bpf_linker: str | None = Field(
+        None,
+        description="Path to bpf-linker, relative to this file's directory; used or refused, never "
+        "replaced by another (env BUILDBPF_BPF_LINKER and --bpf-linker win over it).",
+    )
     cargo_timeout: Seconds | None = Field(
         None,
         description="Seconds one cargo call may run before buildbpf stops it (default 3600; "
