@@ -70,6 +70,29 @@ class Published:
     license: str | None
     changed: bool
     source: Path | None = None  # what cargo built, for eBPF crates built by buildbpf
+    aya_build: bool = False  # linked by aya-build in a build.rs, not by buildbpf's own call
+
+
+@dataclass(frozen=True)
+class ObjectToCheck:
+    """A published object and whether `check` requires BTF of it, as its build did."""
+
+    path: Path
+    crate: str
+    btf: bool
+    btf_origin: str  # why: `btf = false (buildbpf.toml:4 crates.x-ebpf.btf)`, aya-build, ...
+
+
+def btf_expected(effective: settings.Effective, *, aya_build: bool = False) -> tuple[bool, str]:
+    """Whether an object of this crate was linked with BTF, and the setting that says so.
+
+    aya-build (0.1.0-0.1.2) links without `--btf` whatever the settings say, so its objects
+    are gated without BTF (`gate_aya_build`), and `check` agrees.
+    """
+    if aya_build:
+        return False, "aya-build links it, without --btf before aya-build 0.1.3"
+    value = effective.values["btf"]
+    return bool(value.value), f"btf = {str(bool(value.value)).lower()} ({value.origin})"
 
 
 @dataclass
@@ -148,22 +171,30 @@ def outside_metadata(rust: RustToolchain, data: Mapping[str, Any]) -> list[dict[
     return found
 
 
-def published_objects(cwd: Path) -> tuple[Path, list[Path]]:
-    """This workspace's verified objects (not every object in a shared target dir), and
-    the directory they are published under; needs cargo, not bpf-linker."""
+def published_objects(
+    cwd: Path, environ: Mapping[str, str] | None = None
+) -> tuple[Path, list[ObjectToCheck]]:
+    """This workspace's verified objects (not every object in a shared target dir), each with
+    the BTF its crate's settings ask for, and the directory they are published under; needs
+    cargo, not bpf-linker."""
     from buildbpf.plan import objects_dir
 
+    environ = os.environ if environ is None else environ
     rust = resolve_rust(pin_from(None, cwd))
     data = cargo_metadata(rust, cwd)
     config = settings.load_config(Path(data["workspace_root"]), data.get("metadata"))
     workspace = from_metadata(data, config, outside_metadata(rust, data))
-    found = [
-        objects_dir(workspace.target_dir, target) / name
-        for crate in workspace.ebpf_roots()
-        for target in settings.BpfTarget
-        for name in crate.bins
-    ]
-    return workspace.target_dir / "buildbpf", [p for p in found if p.is_file()]
+    aya_built = {c.name for c in workspace.built_by_aya_build()}
+    found = []
+    for crate in workspace.ebpf_roots():
+        effective = settings.effective(crate.name, config, environ)
+        btf, origin = btf_expected(effective, aya_build=crate.name in aya_built)
+        for target in settings.BpfTarget:
+            for name in crate.bins:
+                path = objects_dir(workspace.target_dir, target) / name
+                if path.is_file():
+                    found.append(ObjectToCheck(path, crate.name, btf, origin))
+    return workspace.target_dir / "buildbpf", found
 
 
 def load(cwd: Path, overrides: settings.Overrides, environ: Mapping[str, str]) -> Context:
@@ -436,7 +467,7 @@ def gate_aya_build(step: UserspaceStep, stdout: str) -> list[Published]:
         data = path.read_bytes()
         published.append(
             Published(crate, step.target.value, bin_name, path, hashlib.sha256(data).hexdigest(), len(data),
-                      tuple(checked.programs), checked.license, True)
+                      tuple(checked.programs), checked.license, True, aya_build=True)
         )  # fmt: skip
         if bin_name in owners and step.objects_dir is not None:
             destination = step.objects_dir / bin_name
@@ -446,7 +477,7 @@ def gate_aya_build(step: UserspaceStep, stdout: str) -> list[Published]:
             published.append(
                 Published(owners.pop(bin_name), step.target.value, bin_name, destination,
                           hashlib.sha256(data).hexdigest(), len(data), tuple(checked.programs),
-                          checked.license, changed, path)
+                          checked.license, changed, path, aya_build=True)
             )  # fmt: skip
     return published
 
