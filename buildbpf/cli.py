@@ -76,6 +76,10 @@ def main_options(
         format="buildbpf: %(message)s",
         stream=sys.stderr,
     )
+    from buildbpf.environment import unknown_variables
+
+    for line in unknown_variables(os.environ):
+        log.warning("%s", line)
 
 
 _COLOURS = {"ok": "green", "warn": "yellow", "fail": "red"}
@@ -197,11 +201,14 @@ def build(
     BUILDBPF_NO_REPLAY=1 turns this off).
     """
     from buildbpf import build as builder
+    from buildbpf.environment import env_flag
     from buildbpf.plan import BuildOptions
+    from buildbpf.replay import DISABLE
     from buildbpf.settings import Overrides, parse_cli_targets
 
     if verbose:
         logging.getLogger().setLevel(logging.DEBUG)
+    env_flag(os.environ, DISABLE)  # BUILDBPF_NO_REPLAY=maybe is an error, not "off"
     overrides = Overrides(targets=parse_cli_targets(target), toolchain=toolchain, bpf_linker=bpf_linker)
     context = builder.load(Path.cwd(), overrides, os.environ)
     plan = builder.plan_for(context, BuildOptions(release=release, packages=tuple(package or ())), os.environ)
