@@ -49,8 +49,8 @@ LinkerOpt = Annotated[
     str | None,
     typer.Option(
         "--bpf-linker",
-        help="path to bpf-linker (default: env BUILDBPF_BPF_LINKER, "
-        "then buildbpf's own, PATH, ~/.cargo/bin).",
+        help="path to bpf-linker, used or refused, never replaced (default: env BUILDBPF_BPF_LINKER, "
+        "bpf_linker in buildbpf.toml, then buildbpf's own, PATH, ~/.cargo/bin).",
         show_default=False,
     ),
 ]
