@@ -29,7 +29,16 @@ from buildbpf.plan import (
     rebuilt_executables,
 )
 from buildbpf.run import Completed, run
-from buildbpf.toolchain import Mode, Pin, RustToolchain, Toolchain, pin_from, resolve, resolve_rust
+from buildbpf.toolchain import (
+    LINKER_VARIABLE,
+    Mode,
+    Pin,
+    RustToolchain,
+    Toolchain,
+    pin_from,
+    resolve_linker,
+    resolve_rust,
+)
 from buildbpf.workspace import Workspace, from_metadata, outside_candidates, parse_metadata
 
 log = logging.getLogger("buildbpf")
@@ -65,6 +74,29 @@ class Published:
     license: str | None
     changed: bool
     source: Path | None = None  # what cargo built, for eBPF crates built by buildbpf
+    aya_build: bool = False  # linked by aya-build in a build.rs, not by buildbpf's own call
+
+
+@dataclass(frozen=True)
+class ObjectToCheck:
+    """A published object and whether `check` requires BTF of it, as its build did."""
+
+    path: Path
+    crate: str
+    btf: bool
+    btf_origin: str  # why: `btf = false (buildbpf.toml:4 crates.x-ebpf.btf)`, aya-build, ...
+
+
+def btf_expected(effective: settings.Effective, *, aya_build: bool = False) -> tuple[bool, str]:
+    """Whether an object of this crate was linked with BTF, and the setting that says so.
+
+    aya-build (0.1.0-0.1.2) links without `--btf` whatever the settings say, so its objects
+    are gated without BTF (`gate_aya_build`), and `check` agrees.
+    """
+    if aya_build:
+        return False, "aya-build links it, without --btf before aya-build 0.1.3"
+    value = effective.values["btf"]
+    return bool(value.value), f"btf = {str(bool(value.value)).lower()} ({value.origin})"
 
 
 @dataclass
@@ -143,37 +175,47 @@ def outside_metadata(rust: RustToolchain, data: Mapping[str, Any]) -> list[dict[
     return found
 
 
-def published_objects(cwd: Path) -> tuple[Path, list[Path]]:
-    """This workspace's verified objects (not every object in a shared target dir), and
-    the directory they are published under; needs cargo, not bpf-linker."""
+def published_objects(
+    cwd: Path, environ: Mapping[str, str] | None = None
+) -> tuple[Path, list[ObjectToCheck]]:
+    """This workspace's verified objects (not every object in a shared target dir), each with
+    the BTF its crate's settings ask for, and the directory they are published under; needs
+    cargo, not bpf-linker."""
     from buildbpf.plan import objects_dir
 
+    environ = os.environ if environ is None else environ
     rust = resolve_rust(pin_from(None, cwd))
     data = cargo_metadata(rust, cwd)
     config = settings.load_config(Path(data["workspace_root"]), data.get("metadata"))
     workspace = from_metadata(data, config, outside_metadata(rust, data))
-    found = [
-        objects_dir(workspace.target_dir, target) / name
-        for crate in workspace.ebpf_roots()
-        for target in settings.BpfTarget
-        for name in crate.bins
-    ]
-    return workspace.target_dir / "buildbpf", [p for p in found if p.is_file()]
+    aya_built = {c.name for c in workspace.built_by_aya_build()}
+    found = []
+    for crate in workspace.ebpf_roots():
+        effective = settings.effective(crate.name, config, environ)
+        btf, origin = btf_expected(effective, aya_build=crate.name in aya_built)
+        for target in settings.BpfTarget:
+            for name in crate.bins:
+                path = objects_dir(workspace.target_dir, target) / name
+                if path.is_file():
+                    found.append(ObjectToCheck(path, crate.name, btf, origin))
+    return workspace.target_dir / "buildbpf", found
 
 
 def load(cwd: Path, overrides: settings.Overrides, environ: Mapping[str, str]) -> Context:
     """Resolve the toolchain, read the workspace and its config, and merge settings."""
     pin = pin_from(overrides.toolchain, cwd)
-    toolchain = resolve(pin, overrides.bpf_linker)
-    data = cargo_metadata(toolchain.rust, cwd)
+    rust = resolve_rust(pin)
+    data = cargo_metadata(rust, cwd)
     config = settings.load_config(Path(data["workspace_root"]), data.get("metadata"))
     if config.ignored is not None:
         log.warning("%s wins; [workspace.metadata.buildbpf] in %s is ignored", config.path, config.ignored)
     explicit_pin = overrides.toolchain or environ.get("BUILDBPF_TOOLCHAIN")
     if config.model.toolchain and not explicit_pin and (pin is None or pin.name != config.model.toolchain):
-        toolchain = resolve(Pin(config.model.toolchain, config.origin("toolchain")), overrides.bpf_linker)
-    elif config.model.bpf_linker and not overrides.bpf_linker and not environ.get("BUILDBPF_BPF_LINKER"):
-        toolchain = resolve(pin, config.model.bpf_linker)
+        rust = resolve_rust(Pin(config.model.toolchain, config.origin("toolchain")))
+    # the linker is looked for once the config is read: its `bpf_linker` counts as much as the
+    # toolchain pin (--bpf-linker > BUILDBPF_BPF_LINKER > the file)
+    linker, origin = linker_setting(config, overrides, environ)
+    toolchain = Toolchain(rust, resolve_linker(rust.llvm_major, linker, origin).require())
     outside = outside_metadata(toolchain.rust, data)
     workspace = from_metadata(data, config, outside)
     effective = {c.name: settings.effective(c.name, config, environ, overrides) for c in workspace.crates}
@@ -229,6 +271,20 @@ def locked_duplicates(roots: Iterable[Path]) -> set[str]:
             names = Counter(p.get("name") for p in packages if isinstance(p, dict))
             found |= {n for n, count in names.items() if isinstance(n, str) and count > 1}
     return found
+
+
+def linker_setting(
+    config: settings.LoadedConfig, overrides: settings.Overrides, environ: Mapping[str, str]
+) -> tuple[str | None, str]:
+    """The bpf-linker the user named and who named it: --bpf-linker > env > `bpf_linker` in
+    the config file (relative to the file's directory, as cargo reads paths in its config)."""
+    if overrides.bpf_linker:
+        return overrides.bpf_linker, "--bpf-linker"
+    if env := environ.get(LINKER_VARIABLE):
+        return env, LINKER_VARIABLE
+    if config.model.bpf_linker and config.path is not None:
+        return str(config.path.parent / config.model.bpf_linker), config.origin("bpf_linker")
+    return None, "--bpf-linker"
 
 
 def prepare_sources(context: Context) -> None:
@@ -506,7 +562,7 @@ def gate_aya_build(step: UserspaceStep, stdout: str) -> list[Published]:
         data = path.read_bytes()
         published.append(
             Published(crate, step.target.value, bin_name, path, hashlib.sha256(data).hexdigest(), len(data),
-                      tuple(checked.programs), checked.license, True)
+                      tuple(checked.programs), checked.license, True, aya_build=True)
         )  # fmt: skip
         if bin_name in owners and step.objects_dir is not None:
             destination = step.objects_dir / bin_name
@@ -516,7 +572,7 @@ def gate_aya_build(step: UserspaceStep, stdout: str) -> list[Published]:
             published.append(
                 Published(owners.pop(bin_name), step.target.value, bin_name, destination,
                           hashlib.sha256(data).hexdigest(), len(data), tuple(checked.programs),
-                          checked.license, changed, path)
+                          checked.license, changed, path, aya_build=True)
             )  # fmt: skip
     return published
 

@@ -130,10 +130,14 @@ class Report:
         return data
 
 
-def inspect(path: Path, *, target: str | None = None, btf_required: bool = False) -> Report:
+def inspect(
+    path: Path, *, target: str | None = None, btf_required: bool = False, btf_origin: str | None = None
+) -> Report:
     """Build the report for one object; never raises for a malformed file.
 
-    Without `target`, the byte order is taken from the ELF header itself.
+    Without `target`, the byte order is taken from the ELF header itself. `btf_required`
+    follows the settings the object was built with (`btf_origin` says which); missing BTF
+    that is not required is a note.
     """
     report = Report(str(path))
     try:  # a FIFO or /dev/zero would block or fill memory: regular files up to 64 MiB only
@@ -160,7 +164,24 @@ def inspect(path: Path, *, target: str | None = None, btf_required: bool = False
     except Exception as exc:  # any malformed ELF must give a verdict, not a crash
         report.problems.append(f"corrupt ELF ({type(exc).__name__}: {exc})")
     _judge_license(report)
+    if not btf_required:
+        _note_missing_btf(report, gate.has_btf, gate.has_btf_ext, btf_origin)
     return report
+
+
+def _note_missing_btf(report: Report, has_btf: bool, has_btf_ext: bool, origin: str | None) -> None:
+    """Say what an object without BTF cannot do, when nothing required BTF of it."""
+    why = origin or "the object was named on the command line; --btf requires it"
+    if not has_btf:
+        report.notes.append(
+            f"no .BTF section (not required: {why}): Aya loads the programs without it, but "
+            "BTF-defined maps and CO-RE relocations need it, and verifier logs lack source lines"
+        )
+    elif not has_btf_ext:
+        report.notes.append(
+            f".BTF without .BTF.ext (not required: {why}): the kernel gets no function or line "
+            "info for these programs"
+        )
 
 
 def _judge_license(report: Report) -> None:

@@ -49,8 +49,8 @@ LinkerOpt = Annotated[
     str | None,
     typer.Option(
         "--bpf-linker",
-        help="path to bpf-linker (default: env BUILDBPF_BPF_LINKER, "
-        "then buildbpf's own, PATH, ~/.cargo/bin).",
+        help="path to bpf-linker, used or refused, never replaced (default: env BUILDBPF_BPF_LINKER, "
+        "bpf_linker in buildbpf.toml, then buildbpf's own, PATH, ~/.cargo/bin).",
         show_default=False,
     ),
 ]
@@ -76,6 +76,10 @@ def main_options(
         format="buildbpf: %(message)s",
         stream=sys.stderr,
     )
+    from buildbpf.environment import unknown_variables
+
+    for line in unknown_variables(os.environ):
+        log.warning("%s", line)
 
 
 _COLOURS = {"ok": "green", "warn": "yellow", "fail": "red"}
@@ -197,11 +201,14 @@ def build(
     BUILDBPF_NO_REPLAY=1 turns this off).
     """
     from buildbpf import build as builder
+    from buildbpf.environment import env_flag
     from buildbpf.plan import BuildOptions
+    from buildbpf.replay import DISABLE
     from buildbpf.settings import Overrides, parse_cli_targets
 
     if verbose:
         logging.getLogger().setLevel(logging.DEBUG)
+    env_flag(os.environ, DISABLE)  # BUILDBPF_NO_REPLAY=maybe is an error, not "off"
     overrides = Overrides(targets=parse_cli_targets(target), toolchain=toolchain, bpf_linker=bpf_linker)
     context = builder.load(Path.cwd(), overrides, os.environ)
     plan = builder.plan_for(context, BuildOptions(release=release, packages=tuple(package or ())), os.environ)
@@ -231,7 +238,10 @@ def build(
     if run_check or load:
         from buildbpf import check as checker
 
-        reports = [checker.inspect(Path(o.path), btf_required=True) for o in result.objects]
+        reports = []
+        for obj in result.objects:  # as each was built: BTF only where its settings asked for it
+            btf, origin = builder.btf_expected(context.effective[obj.crate], aya_build=obj.aya_build)
+            reports.append(checker.inspect(Path(obj.path), btf_required=btf, btf_origin=origin))
         if load:
             _load_reports(reports)
     if not human:
@@ -405,7 +415,15 @@ def check(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the reports as JSON.")] = False,
-    btf_required: Annotated[bool, typer.Option("--btf/--no-btf", help="Require .BTF and .BTF.ext.")] = True,
+    btf_required: Annotated[
+        bool | None,
+        typer.Option(
+            "--btf/--no-btf",
+            help="Require .BTF and .BTF.ext, or not. Default: as each crate's settings say (btf) for "
+            "the workspace's objects; not required of an object named here (missing BTF is a note).",
+            show_default=False,
+        ),
+    ] = None,
     load: Annotated[
         bool, typer.Option("--load", help="Also load every program into this kernel's verifier (root).")
     ] = False,
@@ -436,16 +454,21 @@ def check(
     from buildbpf import check as checker
     from buildbpf.errors import ConfigError
 
-    paths = list(objects or [])
-    if not paths:
+    # (path, BTF required, why): a named object is judged alone, the workspace's objects by
+    # the settings they were built with; --btf/--no-btf overrides both
+    judged: list[tuple[Path, bool, str | None]] = [(p, False, None) for p in objects or []]
+    if not judged:
         from buildbpf import build as builder
 
-        published, paths = builder.published_objects(Path.cwd())
-        if not paths:
+        published, found = builder.published_objects(Path.cwd(), os.environ)
+        if not found:
             raise ConfigError(
                 f"no verified objects under {published}", fix="run `buildbpf build --release` first"
             )
-    reports = [checker.inspect(p, btf_required=btf_required) for p in paths]
+        judged = [(o.path, o.btf, f"crate {o.crate}: {o.btf_origin}") for o in found]
+    if btf_required is not None:
+        judged = [(p, btf_required, "--no-btf") for p, _, _ in judged]
+    reports = [checker.inspect(p, btf_required=btf, btf_origin=why) for p, btf, why in judged]
     if attach_targets:
         for report in reports:
             checker.add_attach_targets(report)

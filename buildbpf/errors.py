@@ -40,6 +40,13 @@ class ToolchainError(BuildbpfError):
     kind = "toolchain error"
 
 
+class NamedToolError(ToolchainError):
+    """A tool the user named (`BUILDBPF_RUSTC`, `--bpf-linker`, ...) is missing or unusable.
+
+    buildbpf never swaps it for another one, and `setup` installing another would not help.
+    """
+
+
 class CargoError(BuildbpfError):
     """A cargo (or other tool) invocation failed."""
 

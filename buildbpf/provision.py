@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from buildbpf import paths
-from buildbpf.errors import BuildbpfError, SetupError, ToolchainError
+from buildbpf.errors import BuildbpfError, NamedToolError, SetupError, ToolchainError
 from buildbpf.run import run
 from buildbpf.toolchain import Pin, RustToolchain, resolve_linker, resolve_rust, rustup_toolchains
 
@@ -183,14 +183,16 @@ def make_plan(pin: Pin | None = None, bpf_linker_version: str = BPF_LINKER_VERSI
     try:
         rust = resolve_rust(pin)
     except ToolchainError as error:
-        if os.environ.get("BUILDBPF_RUSTC"):
-            raise  # the user named a rustc: installing another one would not help
+        if isinstance(error, NamedToolError) or os.environ.get("BUILDBPF_RUSTC"):
+            raise  # the user named a rustc or cargo: installing another one would not help
         plan.steps.append(rust_step(pin, error))
         return plan  # bpf-linker must match the rustc we do not have yet
     plan.present.append(rust.describe())
     choice = resolve_linker(rust.llvm_major)
     if choice.chosen is not None:
         plan.present.append(choice.chosen.describe())
+    elif choice.named:
+        choice.require()  # BUILDBPF_BPF_LINKER wins over any linker setup installs: say what is wrong
     else:
         plan.steps.append(linker_step(rust, bpf_linker_version))
     return plan

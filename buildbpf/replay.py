@@ -49,7 +49,10 @@ Stat = tuple[int, int, int, int]
 
 def eligible(argv: Sequence[str], environ: Mapping[str, str]) -> bool:
     """Whether `buildbpf ARGV` may be replayed: a plain `build` with its usual options."""
-    if not argv or argv[0] != "build" or environ.get(DISABLE):
+    # BUILDBPF_NO_REPLAY=0 keeps the fast path; any other value leaves it (the full path
+    # refuses a value that is not a boolean: settings.env_flag)
+    disabled = environ.get(DISABLE, "").strip().lower() not in ("", "0", "false", "no", "off")
+    if not argv or argv[0] != "build" or disabled:
         return False
     for arg in argv[1:]:
         if arg in _FULL_PATH_ARGS or arg.startswith("--print-plan"):

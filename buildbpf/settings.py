@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError
 
+from buildbpf.environment import env_flag
 from buildbpf.errors import ConfigError
 from buildbpf.files import BOM, exists, load_toml, read_text
 
@@ -128,7 +129,11 @@ class ConfigFile(_Strict):
     """The whole `buildbpf.toml` (or `[workspace.metadata.buildbpf]`)."""
 
     toolchain: str | None = Field(None, description="rustup toolchain pin for every eBPF crate.")
-    bpf_linker: str | None = Field(None, description="Path to bpf-linker.")
+    bpf_linker: str | None = Field(
+        None,
+        description="Path to bpf-linker, relative to this file's directory; used or refused, never "
+        "replaced by another (env BUILDBPF_BPF_LINKER and --bpf-linker win over it).",
+    )
     cargo_timeout: Seconds | None = Field(
         None,
         description="Seconds one cargo call may run before buildbpf stops it (default 3600; "
@@ -305,27 +310,13 @@ def _validate(data: Any, loaded: LoadedConfig) -> LoadedConfig:
     return LoadedConfig(loaded.path, model, loaded.text, loaded.table_prefix, loaded.ignored)
 
 
-_ENV_BOOL = {
-    "1": True,
-    "true": True,
-    "yes": True,
-    "on": True,
-    "0": False,
-    "false": False,
-    "no": False,
-    "off": False,
-}
-
-
 def _env_values(environ: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
     """Workspace-wide overrides from `BUILDBPF_*` variables."""
     found: dict[str, tuple[Any, str]] = {}
     if raw := environ.get("BUILDBPF_TARGETS"):
         found["targets"] = (_parse_targets(raw, "BUILDBPF_TARGETS"), "BUILDBPF_TARGETS")
-    if raw := environ.get("BUILDBPF_BTF"):
-        if raw.lower() not in _ENV_BOOL:
-            raise ConfigError(f"BUILDBPF_BTF={raw!r} is not a boolean", fix="use 1/0, true/false")
-        found["btf"] = (_ENV_BOOL[raw.lower()], "BUILDBPF_BTF")
+    if (btf := env_flag(environ, "BUILDBPF_BTF")) is not None:
+        found["btf"] = (btf, "BUILDBPF_BTF")
     if raw := environ.get("BUILDBPF_CPU"):
         try:
             found["linker.cpu"] = (Cpu(raw), "BUILDBPF_CPU")
@@ -359,13 +350,14 @@ def cargo_timeout(config: LoadedConfig, environ: Mapping[str, str]) -> Value:
 
 
 def _parse_targets(raw: str, origin: str) -> list[BpfTarget]:
-    names = ["bpfel", "bpfeb"] if raw == "all" else [t.strip() for t in raw.split(",") if t.strip()]
+    names = ["bpfel", "bpfeb"] if raw.strip() == "all" else [t.strip() for t in raw.split(",") if t.strip()]
     try:
-        return [BpfTarget(n.removesuffix("-unknown-none")) for n in names]
+        targets = [BpfTarget(n.removesuffix("-unknown-none")) for n in names]
     except ValueError:
-        raise ConfigError(
-            f"{origin}: {raw!r} is not bpfel, bpfeb or all", fix="use bpfel, bpfeb or all"
-        ) from None
+        targets = []
+    if not targets:  # `,` or ` ` would build no object at all, and say nothing
+        raise ConfigError(f"{origin}: {raw!r} is not bpfel, bpfeb or all", fix="use bpfel, bpfeb or all")
+    return list(dict.fromkeys(targets))  # `bpfel,bpfel` builds it once
 
 
 def parse_cli_targets(raw: str | None) -> list[BpfTarget] | None:

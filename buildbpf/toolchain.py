@@ -21,14 +21,15 @@ import os
 import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from buildbpf import paths
-from buildbpf.errors import BuildbpfError, ConfigError, ToolchainError
+from buildbpf.errors import BuildbpfError, ConfigError, NamedToolError, ToolchainError
 from buildbpf.files import (
     BOM,
     CONFIG_LIMIT,
+    exists,
     is_dir,
     is_executable,
     is_file,
@@ -252,8 +253,13 @@ def _is_rustup_proxy(path: Path) -> bool:
     return path.resolve().name in ("rustup", "rustup-init")
 
 
-def path_rustcs(path_env: str | None = None, extra: Sequence[Path] = (Path("/usr/bin"),)) -> list[Candidate]:
-    """Every real (non-proxy) rustc on PATH, plus well-known system locations."""
+# Looked at even when PATH lacks them (a service's or sudo's short PATH); labelled as such.
+SYSTEM_BIN_DIRS = (Path("/usr/bin"),)
+
+
+def path_rustcs(path_env: str | None = None, extra: Sequence[Path] | None = None) -> list[Candidate]:
+    """Every real (non-proxy) rustc on PATH, plus well-known system locations (`SYSTEM_BIN_DIRS`)."""
+    extra = SYSTEM_BIN_DIRS if extra is None else extra
     dirs = [
         Path(d)
         for d in (path_env if path_env is not None else os.environ.get("PATH", "")).split(os.pathsep)
@@ -261,6 +267,7 @@ def path_rustcs(path_env: str | None = None, extra: Sequence[Path] = (Path("/usr
     ]
     seen: set[Path] = set()
     found = []
+    on_path = set(dirs)
     for directory in [*dirs, *extra]:
         rustc = directory / "rustc"
         if not is_executable(rustc) or _is_rustup_proxy(rustc):
@@ -274,7 +281,8 @@ def path_rustcs(path_env: str | None = None, extra: Sequence[Path] = (Path("/usr
             cargo = real.parent / "cargo"
         found.append(
             Candidate(
-                source=f"PATH {rustc}",
+                # say "PATH" only for a directory that is on PATH: /usr/bin is looked at anyway
+                source=f"PATH {rustc}" if directory in on_path else f"{rustc} (not on PATH)",
                 rustc=real,
                 cargo=cargo if is_file(cargo) else None,
                 sysroot=real.parent.parent,
@@ -375,6 +383,7 @@ class RustToolchain:
     sysroot: Path
     rustc_info: RustcInfo
     rustup_name: str | None = None
+    named_by: str | None = None  # BUILDBPF_RUSTC / BUILDBPF_CARGO when the user chose the rustc
 
     @property
     def rust_src(self) -> Path:
@@ -401,35 +410,122 @@ class RustToolchain:
         """The one visible line said when nightly features come from RUSTC_BOOTSTRAP."""
         if self.mode is not Mode.BOOTSTRAP:
             return None
+        why = (
+            f"{self.named_by} names it"
+            if self.named_by is not None
+            else "its sysroot has rust-src and no nightly toolchain with rust-src was found"
+        )
         return (
             f"using {self.rustc} ({self.rustc_info.release}, stable) with RUSTC_BOOTSTRAP=1 "
-            "for -Z build-std: its sysroot has rust-src and no nightly toolchain with rust-src "
-            "was found"
+            f"for -Z build-std: {why}"
         )
 
 
+RUSTC_VARIABLE = "BUILDBPF_RUSTC"
+CARGO_VARIABLE = "BUILDBPF_CARGO"
+LINKER_VARIABLE = "BUILDBPF_BPF_LINKER"
+
+
+def why_unusable(path: Path) -> str | None:
+    """Why `path` cannot be run as a program (`does not exist`, `is not executable`, ...), or None."""
+    if not exists(path):
+        return "does not exist"
+    if is_dir(path):
+        return "is a directory, not a program"
+    if not is_file(path):
+        try:
+            path.stat()
+        except OSError as exc:  # a dangling link, or a directory on the way this user cannot search
+            return f"cannot be looked at ({exc.strerror})"
+        return "is not a regular file"
+    if not is_executable(path):
+        return f"is not executable (mode {path.stat().st_mode & 0o7777:04o})"
+    return None
+
+
+def named_tool(origin: str, raw: str, what: str) -> Path:
+    """The program a user named (`origin` is the variable or option): its path as given, or a
+    NamedToolError that names `origin`, the path and why it cannot be used."""
+    path = Path(raw)
+    if (why := why_unusable(path)) is not None:
+        raise NamedToolError(
+            f"{origin}={raw} {why}; buildbpf uses the {what} you name or stops, never another one",
+            fix=f"point {origin} at an executable {what}, or unset it to let buildbpf look for one",
+        )
+    return path
+
+
+def _beside(tool: Path, name: str) -> Path | None:
+    """The program `name` in the directory of `tool` (as named, then as resolved), not a proxy."""
+    for directory in dict.fromkeys([tool.parent, tool.resolve().parent]):
+        found = directory / name
+        if is_executable(found) and not _is_rustup_proxy(found):
+            return found
+    return None
+
+
+def _named_candidate(rustc: Path, cargo: Path, source: str, origin: str) -> Candidate:
+    """A rustc/cargo the user chose by variable, checked as `choose` checks the ones it finds."""
+    real = rustc.resolve()
+    candidate = Candidate(source, real, cargo, real.parent.parent)
+    if not candidate.has_rust_src:
+        toolchains = paths.rustup_home() / "toolchains"
+        fix = (
+            f"rustup component add rust-src --toolchain {candidate.sysroot.name}"
+            if candidate.sysroot.parent == toolchains
+            else "install that toolchain's library sources (Debian: apt-get install rust-web-src)"
+        )
+        raise NamedToolError(
+            f"{origin}: {real} has no rust-src in its sysroot {candidate.sysroot}, "
+            "which -Z build-std=core needs (eBPF targets have no prebuilt core)",
+            fix=f"{fix}, or unset {origin}",
+        )
+    return candidate
+
+
 def resolve_rust(pin: Pin | None = None, *, candidates: Sequence[Candidate] | None = None) -> RustToolchain:
-    """Resolve the Rust toolchain (see the module docstring for the order)."""
-    if explicit := os.environ.get("BUILDBPF_RUSTC"):
-        rustc = Path(explicit).resolve()
-        if not is_file(rustc):
-            raise ToolchainError(f"BUILDBPF_RUSTC={explicit} does not exist", fix="unset it or fix the path")
-        cargo = Path(os.environ.get("BUILDBPF_CARGO", rustc.parent / "cargo"))
-        found: Sequence[Candidate] = [
-            Candidate(
-                f"BUILDBPF_RUSTC {explicit}",
-                rustc,
-                cargo if is_file(cargo) else None,
-                rustc.parent.parent,
+    """Resolve the Rust toolchain (see the module docstring for the order).
+
+    `BUILDBPF_RUSTC` names the rustc (its cargo: `BUILDBPF_CARGO`, else the one beside it);
+    `BUILDBPF_CARGO` alone names the cargo, with the rustc beside it, or else the rustc the
+    usual order finds. A named tool is used or refused (NamedToolError), never replaced.
+    """
+    rustc_raw = os.environ.get(RUSTC_VARIABLE)
+    cargo_raw = os.environ.get(CARGO_VARIABLE)
+    cargo = named_tool(CARGO_VARIABLE, cargo_raw, "cargo") if cargo_raw else None
+    named_by: str | None = None
+    if rustc_raw:
+        rustc = named_tool(RUSTC_VARIABLE, rustc_raw, "rustc")
+        if _is_rustup_proxy(rustc):
+            raise NamedToolError(
+                f"{RUSTC_VARIABLE}={rustc_raw} is rustup's proxy, which runs whatever toolchain rustup picks",
+                fix="name a toolchain's own rustc ($RUSTUP_HOME/toolchains/NAME/bin/rustc) "
+                "or use --toolchain",
             )
-        ]
-        if pin is not None:
-            # the user named a rustc: a pin cannot choose another one
-            log.debug("BUILDBPF_RUSTC is set: %s (from %s) does not apply", pin.name, pin.origin)
-            pin = None
+        if cargo is None and (cargo := _beside(rustc, "cargo")) is None:
+            raise NamedToolError(
+                f"{RUSTC_VARIABLE}={rustc_raw}: there is no cargo beside it ({rustc.parent / 'cargo'})",
+                fix=f"set {CARGO_VARIABLE} to the cargo of that toolchain, or unset {RUSTC_VARIABLE}",
+            )
+        source = f"{RUSTC_VARIABLE} {rustc_raw}"
+        source += f" (cargo: {CARGO_VARIABLE} {cargo_raw})" if cargo_raw else ""
+        named_by = RUSTC_VARIABLE
+        chosen = _named_candidate(rustc, cargo, source, RUSTC_VARIABLE)
+    elif cargo is not None and (beside := _beside(cargo, "rustc")) is not None:
+        # the cargo of a toolchain comes with its rustc: that pair is what the user named
+        named_by = CARGO_VARIABLE
+        chosen = _named_candidate(
+            beside, cargo, f"{CARGO_VARIABLE} {cargo_raw} (with the rustc beside it)", CARGO_VARIABLE
+        )
     else:
         found = candidates if candidates is not None else [*rustup_toolchains(), *path_rustcs()]
-    chosen = choose(found, pin)
+        chosen = choose(found, pin)
+        if cargo is not None:  # a cargo without a rustc beside it: with the rustc found as usual
+            source = f"{chosen.source} (cargo: {CARGO_VARIABLE} {cargo_raw})"
+            chosen = replace(chosen, cargo=cargo, source=source)
+    if named_by is not None and pin is not None:
+        # the user named a rustc: a pin cannot choose another one
+        log.debug("%s is set: %s (from %s) does not apply", named_by, pin.name, pin.origin)
     assert chosen.cargo is not None  # choose() only returns candidates with cargo
 
     def rustc_vv() -> dict[str, str | None]:
@@ -450,6 +546,7 @@ def resolve_rust(pin: Pin | None = None, *, candidates: Sequence[Candidate] | No
         sysroot=chosen.sysroot,
         rustc_info=info,
         rustup_name=chosen.rustup_name,
+        named_by=named_by,
     )
 
 
@@ -588,14 +685,10 @@ def _ask_linker(path: Path) -> tuple[Version | None, Version | None]:
     return version, llvm
 
 
-def linker_candidates(llvm_major: int | None, explicit: str | None = None) -> Iterator[tuple[Path, str]]:
-    """Where a bpf-linker may be, best first, each path once."""
+def linker_candidates(llvm_major: int | None) -> Iterator[tuple[Path, str]]:
+    """Where a bpf-linker nobody named may be, best first, each path once."""
     seen: set[Path] = set()
     places: list[tuple[Path, str]] = []
-    if explicit:
-        places.append((Path(explicit), "--bpf-linker"))
-    elif env := os.environ.get("BUILDBPF_BPF_LINKER"):
-        places.append((Path(env), "BUILDBPF_BPF_LINKER"))
     if llvm_major is not None:
         places.append((paths.managed_linker(llvm_major), "installed by buildbpf setup"))
     for directory in os.environ.get("PATH", "").split(os.pathsep):
@@ -619,6 +712,7 @@ class LinkerChoice:
     chosen: BpfLinker | None
     rejected: tuple[BpfLinker, ...]
     llvm_major: int | None
+    named: bool = False  # the user named the one linker looked at
 
     def require(self) -> BpfLinker:
         """The chosen linker, or a ToolchainError that says exactly what is wrong."""
@@ -626,15 +720,28 @@ class LinkerChoice:
             return self.chosen
         if self.rejected:
             wrong = self.rejected[0]
-            raise ToolchainError(
-                f"{wrong.describe()} does not match rustc's LLVM {self.llvm_major}: rustc writes "
-                f"LLVM {self.llvm_major} bitcode that this linker cannot read "
-                "('Invalid record' or broken BTF)",
-                fix=f"run `buildbpf setup` (installs bpf-linker with --features llvm-{self.llvm_major})",
-            )
+            if wrong.llvm is None:
+                why = (
+                    f"{wrong.path} did not say which LLVM it is built on (`--llvm-args=--version`), "
+                    f"so it cannot be trusted to read rustc's LLVM {self.llvm_major} bitcode"
+                )
+            else:
+                why = (
+                    f"{wrong.describe()} does not match rustc's LLVM {self.llvm_major}: rustc writes "
+                    f"LLVM {self.llvm_major} bitcode that this linker cannot read "
+                    "('Invalid record' or broken BTF)"
+                )
+            features = f"--features llvm-{self.llvm_major}"
+            if self.named:
+                raise NamedToolError(
+                    f"{wrong.source}: {why}",
+                    fix=f"point {wrong.source} at a bpf-linker built on LLVM {self.llvm_major} "
+                    f"(`buildbpf setup` installs one, built with {features}), or unset it",
+                )
+            raise ToolchainError(why, fix=f"run `buildbpf setup` (installs bpf-linker with {features})")
         raise ToolchainError(
             "bpf-linker was not found (not on PATH, not in ~/.cargo/bin, not installed by buildbpf)",
-            fix="run `buildbpf setup`, or set BUILDBPF_BPF_LINKER to its path",
+            fix=f"run `buildbpf setup`, or set {LINKER_VARIABLE} to its path",
         )
 
 
@@ -646,29 +753,34 @@ def choose_linker(
     for index, linker in enumerate(found):
         matches = llvm_major is None or (linker.llvm is not None and linker.llvm.major == llvm_major)
         if matches:
-            return LinkerChoice(linker, tuple(rejected), llvm_major)
+            return LinkerChoice(linker, tuple(rejected), llvm_major, explicit)
         rejected.append(linker)
         if explicit and index == 0:
             break  # the user named this one: do not quietly use another
-    return LinkerChoice(None, tuple(rejected), llvm_major)
+    return LinkerChoice(None, tuple(rejected), llvm_major, explicit)
 
 
-def resolve_linker(llvm_major: int | None, explicit: str | None = None) -> LinkerChoice:
-    """Find bpf-linker candidates, inspect them, and choose one."""
-    named = bool(explicit or os.environ.get("BUILDBPF_BPF_LINKER"))
-    if named:
-        path = Path(explicit or os.environ["BUILDBPF_BPF_LINKER"])
-        if not is_file(path):
-            origin = "--bpf-linker" if explicit else "BUILDBPF_BPF_LINKER"
-            raise ToolchainError(f"{origin}={path} does not exist", fix="fix the path or unset it")
+def resolve_linker(
+    llvm_major: int | None, explicit: str | None = None, origin: str = "--bpf-linker"
+) -> LinkerChoice:
+    """The bpf-linker for rustc's LLVM major.
+
+    One the user named (`explicit`, named by `origin`; else `BUILDBPF_BPF_LINKER`) is used or
+    refused with a NamedToolError (missing, not executable, another LLVM), never swapped for
+    another; otherwise the first candidate whose LLVM matches is chosen.
+    """
+    if not explicit and (env := os.environ.get(LINKER_VARIABLE)):
+        explicit, origin = env, LINKER_VARIABLE
+    if explicit:
+        path = named_tool(origin, explicit, "bpf-linker")
+        return choose_linker([inspect_linker(path.resolve(), origin)], llvm_major, explicit=True)
     found: list[BpfLinker] = []
-    for path, source in linker_candidates(llvm_major, explicit):
-        linker = inspect_linker(path, source)
-        found.append(linker)
-        choice = choose_linker(found, llvm_major, explicit=named)
-        if choice.chosen is not None or named:
+    for path, source in linker_candidates(llvm_major):
+        found.append(inspect_linker(path, source))
+        choice = choose_linker(found, llvm_major)
+        if choice.chosen is not None:
             return choice
-    return choose_linker(found, llvm_major, explicit=named)
+    return choose_linker(found, llvm_major)
 
 
 @dataclass(frozen=True)
@@ -679,10 +791,15 @@ class Toolchain:
     linker: BpfLinker
 
 
-def resolve(pin: Pin | None = None, bpf_linker: str | None = None) -> Toolchain:
-    """Resolve the full toolchain or raise a ToolchainError with the fix."""
+def resolve(
+    pin: Pin | None = None, bpf_linker: str | None = None, linker_origin: str = "--bpf-linker"
+) -> Toolchain:
+    """Resolve the full toolchain or raise a ToolchainError with the fix.
+
+    `linker_origin` names where `bpf_linker` came from, for its error messages.
+    """
     rust = resolve_rust(pin)
-    linker = resolve_linker(rust.llvm_major, bpf_linker).require()
+    linker = resolve_linker(rust.llvm_major, bpf_linker, linker_origin).require()
     return Toolchain(rust, linker)
 
 
@@ -697,7 +814,7 @@ def resolution_inputs(toolchain: Toolchain) -> list[Path]:
     for candidate in [*rustup_toolchains(), *path_rustcs()]:
         files += [candidate.rustc, candidate.sysroot / RUST_SRC_MARKER]
         files += [candidate.cargo] if candidate.cargo else []
-    for directory in [*os.environ.get("PATH", "").split(os.pathsep), "/usr/bin"]:
+    for directory in [*os.environ.get("PATH", "").split(os.pathsep), *map(str, SYSTEM_BIN_DIRS)]:
         if directory:
             files += [Path(directory) / name for name in ("rustc", "cargo", "bpf-linker")]
     files.append(paths.cargo_home() / "bin" / "bpf-linker")

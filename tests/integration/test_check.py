@@ -243,3 +243,22 @@ def test_load_verdicts_are_the_loaders(toolchain: Toolchain, tmp_path: Path, sha
     assert "requested pinning" in done.stdout
     assert "mount -t bpf bpf /sys/fs/bpf" in done.stdout
     assert "REJECTED" not in done.stdout
+
+
+def test_btf_off_is_checked_as_built(toolchain: Toolchain, tmp_path: Path, shared_target: Path) -> None:
+    """`btf = false` in buildbpf.toml: `build --check` and `check` judge the object without BTF
+    as it was built, where they used to fail with "BTF is on" (exit 5; issue #11, item 14)."""
+    workspace = tmp_path / "xdp-counter"
+    shutil.copytree(EXAMPLES / "xdp-counter", workspace, ignore=shutil.ignore_patterns("target", ".cargo"))
+    (workspace / "buildbpf.toml").write_text("[crates.xdp-counter-ebpf]\nbtf = false\n")
+    env = dict(os.environ, CARGO_TARGET_DIR=str(shared_target))
+    done = buildbpf("build", "--release", "--check", "--message-format", "json", cwd=workspace, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    [report] = json.loads(done.stdout)["checks"]
+    assert (report["ok"], report["btf"]) == (True, False)
+    assert any("btf = false (buildbpf.toml:2 crates.xdp-counter-ebpf.btf)" in n for n in report["notes"])
+    assert buildbpf("check", cwd=workspace, env=env).returncode == 0
+    assert buildbpf("check", "--btf", cwd=workspace, env=env).returncode == 5  # the explicit override
+    named = buildbpf("check", "--json", report["path"], env=env)
+    assert named.returncode == 0, named.stdout
+    assert any(n.startswith("no .BTF section (not required") for n in json.loads(named.stdout)[0]["notes"])

@@ -1,0 +1,73 @@
+"""`BUILDBPF_*` variables are read strictly: a typo in a name or a value is said, never
+silently ignored (siblings of issue #11, items 15 and 16)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from buildbpf import replay
+from buildbpf.cli import run_cli
+from buildbpf.environment import env_flag, unknown_variables
+from buildbpf.errors import ConfigError
+from buildbpf.settings import BpfTarget, parse_cli_targets
+
+
+def test_an_unknown_buildbpf_variable_is_named_with_a_guess() -> None:
+    lines = unknown_variables({"BUILDBPF_TARGET": "bpfeb", "BUILDBPF_BTF": "0", "PATH": "/bin"})
+    assert lines == [
+        "BUILDBPF_TARGET is not a buildbpf variable and changes nothing; did you mean BUILDBPF_TARGETS?"
+    ]
+    [far] = unknown_variables({"BUILDBPF_ZZZZZZZZZZZZZZZ": "1"})
+    assert "buildbpf reads BUILDBPF_TARGETS" in far
+
+
+def test_the_cli_warns_about_it(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("BUILDBPF_LINKER", "/opt/bpf-linker")
+    with caplog.at_level(logging.WARNING, logger="buildbpf"):
+        assert run_cli(["schema"]) == 0
+    assert any(
+        "BUILDBPF_LINKER is not a buildbpf variable" in r.message and "BUILDBPF_BPF_LINKER" in r.message
+        for r in caplog.records
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("1", True), (" TRUE ", True), ("0", False), ("off", False), ("", None)]
+)
+def test_booleans(raw: str, expected: bool | None) -> None:
+    assert env_flag({"BUILDBPF_BTF": raw}, "BUILDBPF_BTF") is expected
+
+
+def test_a_boolean_that_is_not_one_is_refused_naming_the_variable() -> None:
+    with pytest.raises(ConfigError, match=r"^BUILDBPF_NO_REPLAY='maybe' is not a boolean"):
+        env_flag({"BUILDBPF_NO_REPLAY": "maybe"}, "BUILDBPF_NO_REPLAY")
+
+
+@pytest.mark.parametrize(
+    ("raw", "replays"), [("0", True), ("false", True), ("", True), ("1", False), ("x", False)]
+)
+def test_no_replay_zero_keeps_the_fast_path(raw: str, replays: bool) -> None:
+    """BUILDBPF_NO_REPLAY=0 used to turn the replay off: any non-empty value did."""
+    assert replay.eligible(["build"], {"BUILDBPF_NO_REPLAY": raw}) is replays
+
+
+def test_build_refuses_a_no_replay_that_is_not_a_boolean(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("BUILDBPF_NO_REPLAY", "please")
+    assert run_cli(["build", "--print-plan"]) == 2
+    assert "BUILDBPF_NO_REPLAY='please' is not a boolean" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("raw", [",", " ", " , ", "bpfel,nope"])
+def test_targets_that_name_no_target_are_refused(raw: str) -> None:
+    """`--target ,` (or BUILDBPF_TARGETS=,) used to build no object at all, silently."""
+    with pytest.raises(ConfigError, match="is not bpfel, bpfeb or all"):
+        parse_cli_targets(raw)
+
+
+def test_a_target_named_twice_is_built_once() -> None:
+    assert parse_cli_targets("bpfel, bpfel-unknown-none") == [BpfTarget.BPFEL]
+    assert parse_cli_targets(" all ") == [BpfTarget.BPFEL, BpfTarget.BPFEB]
