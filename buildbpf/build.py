@@ -224,7 +224,7 @@ def load(cwd: Path, overrides: settings.Overrides, environ: Mapping[str, str]) -
     timeout = settings.cargo_timeout(config, environ).value
     ambiguous = locked_duplicates(roots) & {c.name for c in workspace.crates}
     requested = explicit_pin or config.model.toolchain
-    per_crate = crate_toolchains(workspace, effective, requested, overrides.bpf_linker)
+    per_crate = crate_toolchains(workspace, effective, requested, (linker, origin))
     return Context(workspace, config, effective, toolchain, urls, roots, timeout, frozenset(ambiguous),
                    per_crate)  # fmt: skip
 
@@ -233,7 +233,7 @@ def crate_toolchains(
     workspace: Workspace,
     effective: Mapping[str, settings.Effective],
     requested: str | None,
-    bpf_linker: str | None,
+    linker: tuple[str | None, str],
 ) -> dict[str, Toolchain]:
     """The eBPF crates whose `toolchain` setting names another toolchain than the workspace's,
     each resolved strictly (the user named it) with a bpf-linker for its LLVM."""
@@ -244,7 +244,9 @@ def crate_toolchains(
         if value.value is None or value.value == requested:
             continue
         if value.value not in resolved:
-            resolved[value.value] = resolve(Pin(value.value, value.origin), bpf_linker)
+            rust = resolve_rust(Pin(value.value, value.origin))
+            found_linker = resolve_linker(rust.llvm_major, *linker).require()
+            resolved[value.value] = Toolchain(rust, found_linker)
         found[crate.name] = resolved[value.value]
         log.debug("%s builds with %s (%s)", crate.name, value.value, value.origin)
     return found
