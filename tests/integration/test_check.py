@@ -262,3 +262,49 @@ def test_btf_off_is_checked_as_built(toolchain: Toolchain, tmp_path: Path, share
     named = buildbpf("check", "--json", report["path"], env=env)
     assert named.returncode == 0, named.stdout
     assert any(n.startswith("no .BTF section (not required") for n in json.loads(named.stdout)[0]["notes"])
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every live process below `pid`, from /proc."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z":  # a zombie has exited
+            parents[int(stat.parent.name)] = int(fields[1])
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def test_sigkill_during_check_load_leaves_nothing(real_object: bytes, tmp_path: Path) -> None:
+    """Killed at any moment (building the helper, loading), `check --load` leaves no process
+    and no program or map in the kernel."""
+    import time
+
+    require_root()
+    path = tmp_path / "x.o"
+    path.write_bytes(real_object)
+    before = kernel_objects()
+    empty = dict(os.environ, BUILDBPF_CACHE_DIR=str(tmp_path / "cache"))  # killed building the helper
+    runs = [(empty, 0.5), (empty, 3.0)]
+    assert buildbpf("check", "--load", str(path)).returncode == 0  # the helper is built: killed loading
+    runs += [(dict(os.environ), delay) for delay in (0.05, 0.1, 0.2, 0.3, 0.5)]
+    for env, delay in runs:
+        proc = subprocess.Popen([sys.executable, "-m", "buildbpf", "check", "--load", str(path)], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        time.sleep(delay)
+        below = _descendants(proc.pid)
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 10
+        while below & _descendants(1) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        survivors = below & _descendants(1)
+        assert not survivors, f"outlived a killed check --load (after {delay} s): {survivors}"
+        assert kernel_objects() == before
