@@ -62,10 +62,13 @@ _PROGRAM_TYPES = (
     ("perf_event", "perf_event"), ("sk_msg", "sk_msg"), ("sk_skb", "sk_skb"), ("sockops", "sock_ops"),
     ("socket", "socket_filter"), ("xdp", "xdp"), ("iter", "tracing (iter)"), ("syscall", "syscall"),
 )  # fmt: skip
+# enum bpf_map_type (include/uapi/linux/bpf.h)
 _MAP_TYPES = {
     1: "hash", 2: "array", 3: "prog_array", 4: "perf_event_array", 5: "percpu_hash", 6: "percpu_array",
-    7: "stack_trace", 9: "lru_hash", 10: "lru_percpu_hash", 12: "array_of_maps", 13: "hash_of_maps",
-    15: "sockmap", 18: "sockhash", 25: "queue", 26: "stack", 27: "ringbuf",
+    7: "stack_trace", 8: "cgroup_array", 9: "lru_hash", 10: "lru_percpu_hash", 11: "lpm_trie",
+    12: "array_of_maps", 13: "hash_of_maps", 14: "devmap", 15: "sockmap", 16: "cpumap", 17: "xskmap",
+    18: "sockhash", 22: "queue", 23: "stack", 24: "sk_storage", 25: "devmap_hash", 27: "ringbuf",
+    30: "bloom_filter", 31: "user_ringbuf",
 }  # fmt: skip
 
 
