@@ -106,18 +106,18 @@ def inspect(
         return result
     # one pass, the way Aya's loader reads it: what it refuses, the gate refuses (issue #11)
     obj = result.object = ebpf_object.parse(data)
+    result.corrupt = obj.refusal
+    if obj.elfclass:
+        _check_header(obj, target, result)
+    if result.problems:
+        return result  # a host object, say: that Aya cannot read it follows, and would mislead
     if obj.refusal is not None:
-        result.corrupt = obj.refusal
         fix = "rebuild the eBPF crate"
         if obj.refusal.startswith("invalid license"):
             fix = f"declare it as `{license_declaration(edition)}`"
         result.fail(f"corrupt ELF: {obj.refusal} (Aya's loader refuses it)", fix)
-    if obj.elfclass == 0:
-        return result  # not even an ELF header
-    _check_header(obj, target, result)
-    if len(result.problems) > (obj.refusal is not None):
-        return result
-    _check_sections(obj, btf, result, edition)
+    if obj.elfclass:
+        _check_sections(obj, btf, result, edition)
     return result
 
 
