@@ -6,7 +6,8 @@ sections, symbols, programs, maps, license, BTF) and `refusal`: why aya-obj 0.3.
 None when it would not. The rules follow `Object::parse` (obj.rs), `BtfExt::parse`,
 `relocate_maps` / `relocate_calls` (relocation.rs) and the map type check of aya 0.14's
 `EbpfLoader::load`, including the places where Aya panics on a malformed object (an
-out-of-range slice): a panic refuses the object too. Nothing here raises for a bad file.
+out-of-range slice): a panic refuses the object too (PITFALLS #32). Nothing here raises
+for a bad file.
 """
 
 from __future__ import annotations
