@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from buildbpf import ebpf_object
 from buildbpf.errors import ArtifactError, BuildbpfError, FileSystemError
 from buildbpf.files import OBJECT_LIMIT, read_regular
 
@@ -18,6 +19,7 @@ BITCODE_WRAPPER_MAGIC = b"\xde\xc0\x17\x0b"  # 0x0B17C0DE, little-endian on disk
 AR_MAGIC = b"!<arch>\n"
 _ENDIAN = {"bpfel": "ELFDATA2LSB", "bpfeb": "ELFDATA2MSB"}
 _MACHINE_NAMES = {62: "x86-64", 183: "AArch64", 3: "x86", 40: "ARM", 243: "RISC-V"}
+_E_TYPES = {0: "ET_NONE", 1: "ET_REL", 2: "ET_EXEC", 3: "ET_DYN", 4: "ET_CORE"}
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ class Inspection:
     has_btf: bool = False
     has_btf_ext: bool = False
     undefined: list[str] = field(default_factory=list)
+    corrupt: str | None = None  # why Aya's loader would refuse the object, if it would
+    object: ebpf_object.EbpfObject | None = None  # the object as read, for `check`
 
     @property
     def ok(self) -> bool:
@@ -86,9 +90,6 @@ def inspect(
     `data`: the object's bytes when the caller has read them already; `edition`: the
     crate's Rust edition, so fix lines suggest code that compiles there.
     """
-    from elftools.common.exceptions import ELFError
-    from elftools.elf.elffile import ELFFile
-
     target = target.removesuffix("-unknown-none")
     if target not in _ENDIAN:
         raise ValueError(f"unknown bpf target {target!r} (expected bpfel or bpfeb)")
@@ -103,47 +104,44 @@ def inspect(
         return result
     if _not_elf(data, result):
         return result
-    import io
-
-    try:
-        elf = ELFFile(io.BytesIO(data))
-        _check_header(elf, target, result)
-        if result.problems:
-            return result
-        _check_sections(elf, btf, result, edition)
-    except (ELFError, ValueError, KeyError, IndexError, AssertionError, UnicodeDecodeError) as exc:
-        result.fail(f"corrupt ELF ({type(exc).__name__}: {exc})", "rebuild the eBPF crate")
-    except Exception as exc:
-        result.fail(f"unreadable ELF ({type(exc).__name__}: {exc})", "rebuild the eBPF crate")
+    # one pass, the way Aya's loader reads it: what it refuses, the gate refuses (issue #11)
+    obj = result.object = ebpf_object.parse(data)
+    result.corrupt = obj.refusal
+    if obj.elfclass:
+        _check_header(obj, target, result)
+    if result.problems:
+        return result  # a host object, say: that Aya cannot read it follows, and would mislead
+    if obj.refusal is not None:
+        fix = "rebuild the eBPF crate"
+        if obj.refusal.startswith("invalid license"):
+            fix = f"declare it as `{license_declaration(edition)}`"
+        result.fail(f"corrupt ELF: {obj.refusal} (Aya's loader refuses it)", fix)
+    if obj.elfclass:
+        _check_sections(obj, btf, result, edition)
     return result
 
 
-def _check_header(elf: object, target: str, result: Inspection) -> None:
-    header = elf.header  # type: ignore[attr-defined]
-    if elf.elfclass != 64:  # type: ignore[attr-defined]
-        result.fail(f"ELFCLASS{elf.elfclass}, eBPF objects are ELFCLASS64", "build for a bpf target")  # type: ignore[attr-defined]
-    from elftools.elf.enums import ENUM_E_MACHINE
-
-    machine = header["e_machine"]
-    code = machine if isinstance(machine, int) else ENUM_E_MACHINE.get(machine, -1)
-    if code != EM_BPF:
-        name = _MACHINE_NAMES.get(code, str(machine))
+def _check_header(obj: ebpf_object.EbpfObject, target: str, result: Inspection) -> None:
+    if obj.elfclass != 2:
+        result.fail("ELFCLASS32, eBPF objects are ELFCLASS64", "build for a bpf target")
+        return
+    if obj.e_machine != EM_BPF:
+        name = _MACHINE_NAMES.get(obj.e_machine, str(obj.e_machine))
         result.fail(
             f"e_machine is {name}, not EM_BPF ({EM_BPF}): this is a host object",
             "build the eBPF crate with --target bpfel-unknown-none (buildbpf does this for you)",
         )
-    if header["e_type"] != "ET_REL":
+    if obj.e_type != 1:
+        kind = _E_TYPES.get(obj.e_type, str(obj.e_type))
         result.fail(
-            f"e_type is {header['e_type']}, eBPF objects are ET_REL (relocatable)",
+            f"e_type is {kind}, eBPF objects are ET_REL (relocatable)",
             "link with bpf-linker, not the host linker",
         )
-    expected = _ENDIAN.get(target)
-    actual = header["e_ident"]["EI_DATA"]
-    if expected is not None and actual != expected:
-        other = "bpfeb" if target == "bpfel" else "bpfel"
+    actual = "bpfel" if obj.little_endian else "bpfeb"
+    if actual != target:
         result.fail(
-            f"byte order is {other} ({actual}) but {target} was expected",
-            f"the object was built for {other}-unknown-none; build for {target}-unknown-none",
+            f"byte order is {actual} ({_ENDIAN[actual]}) but {target} was expected",
+            f"the object was built for {actual}-unknown-none; build for {target}-unknown-none",
         )
 
 
@@ -157,36 +155,27 @@ def license_declaration(edition: str | None) -> str:
     return '#[link_section = "license"] #[no_mangle] static LICENSE: [u8; 4] = *b"GPL\\0";'
 
 
-def _check_sections(elf: object, btf: bool, result: Inspection, edition: str | None = None) -> None:
-    from elftools.elf.constants import SH_FLAGS
-    from elftools.elf.sections import SymbolTableSection
-
-    for section in elf.iter_sections():  # type: ignore[attr-defined]
-        name = section.name
-        executable = section["sh_flags"] & SH_FLAGS.SHF_EXECINSTR
-        if executable and section["sh_type"] == "SHT_PROGBITS" and name != ".text" and section["sh_size"] > 0:
-            result.programs.append(name)
-        elif name == "license":
-            raw = section.data()
-            if b"\0" not in raw:
+def _check_sections(
+    obj: ebpf_object.EbpfObject, btf: bool, result: Inspection, edition: str | None = None
+) -> None:
+    for section in obj.sections:
+        if section.executable and section.type == 1 and section.name != ".text" and section.size > 0:
+            result.programs.append(section.name or f"#{section.index}")
+        elif section.name == "license" and section.data is not None:
+            if b"\0" in section.data:
+                result.license = section.data.split(b"\0", 1)[0].decode("ascii", "replace")
+            elif result.corrupt is None:
                 result.fail(
                     "the license section is not a NUL-terminated string",
                     f"declare it as `{license_declaration(edition)}`",
                 )
-            else:
-                result.license = raw.split(b"\0", 1)[0].decode("ascii", "replace")
-        elif name == ".BTF":
+        elif section.name == ".BTF":
             result.has_btf = True
-        elif name == ".BTF.ext":
+        elif section.name == ".BTF.ext":
             result.has_btf_ext = True
-        elif isinstance(section, SymbolTableSection):
-            for symbol in section.iter_symbols():
-                if (
-                    symbol["st_shndx"] == "SHN_UNDEF"
-                    and symbol.name
-                    and symbol["st_info"]["type"] not in ("STT_SECTION", "STT_FILE")
-                ):
-                    result.undefined.append(symbol.name)
+    for symbol in obj.symbols:
+        if symbol.shndx == ebpf_object.SHN_UNDEF and symbol.name and symbol.type not in (3, 4):
+            result.undefined.append(symbol.name)  # not STT_SECTION, STT_FILE
     if not result.programs:
         result.fail(
             "no program section (no executable section besides .text)",

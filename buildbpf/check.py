@@ -9,13 +9,12 @@ input gets a verdict; nothing here raises for a bad file.
 from __future__ import annotations
 
 import hashlib
-import io
 import struct
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from buildbpf import artifact, btf
+from buildbpf import artifact, btf, ebpf_object
 from buildbpf.errors import BuildbpfError, FileSystemError
 from buildbpf.files import OBJECT_LIMIT, read_regular
 
@@ -63,10 +62,13 @@ _PROGRAM_TYPES = (
     ("perf_event", "perf_event"), ("sk_msg", "sk_msg"), ("sk_skb", "sk_skb"), ("sockops", "sock_ops"),
     ("socket", "socket_filter"), ("xdp", "xdp"), ("iter", "tracing (iter)"), ("syscall", "syscall"),
 )  # fmt: skip
+# enum bpf_map_type (include/uapi/linux/bpf.h)
 _MAP_TYPES = {
     1: "hash", 2: "array", 3: "prog_array", 4: "perf_event_array", 5: "percpu_hash", 6: "percpu_array",
-    7: "stack_trace", 9: "lru_hash", 10: "lru_percpu_hash", 12: "array_of_maps", 13: "hash_of_maps",
-    15: "sockmap", 18: "sockhash", 25: "queue", 26: "stack", 27: "ringbuf",
+    7: "stack_trace", 8: "cgroup_array", 9: "lru_hash", 10: "lru_percpu_hash", 11: "lpm_trie",
+    12: "array_of_maps", 13: "hash_of_maps", 14: "devmap", 15: "sockmap", 16: "cpumap", 17: "xskmap",
+    18: "sockhash", 22: "queue", 23: "stack", 24: "sk_storage", 25: "devmap_hash", 27: "ringbuf",
+    30: "bloom_filter", 31: "user_ringbuf",
 }  # fmt: skip
 
 
@@ -112,6 +114,7 @@ class Report:
     gpl_compatible: bool | None = None
     btf: bool = False
     btf_types: int = 0
+    corrupt: str | None = None  # why Aya's loader would refuse the object (it parses it as Aya does)
     undefined: list[str] = field(default_factory=list)
     helpers: list[str] = field(default_factory=list)  # GPL-only helpers the programs call
     problems: list[str] = field(default_factory=list)
@@ -156,13 +159,11 @@ def inspect(
     report.problems += [p.what for p in gate.problems]
     report.license = gate.license
     report.undefined = sorted(set(gate.undefined))
-    fatal = ("not an ELF", "the file is empty", "this is", "cannot read", "corrupt", "e_machine", "ELFCLASS")
-    if not data.startswith(artifact.ELF_MAGIC) or any(p.startswith(fatal) for p in report.problems):
+    report.corrupt = gate.corrupt
+    obj = gate.object
+    if obj is None or obj.elfclass != 2 or obj.e_machine != artifact.EM_BPF:
         return report  # not an eBPF object: listing its sections would only mislead
-    try:
-        _read_elf(data, report)
-    except Exception as exc:  # any malformed ELF must give a verdict, not a crash
-        report.problems.append(f"corrupt ELF ({type(exc).__name__}: {exc})")
+    _read_object(obj, report)
     _judge_license(report)
     if not btf_required:
         _note_missing_btf(report, gate.has_btf, gate.has_btf_ext, btf_origin)
@@ -238,41 +239,31 @@ def add_loads(report: Report, binary: Path, extra_targets: dict[str, str] | None
             report.warnings.append(f"load: program {load.name} not verified here: {load.reason}")
 
 
-def _read_elf(data: bytes, report: Report) -> None:
-    from elftools.elf.constants import SH_FLAGS
-    from elftools.elf.elffile import ELFFile
-    from elftools.elf.sections import SymbolTableSection
-
-    elf = ELFFile(io.BytesIO(data))
-    sections = list(elf.iter_sections())
-    symbols = []
-    for section in sections:
-        if isinstance(section, SymbolTableSection):
-            symbols = list(section.iter_symbols())
-    by_index = {i: s for i, s in enumerate(sections)}
-    for index, section in by_index.items():
-        executable = section["sh_flags"] & SH_FLAGS.SHF_EXECINSTR
-        if not executable or section.name == ".text" or section["sh_size"] == 0:
+def _read_object(obj: ebpf_object.EbpfObject, report: Report) -> None:
+    """Programs, maps and BTF from the object as the gate read it (one pass over the bytes)."""
+    symbols = obj.symbols
+    order = "<" if obj.little_endian else ">"
+    for section in obj.sections:
+        if not section.executable or section.name == ".text" or section.size == 0 or section.data is None:
             continue
-        functions = [s for s in symbols if s["st_shndx"] == index and s["st_info"]["type"] == "STT_FUNC"]
+        name = section.name or f"#{section.index}"
+        functions = [s for s in symbols if s.shndx == section.index and s.type == ebpf_object.STT_FUNC]
         if not functions:
-            report.programs.append(
-                Program("?", section.name, program_type(section.name), section["sh_size"] // 8)
-            )
+            report.programs.append(Program("?", name, program_type(name), section.size // 8))
         for symbol in functions:
-            size = symbol["st_size"] or section["sh_size"]
-            report.programs.append(Program(symbol.name, section.name, program_type(section.name), size // 8))
-        called = helper_calls(section.data(), elf.little_endian) & GPL_ONLY_HELPERS.keys()
+            size = symbol.size or section.size
+            report.programs.append(Program(symbol.name or "?", name, program_type(name), size // 8))
+        called = helper_calls(section.data, obj.little_endian) & GPL_ONLY_HELPERS.keys()
         report.helpers = sorted({*report.helpers, *(GPL_ONLY_HELPERS[h] for h in called)})
-    maps_section = next((s for s in sections if s.name == "maps"), None)
+    maps_section = obj.section("maps")
     if maps_section is not None:
-        index = sections.index(maps_section)
-        raw = maps_section.data()
-        order = "<" if elf.little_endian else ">"
+        raw = maps_section.data or b""
         for symbol in symbols:
-            if symbol["st_shndx"] != index or not symbol.name or symbol["st_info"]["type"] == "STT_SECTION":
+            if symbol.shndx != maps_section.index or symbol.type == ebpf_object.STT_SECTION:
                 continue
-            offset = symbol["st_value"]
+            if not symbol.name:
+                continue
+            offset = symbol.value
             if offset + 16 <= len(raw):
                 kind, key, value, entries = struct.unpack_from(order + "IIII", raw, offset)
                 report.maps.append(
@@ -280,12 +271,14 @@ def _read_elf(data: bytes, report: Report) -> None:
                 )
             else:
                 report.maps.append(Map(symbol.name, "unknown", None, None, None))
-    btf_section = next((s for s in sections if s.name == ".BTF"), None)
+    btf_section = obj.section(".BTF")
     if btf_section is not None:
         report.btf = True
-        parsed = btf.parse(btf_section.data(), elf.little_endian)
+        parsed = btf.parse(btf_section.data or b"", obj.little_endian)
         report.btf_types = len(parsed.types)
-        report.problems += [f"BTF: {p}" for p in parsed.problems]
+        # Aya's loader does not judge BTF beyond its offsets and records (that is `corrupt`): it
+        # hands the BTF to the kernel, and loads without it when the kernel refuses it
+        report.warnings += [f"BTF: {p}; the kernel refuses this BTF" for p in parsed.problems]
         if parsed.refused:
             # Aya then loads the programs without the object's BTF (it only warns);
             # libbpf-based loaders fail outright (PITFALLS #9)

@@ -43,6 +43,9 @@ def _not_regular(path: Path, mode: int, what: str) -> ConfigError:
     )
 
 
+_PIECE = 1 << 20
+
+
 def read_regular(path: Path, *, limit: int, what: str = "file") -> bytes:
     """The bytes of `path`: a regular file (or a link to one) of at most `limit` bytes.
 
@@ -68,7 +71,13 @@ def read_regular(path: Path, *, limit: int, what: str = "file") -> bytes:
         with os.fdopen(fd, "rb") as stream:
             if not stat.S_ISREG(mode := os.fstat(stream.fileno()).st_mode):
                 raise _not_regular(path, mode, what)
-            data = stream.read(limit + 1)  # st_size is 0 for /proc files: read, do not trust it
+            # st_size is 0 for /proc files: read, do not trust it; in pieces, since read(n)
+            # allocates n bytes up front (64 MiB for every object `check` reads)
+            pieces, size = [], 0
+            while size <= limit and (piece := stream.read(min(_PIECE, limit + 1 - size))):
+                pieces.append(piece)
+                size += len(piece)
+            data = b"".join(pieces)
     except OSError as exc:
         raise FileSystemError.from_os(exc, "read", path) from None
     if len(data) > limit:

@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -174,7 +175,10 @@ def parse_output(stdout: str) -> tuple[list[ProgramLoad], str | None, KernelFact
     for line in stdout.splitlines():
         if not line.startswith("{"):
             continue
-        data = json.loads(line)
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut short by the helper's death: the death is the verdict
         if "kernel" in data:
             lsms = data["kernel"].get("lsms")
             facts = KernelFacts(data["kernel"].get("bpffs"), tuple(lsms.split(",")) if lsms else None)
@@ -199,6 +203,51 @@ def parse_output(stdout: str) -> tuple[list[ProgramLoad], str | None, KernelFact
     return loads, None, facts
 
 
+# the helper prints a panic as a verdict line; a backtrace must not reach it whatever the
+# user's environment says (its own panic hook prints nothing either)
+_QUIET = {"RUST_BACKTRACE": "0", "RUST_LIB_BACKTRACE": "0"}
+_RUST_PANIC_EXIT = 101
+
+
+def helper_death(returncode: int, stderr: str) -> str:
+    """One line for a helper that died without a verdict: how it died and its first words.
+
+    Never the whole stderr: a Rust panic or abort may print a backtrace or the bytes it choked on.
+    """
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    # a panic's message follows "thread 'main' panicked at FILE:LINE:COL:"; skip backtrace notes
+    words = [
+        line for line in lines
+        if not line.startswith(("thread '", "note:", "stack backtrace:", "at ")) and not line[:1].isdigit()
+    ]  # fmt: skip
+    said = f": {words[0][:200]}" if words else ""
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"the verifier helper was killed by {name} before it gave a verdict{said}"
+    if returncode == _RUST_PANIC_EXIT:
+        return f"the verifier helper panicked on this object{said}"
+    return f"the verifier helper exited with {returncode} without a verdict{said}"
+
+
+def parse_object(binary: Path, obj: Path) -> str | None:
+    """Why Aya's loader refuses `obj` before the kernel sees it, or None (`--parse-only`, no root)."""
+    done = run([binary, "--parse-only", str(obj)], echo=False, stream=False, check=False, timeout=60,
+               env_set=_QUIET)  # fmt: skip
+    for line in done.stdout.splitlines():
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if "parsed" in data:
+            return None
+        if "object_error" in data:
+            return str(data["object_error"])
+    return helper_death(done.returncode, done.stderr)
+
+
 @dataclass(frozen=True)
 class ObjectLoad:
     """The helper's verdicts on one object."""
@@ -216,10 +265,11 @@ def load_object(
     `extra_targets` (FUNCTION -> TARGET, from the command line) win over section names.
     """
     targets = [*attach_targets(sections), *(f"{k}={v}" for k, v in (extra_targets or {}).items())]
-    done = run([binary, str(obj), *targets], echo=False, stream=False, check=False, timeout=300)
+    argv: list[str | os.PathLike[str]] = [binary, str(obj), *targets]
+    done = run(argv, echo=False, stream=False, check=False, timeout=300, env_set=_QUIET)
     loads, object_error, facts = parse_output(done.stdout)
     if object_error is None and not loads and done.returncode != 0:
-        object_error = (done.stderr.strip() or f"the verifier helper exited with {done.returncode}")[:2000]
+        object_error = helper_death(done.returncode, done.stderr)
     if object_error is not None and "requested pinning" in object_error and facts.bpffs != "private":
         # Aya pins under /sys/fs/bpf; the helper could not mount a private bpffs there
         return ObjectLoad([], None, (

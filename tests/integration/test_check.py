@@ -7,15 +7,19 @@ import os
 import shutil
 import subprocess
 import sys
+import time
+import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from buildbpf import check
+from buildbpf import check, verifier
 from buildbpf.toolchain import Toolchain
 from tests.integration.conftest import FIXTURES, buildbpf, cargo_build_ebpf
+from tests.integration.mutations import MUTATION, mutate
 from tests.support import skip_or_fail
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
@@ -94,6 +98,91 @@ def test_random_byte_flips_never_crash(
     path.write_bytes(bytes(data))
     report = check.inspect(path)
     assert isinstance(report.ok, bool)
+
+
+# --- the static check against Aya's own parser (the helper's --parse-only) ------------------------
+
+
+@pytest.fixture(scope="module")
+def loader(toolchain: Toolchain) -> Path:
+    return verifier.loader_binary(toolchain.rust)
+
+
+class Objects(list[bytes]):
+    """Real objects; a short repr, since hypothesis prints the arguments of a failing example."""
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} real objects>"
+
+
+@pytest.fixture(scope="module")
+def objects(
+    real_object: bytes, toolchain: Toolchain, shared_target: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Objects:
+    """The minimal object, and one with a legacy map, map relocations, BTF.ext and three programs."""
+    crate = tmp_path_factory.mktemp("objects") / "load-cases-ebpf"
+    shutil.copytree(FIXTURES / "load-cases-ebpf", crate)
+    _, executables = cargo_build_ebpf(toolchain, crate, target_dir=shared_target)
+    return Objects([real_object, executables[0].read_bytes()])
+
+
+def agrees_with_aya(loader: Path, path: Path, data: bytes) -> None:
+    """Where Aya's parser refuses the object, `check` does; where Aya accepts it, `check` does not
+    call it corrupt. Each verdict within a second and 64 MiB, and never an exception."""
+    path.write_bytes(data)
+    refusal = verifier.parse_object(loader, path)
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        report = check.inspect(path)
+    finally:
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    assert time.monotonic() - started < 1.0
+    assert peak < 64 << 20
+    if refusal is not None:
+        assert not report.ok, f"Aya refuses it ({refusal}) but check accepts it"
+    else:
+        assert report.corrupt is None, f"Aya accepts it but check calls it corrupt: {report.corrupt}"
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(which=st.integers(0, 1), mutations=st.lists(MUTATION, min_size=1, max_size=3))
+def test_static_check_refuses_what_aya_refuses_and_only_that(
+    objects: Objects, loader: Path, tmp_path: Path, which: int, mutations: list[tuple[Any, ...]]
+) -> None:
+    agrees_with_aya(loader, tmp_path / "mutated.o", mutate(objects[which], mutations))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    which=st.integers(0, 1),
+    flips=st.lists(st.tuples(st.integers(min_value=0), st.integers(0, 255)), min_size=1, max_size=8),
+)
+def test_byte_flips_agree_with_aya(
+    objects: Objects, loader: Path, tmp_path: Path, which: int, flips: list[tuple[int, int]]
+) -> None:
+    agrees_with_aya(loader, tmp_path / "flipped.o", mutate(objects[which], [("flip", *f) for f in flips]))
+
+
+def test_a_panic_in_aya_is_one_verdict_line(real_object: bytes, loader: Path, tmp_path: Path) -> None:
+    """.BTF.ext func_info records of size 0 make aya-obj panic (`chunks(0)`): `check` calls the
+    object corrupt, and `check --load` shows the panic as one line, without a backtrace."""
+    path = tmp_path / "panics.o"
+    path.write_bytes(mutate(real_object, [("btf_ext_rec_size", 0, 0)]))
+    refusal = verifier.parse_object(loader, path)
+    assert refusal is not None and "panicked" in refusal, refusal
+    report = check.inspect(path)
+    assert report.corrupt is not None and not report.ok
+    require_root()
+    env = {**os.environ, "RUST_BACKTRACE": "full"}
+    done = buildbpf("check", "--load", str(path), env=env)
+    assert done.returncode == 5, done.stdout + done.stderr
+    assert [line for line in done.stdout.splitlines() if "panicked" in line] == [
+        "      problem: load: Aya's loader panicked on this object: chunk size must be non-zero"
+    ], done.stdout
+    for noise in ("backtrace", "thread 'main'", "RUST_BACKTRACE", "Traceback", "src/"):
+        assert noise not in done.stdout + done.stderr
 
 
 # --- --load: the real kernel verifier ---------------------------------------------------------

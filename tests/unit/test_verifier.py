@@ -66,3 +66,42 @@ def test_policy_refusal_with_every_capability() -> None:
     verdict = judge(refused("Lsm(Mac)"), BPF_ACTIVE, ALL)
     assert verdict.status == "not verified"
     assert "refuses Lsm programs before verifying them" in (verdict.reason or "")
+
+
+PANIC_STDERR = """thread 'main' panicked at src/btf/btf.rs:1001:20:
+range end index 57 out of range for slice of length 24
+stack backtrace:
+   0: rust_begin_unwind
+             at /rustc/abc/library/std/src/panicking.rs:665:5
+note: Some details are omitted, run with `RUST_BACKTRACE=full` for a verbose backtrace.
+"""
+
+
+def test_a_helper_that_panics_is_one_verdict_line() -> None:
+    from buildbpf.verifier import helper_death
+
+    said = helper_death(101, PANIC_STDERR)
+    assert said == (
+        "the verifier helper panicked on this object: range end index 57 out of range for slice of length 24"
+    )
+    assert "\n" not in said and "backtrace" not in said
+
+
+def test_a_helper_killed_or_aborted_is_one_verdict_line() -> None:
+    from buildbpf.verifier import helper_death
+
+    aborted = helper_death(-6, "memory allocation of 4294967296 bytes failed\n")
+    assert aborted == (
+        "the verifier helper was killed by SIGABRT before it gave a verdict: "
+        "memory allocation of 4294967296 bytes failed"
+    )
+    dump = "error: " + "[1, 2, 3, 4, " * 500 + "]\n" + "more\n" * 100
+    assert len(helper_death(3, dump)) < 300  # never the bytes it choked on
+    assert helper_death(-9, "") == "the verifier helper was killed by SIGKILL before it gave a verdict"
+
+
+def test_a_json_line_cut_short_is_not_a_traceback() -> None:
+    from buildbpf.verifier import parse_output
+
+    loads, error, _ = parse_output('{"kernel": {"bpffs": "private", "lsms": null}}\n{"name": "x", "ty')
+    assert (loads, error) == ([], None)

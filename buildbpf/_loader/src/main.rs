@@ -1,14 +1,30 @@
 //! `buildbpf-loader OBJECT [FUNCTION=ATTACH_TARGET]...`
+//! `buildbpf-loader --parse-only OBJECT`
 //!
 //! Loads each program of OBJECT into the running kernel's verifier and prints one JSON
 //! line per program, after one line of facts about the kernel (`{"kernel": ...}`).
+//! With `--parse-only`, runs only what Aya does to the object before the kernel sees it
+//! (parse, map types, relocations; no root needed) and prints one line, `{"parsed": ...}`
+//! or `{"object_error": ...}`.
+//!
+//! A panic inside Aya on a malformed object is an `object_error` line too: the panic hook
+//! keeps the message and prints nothing (no backtrace, whatever RUST_BACKTRACE says).
 //!
 //! Nothing outlives this process. Programs and maps live as long as their fds. Maps that
 //! ask to be pinned are pinned in a bpffs mounted in a private mount namespace of this
 //! process (when it may unshare one), which vanishes with it, also when it is killed; the
 //! host's /sys/fs/bpf is never touched.
 
-use std::{collections::HashMap, env, ffi::CStr, fmt::Write as _, fs, process::ExitCode};
+use std::{
+    collections::{HashMap, HashSet},
+    env,
+    ffi::CStr,
+    fmt::Write as _,
+    fs,
+    panic::{self, AssertUnwindSafe},
+    process::ExitCode,
+    sync::Mutex,
+};
 
 use aya::{
     programs::{Program, ProgramError},
@@ -32,6 +48,74 @@ fn quote(text: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// The message of the last panic, kept by the hook installed in `main`.
+static PANIC: Mutex<Option<String>> = Mutex::new(None);
+
+fn quiet_panics() {
+    panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".to_owned());
+        // the first line only: some panics carry a dump of the data they choked on
+        let message = message.lines().next().unwrap_or_default().chars().take(300).collect();
+        if let Ok(mut slot) = PANIC.lock() {
+            *slot = Some(message);
+        }
+    }));
+}
+
+/// Run `f`; a panic becomes `Err` with its message.
+fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    panic::catch_unwind(AssertUnwindSafe(f)).map_err(|_| {
+        let message = PANIC.lock().ok().and_then(|mut slot| slot.take());
+        format!("Aya's loader panicked on this object: {}", message.unwrap_or_else(|| "no message".to_owned()))
+    })
+}
+
+/// What `EbpfLoader::load` does to an object before it asks the kernel for anything: parse
+/// it, check the map types, relocate map references (with stand-in fds) and calls.
+fn parse_only(data: &[u8]) -> Result<(usize, usize), String> {
+    use aya_obj::{generated::bpf_map_type, Object, ParseError};
+    let mut obj = Object::parse(data).map_err(|e| match e {
+        // object's own error says what is wrong with the ELF; aya-obj does not chain it
+        ParseError::ElfError(inner) => format!("{e}: {inner}"),
+        ParseError::SectionError { error: ref inner, .. } => format!("{e}: {inner}"),
+        e => error_chain(&e),
+    })?;
+    for (name, map) in &obj.maps {
+        let kind: Result<bpf_map_type, _> = map.map_type().try_into();
+        let Ok(kind) = kind else {
+            return Err(format!("map `{name}`: invalid map type {}", map.map_type()));
+        };
+        let of_maps =
+            matches!(kind, bpf_map_type::BPF_MAP_TYPE_ARRAY_OF_MAPS | bpf_map_type::BPF_MAP_TYPE_HASH_OF_MAPS);
+        if of_maps && map.inner().is_none() {
+            return Err(format!("map `{name}`: a map of maps without an inner map definition"));
+        }
+    }
+    let text_sections: HashSet<usize> = obj.functions.keys().map(|(section, _)| *section).collect();
+    let maps: Vec<(String, aya_obj::Map)> = obj.maps.iter().map(|(n, m)| (n.clone(), m.clone())).collect();
+    obj.relocate_maps(maps.iter().map(|(n, m)| (n.as_str(), 1000, m)), &text_sections)
+        .map_err(|e| error_chain(&e))?;
+    obj.relocate_calls(&text_sections).map_err(|e| error_chain(&e))?;
+    Ok((obj.programs.len(), maps.len()))
+}
+
+/// An error with its causes, as `{error:#}` would print an anyhow chain.
+/// Cut to 300 characters: some errors print the bytes they refused.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let _ = write!(text, ": {cause}");
+        source = cause.source();
+    }
+    text.chars().take(300).collect()
 }
 
 fn number(value: Option<u32>) -> String {
@@ -151,11 +235,38 @@ fn try_load(program: &mut Program, target: Option<&str>, btf: Option<&Btf>) -> R
 }
 
 fn main() -> ExitCode {
+    quiet_panics();
     let mut args = env::args().skip(1);
     let Some(path) = args.next() else {
-        eprintln!("usage: buildbpf-loader OBJECT [FUNCTION=ATTACH_TARGET]...");
+        eprintln!("usage: buildbpf-loader OBJECT [FUNCTION=ATTACH_TARGET]... | --parse-only OBJECT");
         return ExitCode::from(2);
     };
+    if path == "--parse-only" {
+        let Some(path) = args.next() else {
+            eprintln!("usage: buildbpf-loader --parse-only OBJECT");
+            return ExitCode::from(2);
+        };
+        // bounded memory: a corrupt size field must not let Aya allocate without limit
+        let limit = libc::rlimit { rlim_cur: 1 << 30, rlim_max: 1 << 30 };
+        unsafe { libc::setrlimit(libc::RLIMIT_AS, &limit) };
+        let data = match fs::read(&path) {
+            Ok(data) => data,
+            Err(error) => {
+                println!("{{\"object_error\": {}}}", quote(&format!("cannot read {path}: {error}")));
+                return ExitCode::from(3);
+            }
+        };
+        return match guarded(|| parse_only(&data)).and_then(|parsed| parsed) {
+            Ok((programs, maps)) => {
+                println!("{{\"parsed\": {{\"programs\": {programs}, \"maps\": {maps}}}}}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                println!("{{\"object_error\": {}}}", quote(&error));
+                ExitCode::from(3)
+            }
+        };
+    }
     let targets: HashMap<String, String> = args
         .filter_map(|a| a.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
         .collect();
@@ -167,21 +278,28 @@ fn main() -> ExitCode {
         lsms.as_deref().map_or_else(|| "null".to_owned(), quote),
     );
     let btf = Btf::from_sys_fs().ok();
-    let mut ebpf = match EbpfLoader::new()
-        .btf(btf.as_ref())
-        .verifier_log_level(VerifierLogLevel::VERBOSE | VerifierLogLevel::STATS)
-        .load_file(&path)
-    {
+    let loaded = guarded(|| {
+        EbpfLoader::new()
+            .btf(btf.as_ref())
+            .verifier_log_level(VerifierLogLevel::VERBOSE | VerifierLogLevel::STATS)
+            .load_file(&path)
+            // cut: some errors print the bytes they refused
+            .map_err(|error| format!("{error:#}").chars().take(500).collect::<String>())
+    });
+    let mut ebpf = match loaded.and_then(|loaded| loaded) {
         Ok(ebpf) => ebpf,
         Err(error) => {
-            println!("{{\"object_error\": {}}}", quote(&format!("{error:#}")));
+            println!("{{\"object_error\": {}}}", quote(&error));
             return ExitCode::from(3);
         }
     };
     let mut failed = false;
     for (name, program) in ebpf.programs_mut() {
         let kind = format!("{:?}", program.prog_type());
-        match load(program, targets.get(name).map(String::as_str), btf.as_ref()) {
+        let target = targets.get(name).map(String::as_str);
+        let outcome = guarded(|| load(program, target, btf.as_ref()))
+            .unwrap_or_else(|panicked| Outcome::Refused(panicked, None, String::new()));
+        match outcome {
             Outcome::Loaded => {
                 let info = program.info().ok();
                 let translated = info.as_ref().and_then(|i| i.size_translated()).map(|b| b / 8);
