@@ -8,14 +8,14 @@ import logging
 import os
 import shlex
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from buildbpf import artifact, cargo_config, gitdeps, settings
+from buildbpf import artifact, cargo_config, files, gitdeps, settings
 from buildbpf.advice import cargo_failure
-from buildbpf.errors import ArtifactError, ConfigError, FileSystemError
+from buildbpf.errors import ArtifactError, BuildbpfError, ConfigError, FileSystemError
 from buildbpf.files import write_atomic
 from buildbpf.plan import (
     BuildOptions,
@@ -75,6 +75,37 @@ class Published:
     changed: bool
     source: Path | None = None  # what cargo built, for eBPF crates built by buildbpf
     aya_build: bool = False  # linked by aya-build in a build.rs, not by buildbpf's own call
+    btf: bool = True  # gated with BTF required (the crate's `btf` setting; never for aya-build)
+
+
+# next to the published objects: how each was built, so `check` judges it as built even when
+# the settings (or the environment) have changed since
+BUILT_RECORD = ".buildbpf-built.json"
+
+
+def record_built(objects: Sequence[Published]) -> None:
+    """Remember, per objects dir, each published object's sha256 and whether BTF was required."""
+    by_dir: dict[Path, dict[str, object]] = {}
+    for obj in objects:
+        if obj.path.parent.parent.name == "buildbpf":  # the objects dir, not an OUT_DIR
+            by_dir.setdefault(obj.path.parent, {})[obj.bin] = {"sha256": obj.sha256, "btf": obj.btf}
+    for directory, entries in by_dir.items():
+        record = {**read_built(directory), **entries}
+        files.write_optional(directory / BUILT_RECORD, json.dumps(record, indent=1, sort_keys=True) + "\n",
+                             "the record of how objects were built")  # fmt: skip
+
+
+def read_built(directory: Path) -> dict[str, Any]:
+    """The record `record_built` wrote there; empty when missing or unreadable."""
+    path = directory / BUILT_RECORD
+    if not files.is_file(path):
+        return {}
+    try:
+        data = json.loads(files.read_text(path, what="record"))
+    except (BuildbpfError, ValueError) as exc:
+        log.debug("ignoring %s: %s", path, exc)
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 @dataclass(frozen=True)
@@ -194,11 +225,26 @@ def published_objects(
         effective = settings.effective(crate.name, config, environ)
         btf, origin = btf_expected(effective, aya_build=crate.name in aya_built)
         for target in settings.BpfTarget:
+            built = read_built(objects_dir(workspace.target_dir, target))
             for name in crate.bins:
                 path = objects_dir(workspace.target_dir, target) / name
-                if path.is_file():
+                if not path.is_file():
+                    continue
+                entry = built.get(name)
+                if isinstance(entry, dict) and entry.get("sha256") == _sha256_of(path):
+                    as_built = bool(entry.get("btf"))
+                    found.append(ObjectToCheck(path, crate.name, as_built, f"btf = {str(as_built).lower()} "
+                                               f"(as it was built, {BUILT_RECORD})"))  # fmt: skip
+                else:
                     found.append(ObjectToCheck(path, crate.name, btf, origin))
     return workspace.target_dir / "buildbpf", found
+
+
+def _sha256_of(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return ""
 
 
 def load(cwd: Path, overrides: settings.Overrides, environ: Mapping[str, str]) -> Context:
@@ -255,8 +301,6 @@ def crate_toolchains(
 def locked_duplicates(roots: Iterable[Path]) -> set[str]:
     """Package names that Cargo.lock holds more than once (a member and a dependency)."""
     from collections import Counter
-
-    from buildbpf import files
 
     found: set[str] = set()
     for root in roots:
@@ -370,7 +414,7 @@ def userspace_triple(root: Path, environ: Mapping[str, str], host: str) -> str:
     from the workspace root upwards, then cargo's home; else the host. A target spec file
     (`path/to/x.json`) counts by its name.
     """
-    from buildbpf import files, paths
+    from buildbpf import paths
 
     def named(value: object, origin: str) -> str | None:
         if isinstance(value, list):
@@ -507,6 +551,7 @@ def publish(
                 checked.license,
                 changed,
                 exe,
+                btf=step.btf,
             )
         )
     return published
@@ -564,7 +609,7 @@ def gate_aya_build(step: UserspaceStep, stdout: str) -> list[Published]:
         data = path.read_bytes()
         published.append(
             Published(crate, step.target.value, bin_name, path, hashlib.sha256(data).hexdigest(), len(data),
-                      tuple(checked.programs), checked.license, True, aya_build=True)
+                      tuple(checked.programs), checked.license, True, aya_build=True, btf=False)
         )  # fmt: skip
         if bin_name in owners and step.objects_dir is not None:
             destination = step.objects_dir / bin_name
@@ -574,7 +619,7 @@ def gate_aya_build(step: UserspaceStep, stdout: str) -> list[Published]:
             published.append(
                 Published(owners.pop(bin_name), step.target.value, bin_name, destination,
                           hashlib.sha256(data).hexdigest(), len(data), tuple(checked.programs),
-                          checked.license, changed, path, aya_build=True)
+                          checked.license, changed, path, aya_build=True, btf=False)
             )  # fmt: skip
     return published
 
@@ -646,10 +691,12 @@ def execute(
         done = _cargo(ebpf.call, ebpf.what, timeout)
         rebuilt = rebuilt_executables(done.stdout)
         result.objects += publish(ebpf, executables_from_messages(done.stdout), rebuilt, started_ns)
+    record_built(result.objects)
     if plan.userspace is not None:
         done = _cargo(plan.userspace.call, plan.userspace.what, timeout)
         result.userspace = plan.userspace.crates
         result.objects += gate_aya_build(plan.userspace, done.stdout)
+        record_built(result.objects)
         check_embedded(executables_from_messages(done.stdout), result.objects)
     return result
 

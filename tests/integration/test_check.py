@@ -348,6 +348,12 @@ def test_btf_off_is_checked_as_built(toolchain: Toolchain, tmp_path: Path, share
     assert any("btf = false (buildbpf.toml:2 crates.xdp-counter-ebpf.btf)" in n for n in report["notes"])
     assert buildbpf("check", cwd=workspace, env=env).returncode == 0
     assert buildbpf("check", "--btf", cwd=workspace, env=env).returncode == 5  # the explicit override
+    # the setting gone since: the object is still judged as it was built (recorded beside it)
+    (workspace / "buildbpf.toml").write_text("")
+    since = buildbpf("check", "--json", cwd=workspace, env=env)
+    assert since.returncode == 0, since.stdout[-3000:] + since.stderr[-2000:]
+    assert any("as it was built" in n for n in json.loads(since.stdout)[0]["notes"])
+    (workspace / "buildbpf.toml").write_text("[crates.xdp-counter-ebpf]\nbtf = false\n")
     named = buildbpf("check", "--json", report["path"], env=env)
     assert named.returncode == 0, named.stdout
     assert any(n.startswith("no .BTF section (not required") for n in json.loads(named.stdout)[0]["notes"])

@@ -79,3 +79,22 @@ def test_outside_crate_joins_the_workspace_with_its_own_target_dir(tmp_path: Pat
     [crate] = workspace.ebpf_roots()
     assert (crate.name, crate.outside, crate.own_target_dir) == ("x-ebpf", ebpf_dir, tmp_path / "target")
     assert [c.name for c in workspace.userspace()] == ["x"]
+
+
+def test_how_objects_were_built_is_recorded_beside_them(tmp_path: Path) -> None:
+    from buildbpf.build import BUILT_RECORD, Published, read_built, record_built
+
+    objects = tmp_path / "target" / "buildbpf" / "bpfel-unknown-none"
+    objects.mkdir(parents=True)
+    out_dir = tmp_path / "target" / "release" / "build" / "x-1" / "out"
+
+    def published(path: Path, btf: bool) -> Published:
+        return Published("x-ebpf", "bpfel", path.name, path, "ab" * 32, 1, (), None, True, btf=btf)
+
+    record_built([published(objects / "x", False), published(out_dir / "y", False)])
+    assert read_built(objects) == {"x": {"sha256": "ab" * 32, "btf": False}}
+    assert not out_dir.exists()  # an aya-build OUT_DIR gets no record
+    record_built([published(objects / "z", True)])
+    assert set(read_built(objects)) == {"x", "z"}  # merged, not replaced
+    (objects / BUILT_RECORD).write_text("{not json")
+    assert read_built(objects) == {}
