@@ -685,7 +685,20 @@ def execute(
             )
     if dry_run:
         return result
+    from buildbpf import paths
+
+    warned: set[Path] = set()
     for ebpf in plan.ebpf:
+        unused = cargo_config.unused_bpf_rustflags(ebpf.call.cwd, paths.cargo_home(), [ebpf.target.triple])
+        for config, flags in unused:
+            if config not in warned:
+                warned.add(config)
+                log.warning(
+                    "%s: rustflags for %s (%s) are not used: buildbpf passes its own flags in "
+                    "CARGO_ENCODED_RUSTFLAGS, which wins over config files; to keep extra ones, put "
+                    "them in buildbpf.toml (`rustflags = [...]` under [defaults] or [crates.NAME])",
+                    config, ebpf.target.triple, " ".join(flags),
+                )  # fmt: skip
         # file times come from the kernel's coarse clock, up to a tick behind time.time_ns()
         started_ns = time.time_ns() - 20_000_000
         done = _cargo(ebpf.call, ebpf.what, timeout)

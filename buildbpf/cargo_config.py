@@ -205,3 +205,35 @@ def has_user_settings(crate_dir: Path) -> bool:
         return False
 
     return user_item(doc)
+
+
+def unused_bpf_rustflags(cwd: Path, home: Path, triples: Sequence[str]) -> list[tuple[Path, list[str]]]:
+    """rustflags a cargo config gives the bpf targets, which buildbpf's eBPF calls do not use.
+
+    `CARGO_ENCODED_RUSTFLAGS` (how buildbpf passes its flags) wins over every config source,
+    so `[target.bpfel-unknown-none] rustflags` (older aya-template roots have them) in the
+    configs cargo reads from `cwd` are ignored for those calls.
+    """
+    found = []
+    configs = [d / ".cargo" / name for d in (cwd, *cwd.parents) for name in CONFIG_NAMES]
+    for path in [*configs, *(home / name for name in CONFIG_NAMES)]:
+        if not files.is_file(path):
+            continue
+        try:
+            data = _parse(read_text(path, limit=CONFIG_LIMIT).removeprefix(BOM), path)
+        except ConfigError:
+            continue  # reported where it is applied
+        flags: list[str] = []
+        target = data.get("target")
+        for triple in triples:
+            section = target.get(triple) if isinstance(target, Mapping) else None
+            value = section.get("rustflags") if isinstance(section, Mapping) else None
+            if value is None or (isinstance(value, Item) and _is_ours(value)):
+                continue  # what buildbpf wrote: the same flags it passes
+            if isinstance(value, str):
+                flags += value.split()
+            elif isinstance(value, list):
+                flags += [str(v) for v in value]
+        if flags:
+            found.append((path, flags))
+    return found

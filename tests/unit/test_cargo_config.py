@@ -320,3 +320,37 @@ def test_a_config_that_is_not_a_regular_file_is_refused(tmp_path: Path, kind: st
             apply(tmp_path, KEYS)
     finally:
         signal.alarm(0)
+
+
+def test_bpf_rustflags_in_configs_that_buildbpf_overrides_are_found(tmp_path: Path) -> None:
+    from buildbpf.cargo_config import unused_bpf_rustflags
+
+    root = tmp_path / "ws"
+    crate = root / "x-ebpf"
+    (crate / ".cargo").mkdir(parents=True)
+    (root / ".cargo").mkdir()
+    home = tmp_path / "cargo-home"
+    home.mkdir()
+    # as an older aya-template root had it; a host target's flags are not ours to mention
+    (root / ".cargo" / "config.toml").write_text(
+        '[target.bpfel-unknown-none]\nrustflags = ["-C", "panic=abort", "-C", "debuginfo=2"]\n'
+        '[target.x86_64-unknown-linux-gnu]\nrustflags = ["-C", "target-cpu=native"]\n'
+    )
+    (crate / ".cargo" / "config.toml").write_text('[build]\ntarget = "bpfel-unknown-none"\n')
+    (home / "config.toml").write_text('[target.bpfeb-unknown-none]\nrustflags = "-C opt-level=3"\n')
+    assert unused_bpf_rustflags(crate, home, ["bpfel-unknown-none"]) == [
+        (root / ".cargo" / "config.toml", ["-C", "panic=abort", "-C", "debuginfo=2"])
+    ]
+    assert unused_bpf_rustflags(crate, home, ["bpfeb-unknown-none"]) == [
+        (home / "config.toml", ["-C", "opt-level=3"])
+    ]
+
+
+def test_rustflags_buildbpf_wrote_are_not_reported(tmp_path: Path) -> None:
+    from buildbpf.cargo_config import unused_bpf_rustflags
+
+    (tmp_path / ".cargo").mkdir()
+    (tmp_path / ".cargo" / "config.toml").write_text(
+        '[target.bpfel-unknown-none]\nrustflags = ["-C", "debuginfo=2"] # buildbpf\n'
+    )
+    assert unused_bpf_rustflags(tmp_path, tmp_path / "home", ["bpfel-unknown-none"]) == []
