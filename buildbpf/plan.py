@@ -388,7 +388,7 @@ def _userspace_step(
     env["BUILDBPF_OBJECTS"] = str(objects_dir(workspace.target_dir, chosen))
     env["PATH"] = linker_first_on_path(linker, environ)
     nested = [c for c in user_crates if c.uses_aya_build]
-    if nested:
+    if nested or any(c.nests_cargo for c in user_crates):
         env.update(aya_build_env or {})
     bins = [(e.name, b) for e in workspace.ebpf_roots() for b in e.bins]
     return UserspaceStep(

@@ -34,6 +34,9 @@ class Crate:
     own_target_dir: Path | None = None
     build_deps: tuple[str, ...] = ()  # aya-template lists the eBPF crate its aya-build builds here
     version: str = ""
+    # a build.rs that runs cargo for a bpf target itself (hand-rolled cargo-in-cargo, not
+    # aya-build): its cargo needs the same stand-ins and RUSTC_BOOTSTRAP as aya-build's
+    nests_cargo: bool = False
 
     def spec(self, ambiguous: frozenset[str] = frozenset()) -> str:
         """What `-p` names: `name@version` when a dependency has this name too (`-p log` would
@@ -121,13 +124,27 @@ def _crate(package: Mapping[str, Any], config: LoadedConfig, outside: Mapping[st
     bins = tuple(t["name"] for t in targets if "bin" in t.get("kind", []))
     has_lib = any(k in ("lib", "rlib") for t in targets for k in t.get("kind", []))
     build_deps = {d["name"] for d in package.get("dependencies", []) if d.get("kind") == "build"}
+    scripts = [Path(t["src_path"]) for t in targets
+               if "custom-build" in t.get("kind", []) and t.get("src_path")]  # fmt: skip
     return Crate(
         name, Path(package["manifest_path"]), role, bins, has_lib, "aya-build" in build_deps,
         str(package.get("edition") or "2021"),
         Path(outside["workspace_root"]) if outside is not None else None,
         Path(outside["target_directory"]) if outside is not None else None,
         tuple(sorted(build_deps)), str(package.get("version") or ""),
+        role is Role.USERSPACE and "aya-build" not in build_deps and any(map(_runs_bpf_cargo, scripts)),
     )  # fmt: skip
+
+
+def _runs_bpf_cargo(script: Path) -> bool:
+    """Whether a build script builds for a bpf target itself (`-Z build-std`, `bpfel-unknown-none`)."""
+    from buildbpf.files import read_text
+
+    try:
+        text = read_text(script, limit=1 << 20, what="build script")
+    except (BuildbpfError, OSError):  # unreadable or odd: cargo will say so when it compiles it
+        return False
+    return "build-std" in text and ("bpfel-unknown-none" in text or "bpfeb-unknown-none" in text)
 
 
 def _members(data: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:

@@ -179,6 +179,50 @@ def test_ebpf_crate_as_the_root_package(toolchain: Toolchain, tmp_path: Path, sh
     assert (shared_target / "release" / "xdp-counter").is_file()
 
 
+CARGO_IN_CARGO = """\
+// A hand-rolled cargo-in-cargo build script, as shadow3aaa/frame-analyzer-ebpf has one: the
+// userspace build compiles the eBPF crate (outside the workspace) into OUT_DIR itself.
+use std::{env, path::Path, process::Command};
+
+fn main() {
+    println!("cargo:rerun-if-changed=../oldxdp-ebpf");
+    let project = env::current_dir().unwrap().parent().unwrap().join("oldxdp-ebpf");
+    let target_dir = Path::new(&env::var("OUT_DIR").unwrap()).join("ebpf_target");
+    let mut args = vec!["build", "--target", "bpfel-unknown-none", "-Z", "build-std=core"];
+    args.extend(["--target-dir", target_dir.to_str().unwrap()]);
+    #[cfg(not(debug_assertions))]
+    args.push("--release");
+    let status = Command::new("cargo").args(args).env_remove("RUSTUP_TOOLCHAIN")
+        .current_dir(&project).status().unwrap();
+    assert!(status.success(), "building the eBPF crate failed");
+}
+"""
+
+
+def test_cargo_in_cargo_build_script(toolchain: Toolchain, tmp_path: Path, shared_target: Path) -> None:
+    # the userspace build.rs runs `cargo build --target bpfel-unknown-none -Z build-std=core`
+    # itself: its cargo gets buildbpf's stand-ins (a toolchain that can -Z build-std, bpf-linker
+    # on PATH), and the object it embeds, which buildbpf did not build, is named and gated
+    workspace = committed_copy("xtask-era", tmp_path / "oldxdp")
+    user = workspace / "oldxdp"
+    (user / "build.rs").write_text(CARGO_IN_CARGO)
+    main = user / "src" / "main.rs"
+    source = main.read_text()
+    for profile in ("debug", "release"):
+        source = source.replace(
+            f'"../../target/bpfel-unknown-none/{profile}/oldxdp"',
+            f'concat!(env!("OUT_DIR"), "/ebpf_target/bpfel-unknown-none/{profile}/oldxdp")',
+        )
+    assert "ebpf_target" in source
+    main.write_text(source)
+    (workspace / "target").symlink_to(shared_target)
+    env = {k: v for k, v in os.environ.items() if k != "CARGO_TARGET_DIR"}
+    stderr, result = build(workspace, env, "--release")
+    assert "embeds an eBPF object that buildbpf did not build" in stderr
+    assert [o["crate"] for o in result["objects"]] == ["oldxdp-ebpf"]
+    assert run_loader(workspace / "target" / "release" / "oldxdp") > 0
+
+
 def test_git_dependency(toolchain: Toolchain, tmp_path: Path, shared_target: Path) -> None:
     # aya-template and the Aya book depend on aya by git; Debian's cargo cannot fetch git
     if shutil.which("git") is None:
