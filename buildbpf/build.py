@@ -298,21 +298,25 @@ def crate_toolchains(
     return found
 
 
+def _optional_toml(path: Path, what: str) -> dict[str, Any]:
+    """A TOML file buildbpf only reads for hints: empty when missing or unreadable (cargo, which
+    reads it too, reports what is wrong with it)."""
+    if not files.is_file(path):
+        return {}
+    try:
+        return files.load_toml(path, what=what)[0]
+    except ConfigError as error:
+        log.debug("%s: %s", path, error.message)
+        return {}
+
+
 def locked_duplicates(roots: Iterable[Path]) -> set[str]:
     """Package names that Cargo.lock holds more than once (a member and a dependency)."""
     from collections import Counter
 
     found: set[str] = set()
     for root in roots:
-        lock = root / "Cargo.lock"
-        if not files.is_file(lock):
-            continue
-        try:
-            data, _ = files.load_toml(lock, what="Cargo.lock")
-        except ConfigError as error:
-            log.debug("%s: %s", lock, error.message)
-            continue
-        packages = data.get("package")
+        packages = _optional_toml(root / "Cargo.lock", "Cargo.lock").get("package")
         if isinstance(packages, list):
             names = Counter(p.get("name") for p in packages if isinstance(p, dict))
             found |= {n for n, count in names.items() if isinstance(n, str) and count > 1}
@@ -432,14 +436,7 @@ def userspace_triple(root: Path, environ: Mapping[str, str], host: str) -> str:
     configs = [d / ".cargo" / name for d in directories for name in cargo_config.CONFIG_NAMES]
     configs += [paths.cargo_home() / name for name in cargo_config.CONFIG_NAMES]
     for config in configs:
-        if not files.is_file(config):
-            continue
-        try:
-            data, _ = files.load_toml(config, what="cargo configuration")
-        except ConfigError as error:
-            log.debug("%s: %s", config, error.message)
-            continue
-        build = data.get("build")
+        build = _optional_toml(config, "cargo configuration").get("build")
         if isinstance(build, dict) and (triple := named(build.get("target"), f"{config}: build.target")):
             return triple
     return host

@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from buildbpf.cargo_config import ManagedKey, managed_keys
 from buildbpf.errors import ConfigError
@@ -188,9 +189,8 @@ def ebpf_build(
     )
 
 
-def executables_from_messages(stdout: str) -> list[Path]:
-    """Executables cargo reports in its JSON messages (never guess target paths)."""
-    found = []
+def _artifacts(stdout: str) -> Iterator[Mapping[str, Any]]:
+    """cargo's `compiler-artifact` messages that name an executable."""
     for line in stdout.splitlines():
         if not line.startswith("{"):
             continue
@@ -199,23 +199,17 @@ def executables_from_messages(stdout: str) -> list[Path]:
         except json.JSONDecodeError:
             continue
         if message.get("reason") == "compiler-artifact" and message.get("executable"):
-            found.append(Path(message["executable"]))
-    return found
+            yield message
+
+
+def executables_from_messages(stdout: str) -> list[Path]:
+    """Executables cargo reports in its JSON messages (never guess target paths)."""
+    return [Path(message["executable"]) for message in _artifacts(stdout)]
 
 
 def rebuilt_executables(stdout: str) -> set[Path]:
     """Executables of units cargo compiled in this run (`"fresh": false`), not reused ones."""
-    found = set()
-    for line in stdout.splitlines():
-        if not line.startswith("{") or '"fresh":false' not in line.replace(" ", ""):
-            continue
-        try:
-            message = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if message.get("reason") == "compiler-artifact" and message.get("executable"):
-            found.add(Path(message["executable"]))
-    return found
+    return {Path(message["executable"]) for message in _artifacts(stdout) if message.get("fresh") is False}
 
 
 # --- the whole build ----------------------------------------------------------------------
