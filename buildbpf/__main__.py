@@ -14,7 +14,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"buildbpf {__version__}")
         return 0
     if args[:1] == ["build"]:
-        from buildbpf.replay import replay
+        from buildbpf.build.replay import replay
 
         try:
             code = replay(args)  # a no-op build replayed without loading the workspace again
@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
             code = None
         if code is not None:
             return code
-    from buildbpf.cli import run_cli
+    from buildbpf.cli.app import run_cli
 
     return run_cli(args)
 

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from buildbpf import plan, run
+from buildbpf import _process
+from buildbpf._process import Completed
+from buildbpf.build import plan
 from buildbpf.errors import BuildbpfError
-from buildbpf.run import Completed
 from buildbpf.toolchain import Toolchain, resolve
 from tests.support import skip_or_fail
 
@@ -70,7 +71,7 @@ def cargo_build_ebpf(
         environ=os.environ,
     )
     env_set = {**call.env_set, **({"CARGO_TARGET_DIR": str(target_dir)} if target_dir else {})}
-    done = run.run(call.argv, cwd=call.cwd, env_set=env_set, env_remove=call.env_remove, stream=False,
+    done = _process.run(call.argv, cwd=call.cwd, env_set=env_set, env_remove=call.env_remove, stream=False,
                    check=False, timeout=900)  # fmt: skip
     assert done.returncode == 0, f"{crate.name} ({target}) failed:\n{done.stderr[-4000:]}"
     return done, plan.executables_from_messages(done.stdout)

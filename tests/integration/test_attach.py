@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import platform
 
-from buildbpf import attach, kernel
+from buildbpf.objects import attach, kernel
 from tests.support import skip_or_fail
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from buildbpf import artifact
+from buildbpf.objects import gate
 from buildbpf.toolchain import Toolchain
 from tests.integration.conftest import FIXTURES, buildbpf
 from tests.support import skip_or_fail
@@ -59,7 +59,7 @@ def test_example_builds_and_rebuilds_as_a_no_op(
     assert [o["bin"] for o in objects] == [example]
     obj = Path(objects[0]["path"])
     assert obj == shared_target / "buildbpf" / "bpfel-unknown-none" / example  # honours CARGO_TARGET_DIR
-    checked = artifact.inspect(obj, target="bpfel")
+    checked = gate.inspect(obj, target="bpfel")
     assert checked.ok, checked.problems
     if program:
         assert program in checked.programs
@@ -210,7 +210,7 @@ def test_aya_template_layout_builds_unchanged(
     embedded = [o for o in result["objects"] if o["crate"] == "xdp-counter"]
     assert len(embedded) == 1, result["objects"]  # the object aya-build put into OUT_DIR ...
     assert "/out/xdp-counter" in embedded[0]["path"]
-    assert artifact.inspect(Path(embedded[0]["path"]), target="bpfel").ok  # ... passed the gate
+    assert gate.inspect(Path(embedded[0]["path"]), target="bpfel").ok  # ... passed the gate
     assert {p: p.read_bytes() for p in workspace.rglob("*.rs")} == before  # no edits needed
     packets = run_loader(shared_target / "release" / "xdp-counter")
     assert int(packets.split("packets:")[1].split()[0]) > 0, packets
@@ -245,7 +245,7 @@ def test_crates_with_the_same_flags_are_built_by_one_cargo_call(
         ("first-ebpf", "first-ebpf"), ("second-ebpf", "second-ebpf"),
     ]  # fmt: skip
     for obj in result["objects"]:
-        assert artifact.inspect(Path(obj["path"])).ok
+        assert gate.inspect(Path(obj["path"])).ok
 
     # a setting of the user's in one crate's cargo config: that crate is built alone, from its directory
     config = root / "second-ebpf" / ".cargo" / "config.toml"

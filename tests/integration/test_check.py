@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from buildbpf import check, verifier
+from buildbpf.objects import check, verifier
 from buildbpf.toolchain import Toolchain
 from tests.integration.conftest import FIXTURES, buildbpf, cargo_build_ebpf
 from tests.integration.mutations import MUTATION, mutate

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from buildbpf import artifact
 from buildbpf.errors import ArtifactError
+from buildbpf.objects import gate
 from buildbpf.toolchain import Toolchain
 from tests.integration.conftest import FIXTURES, cargo_build_ebpf
 from tests.support import skip_or_fail
@@ -94,7 +94,7 @@ def tiny_c(workdir: Path) -> Path:
 def rejected(path: Path, *, crate: str, target: str = "bpfel", btf: bool = True) -> ArtifactError:
     """Assert the gate rejects `path` with an ArtifactError naming crate, file and a fix."""
     with pytest.raises(ArtifactError) as caught:
-        artifact.gate(path, crate=crate, target=target, btf=btf)
+        gate.gate(path, crate=crate, target=target, btf=btf)
     error = caught.value
     assert error.exit_code == 5
     assert f"crate {crate}" in error.message
@@ -104,19 +104,19 @@ def rejected(path: Path, *, crate: str, target: str = "bpfel", btf: bool = True)
 
 
 def problem_texts(path: Path, **options: Any) -> list[str]:
-    result = artifact.inspect(path, **options)
+    result = gate.inspect(path, **options)
     assert not result.ok
     return [p.what for p in result.problems]
 
 
 def test_good_object_passes(good: Built) -> None:
-    result = artifact.inspect(good.object, target="bpfel", btf=True)
+    result = gate.inspect(good.object, target="bpfel", btf=True)
     assert result.ok, result.problems
     assert result.programs == ["xdp"]
     assert result.license == "GPL"
     assert result.has_btf and result.has_btf_ext
     assert result.undefined == []
-    assert artifact.gate(good.object, crate="minimal-ebpf").programs == ["xdp"]
+    assert gate.gate(good.object, crate="minimal-ebpf").programs == ["xdp"]
 
 
 def test_rlib_is_an_ar_archive(good: Built) -> None:
@@ -162,7 +162,7 @@ def test_rustc_object_for_bpf_is_bitcode(good: Built, workdir: Path) -> None:
     objects = {n: d for n, d in ar_members(rlib.read_bytes()).items() if n.endswith(".o")}
     assert objects, "the core rlib holds no .o member"
     name, data = sorted(objects.items())[0]
-    assert data.startswith(artifact.BITCODE_MAGIC), data[:8]
+    assert data.startswith(gate.BITCODE_MAGIC), data[:8]
     path = workdir / name
     path.write_bytes(data)
     (what,) = problem_texts(path)
@@ -173,10 +173,10 @@ def test_rustc_object_for_bpf_is_bitcode(good: Built, workdir: Path) -> None:
 @pytest.mark.parametrize(
     ("flags", "magic"),
     [
-        (["-target", "bpf", "-emit-llvm", "-c"], artifact.BITCODE_MAGIC),
-        (["-target", "bpf", "-flto=thin", "-c"], artifact.BITCODE_MAGIC),
+        (["-target", "bpf", "-emit-llvm", "-c"], gate.BITCODE_MAGIC),
+        (["-target", "bpf", "-flto=thin", "-c"], gate.BITCODE_MAGIC),
         # Darwin targets wrap bitcode in the 0x0B17C0DE header.
-        (["-target", "x86_64-apple-darwin", "-emit-llvm", "-c"], artifact.BITCODE_WRAPPER_MAGIC),
+        (["-target", "x86_64-apple-darwin", "-emit-llvm", "-c"], gate.BITCODE_WRAPPER_MAGIC),
     ],
     ids=["emit-llvm", "thin-lto-object", "wrapper"],
 )
@@ -236,7 +236,7 @@ def test_truncated_real_object(good: Built, workdir: Path, cut: str) -> None:
 def test_object_without_license_passes_the_gate(cargo_build: Any) -> None:
     # Aya's loader tells the kernel "GPL" when there is no `license` section (PITFALLS #23)
     built: Built = cargo_build("no-license-ebpf", "bpfel", btf=True)
-    result = artifact.gate(built.object, crate="no-license-ebpf")
+    result = gate.gate(built.object, crate="no-license-ebpf")
     assert result.programs == ["xdp"]
     assert result.license is None
 
@@ -252,12 +252,12 @@ def test_big_endian_object_when_little_endian_expected(cargo_build: Any) -> None
     assert "bpfeb" in error.message
     assert "bpfel-unknown-none" in (error.fix or "")
     # The same object is fine when bpfeb is what was asked for.
-    assert artifact.inspect(built.object, target="bpfeb", btf=False).ok
+    assert gate.inspect(built.object, target="bpfeb", btf=False).ok
 
 
 def test_object_built_without_btf(cargo_build: Any) -> None:
     built: Built = cargo_build("minimal-ebpf", "bpfel", btf=False)
-    result = artifact.inspect(built.object, btf=True)
+    result = gate.inspect(built.object, btf=True)
     assert not result.has_btf
     assert result.programs == ["xdp"]
     assert result.license == "GPL"
@@ -267,4 +267,4 @@ def test_object_built_without_btf(cargo_build: Any) -> None:
     assert ".BTF" in error.message
     assert "--btf" in (error.fix or "")
     # Checked with BTF off, the same object passes.
-    assert artifact.inspect(built.object, btf=False).ok
+    assert gate.inspect(built.object, btf=False).ok

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from buildbpf import artifact, scaffold
-from buildbpf.programs import PROGRAM_TYPES
+from buildbpf.objects import gate
+from buildbpf.scaffold.program_types import PROGRAM_TYPES
 from buildbpf.toolchain import Toolchain
 from tests.integration.conftest import buildbpf
 from tests.support import skip_or_fail
@@ -31,7 +31,7 @@ def scaffold_and_build(kind: str, tmp_path: Path, target_dir: Path) -> Path:
     assert built.returncode == 0, built.stderr[-5000:]
     objects = json.loads(built.stdout)["objects"]
     assert [o["bin"] for o in objects] == [project_name(kind)]
-    checked = artifact.inspect(Path(objects[0]["path"]), target="bpfel")
+    checked = gate.inspect(Path(objects[0]["path"]), target="bpfel")
     assert checked.ok, checked.problems
     assert checked.programs, "no program section"
     return target_dir / "release" / project_name(kind)
@@ -95,7 +95,7 @@ def test_locked_dependencies_list_every_package_of_the_lock(toolchain: Toolchain
     own = {"probe", "probe-common", "probe-ebpf"}
     packages = tomllib.loads((project / "Cargo.lock").read_text())["package"]
     locked = sorted({p["name"] for p in packages} - own)
-    listed = scaffold.templates_root() / scaffold.LOCKED_NAMES
+    listed = generate.templates_root() / generate.LOCKED_NAMES
     header = [line for line in listed.read_text().splitlines() if line.startswith("#")]
     if os.environ.get("BUILDBPF_UPDATE_GOLDEN"):
         listed.write_text("\n".join([*header, *locked]) + "\n")

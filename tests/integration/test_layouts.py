@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from buildbpf import artifact
+from buildbpf.objects import gate
 from buildbpf.toolchain import Toolchain
 from tests.integration.conftest import FIXTURES, buildbpf, cargo_build_ebpf
 from tests.support import skip_or_fail
@@ -81,7 +81,7 @@ def test_current_aya_template_builds_unchanged(
     ours = [o for o in result["objects"] if o["crate"] == "tmplxdp-ebpf"]
     assert [(o["bin"], o["target"]) for o in ours] == [("tmplxdp", "bpfel")], result["objects"]
     # aya-build 0.1.2 links without --btf; Aya loads such objects, so BTF is not required
-    assert artifact.gate(Path(ours[0]["path"]), crate="tmplxdp-ebpf", btf=False).programs
+    assert gate.gate(Path(ours[0]["path"]), crate="tmplxdp-ebpf", btf=False).programs
     embedded = [o for o in result["objects"] if o["crate"] == "tmplxdp"]  # what aya-build put in OUT_DIR
     assert embedded and "/out/tmplxdp" in embedded[0]["path"], result["objects"]
     assert ours[0]["sha256"] == embedded[0]["sha256"]  # the embedded object is the one published

@@ -7,7 +7,7 @@ from typing import Any
 
 from elftools.elf.elffile import ELFFile
 
-from buildbpf import artifact
+from buildbpf.objects import gate
 from buildbpf.toolchain import Toolchain
 from tests.integration.conftest import cargo_build_ebpf
 
@@ -27,7 +27,7 @@ def test_minimal_crate_is_em_bpf(toolchain: Toolchain, fixture_crate: Any) -> No
         assert elf.header["e_type"] == "ET_REL"
         assert elf.little_endian
         assert {".BTF", ".BTF.ext", "xdp", "license"} <= {s.name for s in elf.iter_sections()}
-    checked = artifact.gate(obj, crate="minimal-ebpf", target="bpfel")
+    checked = gate.gate(obj, crate="minimal-ebpf", target="bpfel")
     assert checked.programs == ["xdp"]
     assert checked.license == "GPL"
 
@@ -39,5 +39,5 @@ def test_big_endian_target(toolchain: Toolchain, fixture_crate: Any) -> None:
         elf = ELFFile(stream)
         assert elf.header["e_machine"] == "EM_BPF"
         assert not elf.little_endian
-    assert artifact.inspect(obj, target="bpfel").ok is False
-    assert artifact.inspect(obj, target="bpfeb", btf=False).ok
+    assert gate.inspect(obj, target="bpfel").ok is False
+    assert gate.inspect(obj, target="bpfeb", btf=False).ok

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from buildbpf import replay, run
+from buildbpf import _process
+from buildbpf.build import replay
 
 
 @pytest.fixture(autouse=True)
 def _no_processes(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(command: run.Command, **_: object) -> run.Completed:
+    def refuse(command: _process.Command, **_: object) -> _process.Completed:
         raise AssertionError(f"unit test tried to run a process: {command.shell_line()}")
 
-    monkeypatch.setattr(run, "_spawn", refuse)
+    monkeypatch.setattr(_process, "_spawn", refuse)
 
     def refuse_replay(call: object) -> tuple[int, str, str]:
         raise AssertionError(f"unit test tried to replay a cargo call: {call}")

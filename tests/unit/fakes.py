@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from buildbpf.toolchain import RUST_SRC_MARKER
+from buildbpf.toolchain.rust import RUST_SRC_MARKER
 
 RUSTC_VV = """rustc 1.96.0 (abc 2026-05-01) (built from a source tarball)
 binary: rustc
@@ -42,7 +42,7 @@ def sysroot(root: Path, *, rust_src: bool = True, tools: tuple[str, ...] = ("rus
 
 def answer_probes(monkeypatch: pytest.MonkeyPatch, *, linker_llvm: str | None = "22.1.8") -> None:
     """`cached_probe` answers as a rustc on LLVM 22 and a bpf-linker on `linker_llvm` would."""
-    from buildbpf import toolchain
+    from buildbpf.toolchain import probe_cache
 
     def fake(tool: Path, kind: str, compute: object) -> dict[str, str | None]:
         if kind == "rustc -vV":
@@ -51,12 +51,12 @@ def answer_probes(monkeypatch: pytest.MonkeyPatch, *, linker_llvm: str | None = 
             return {"version": "0.13.0", "llvm": linker_llvm}
         raise AssertionError(f"unexpected probe {kind} of {tool}")
 
-    monkeypatch.setattr(toolchain, "cached_probe", fake)
+    monkeypatch.setattr(probe_cache, "cached_probe", fake)
 
 
 def isolate_toolchains(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, path_dirs: list[Path]) -> None:
     """No rustup, no ~/.cargo, no buildbpf-installed linker, no /usr/bin: only `path_dirs`."""
-    from buildbpf import toolchain
+    from buildbpf.toolchain import rust
 
     for variable in ("BUILDBPF_RUSTC", "BUILDBPF_CARGO", "BUILDBPF_BPF_LINKER", "BUILDBPF_TOOLCHAIN"):
         monkeypatch.delenv(variable, raising=False)
@@ -65,7 +65,7 @@ def isolate_toolchains(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, path_dir
     monkeypatch.setenv("BUILDBPF_HOME", str(tmp_path / "no-buildbpf-home"))
     monkeypatch.setenv("BUILDBPF_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("PATH", ":".join(str(d) for d in path_dirs))
-    monkeypatch.setattr(toolchain, "SYSTEM_BIN_DIRS", ())
+    monkeypatch.setattr(rust, "SYSTEM_BIN_DIRS", ())
 
 
 def workspace_metadata(root: Path, ebpf: str = "x-ebpf", user: str = "x") -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from buildbpf.advice import advise
+from buildbpf.build.advice import advise
 
 
 @pytest.mark.parametrize(

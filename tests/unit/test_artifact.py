@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from buildbpf import artifact
 from buildbpf.errors import ArtifactError, BuildbpfError
+from buildbpf.objects import gate
 
 
 def elf_header(
     *,
     elfclass: int = 2,
     data: int = 1,
-    machine: int = artifact.EM_BPF,
+    machine: int = gate.EM_BPF,
     e_type: int = 1,
     shoff: int = 0,
     shnum: int = 0,
@@ -52,7 +52,7 @@ def write(tmp_path: Path, content: bytes, name: str = "obj") -> Path:
     return path
 
 
-def only_problem(result: artifact.Inspection) -> artifact.Problem:
+def only_problem(result: gate.Inspection) -> gate.Problem:
     assert not result.ok
     assert len(result.problems) == 1, result.problems
     problem = result.problems[0]
@@ -61,15 +61,15 @@ def only_problem(result: artifact.Inspection) -> artifact.Problem:
 
 
 def test_empty_file(tmp_path: Path) -> None:
-    problem = only_problem(artifact.inspect(write(tmp_path, b"")))
+    problem = only_problem(gate.inspect(write(tmp_path, b"")))
     assert "empty" in problem.what
     assert "rebuild" in problem.fix
 
 
-@pytest.mark.parametrize("magic", [artifact.BITCODE_MAGIC, b"BC\xc0\xde"], ids=["constant", "literal"])
+@pytest.mark.parametrize("magic", [gate.BITCODE_MAGIC, b"BC\xc0\xde"], ids=["constant", "literal"])
 def test_llvm_bitcode(tmp_path: Path, magic: bytes) -> None:
     content = magic + b"\x35\x14\x00\x00\x05\x00\x00\x00" + os.urandom(64)
-    problem = only_problem(artifact.inspect(write(tmp_path, content)))
+    problem = only_problem(gate.inspect(write(tmp_path, content)))
     assert "LLVM bitcode" in problem.what
     assert "bpf-linker" in problem.what
     assert "bpf-linker" in problem.fix
@@ -79,19 +79,19 @@ def test_bitcode_wrapper(tmp_path: Path) -> None:
     # 0x0B17C0DE as a little-endian u32 on disk, then version, offset, size, cputype.
     content = struct.pack("<IIIII", 0x0B17C0DE, 0, 20, 64, 7) + b"BC\xc0\xde" + bytes(60)
     assert content.startswith(b"\xde\xc0\x17\x0b")
-    problem = only_problem(artifact.inspect(write(tmp_path, content)))
+    problem = only_problem(gate.inspect(write(tmp_path, content)))
     assert "LLVM bitcode" in problem.what
 
 
 def test_ar_archive(tmp_path: Path) -> None:
     member = b"lib.rmeta/      0           0     0     644     4         `\n" + b"rust"
-    problem = only_problem(artifact.inspect(write(tmp_path, b"!<arch>\n" + member, "libcore-0123.rlib")))
+    problem = only_problem(gate.inspect(write(tmp_path, b"!<arch>\n" + member, "libcore-0123.rlib")))
     assert "ar archive" in problem.what
     assert "[[bin]]" in problem.fix
 
 
 def test_ar_magic_without_newline_is_not_an_archive(tmp_path: Path) -> None:
-    problem = only_problem(artifact.inspect(write(tmp_path, b"!<arch>")))
+    problem = only_problem(gate.inspect(write(tmp_path, b"!<arch>")))
     assert "ar archive" not in problem.what
     assert "not an ELF file" in problem.what
 
@@ -110,7 +110,7 @@ def test_ar_magic_without_newline_is_not_an_archive(tmp_path: Path) -> None:
     ids=["bytes", "random", "script", "rmeta", "short-magic", "lowercase-magic", "mach-o"],
 )
 def test_not_elf(tmp_path: Path, content: bytes) -> None:
-    problem = only_problem(artifact.inspect(write(tmp_path, content)))
+    problem = only_problem(gate.inspect(write(tmp_path, content)))
     assert "not an ELF file" in problem.what
     assert repr(content[:4]) in problem.what
 
@@ -118,66 +118,66 @@ def test_not_elf(tmp_path: Path, content: bytes) -> None:
 @pytest.mark.parametrize("length", [4, 5, 6, 16, 17, 24, 40, 52, 63])
 def test_truncated_elf_header(tmp_path: Path, length: int) -> None:
     content = elf_header()[:length]
-    problem = only_problem(artifact.inspect(write(tmp_path, content)))
+    problem = only_problem(gate.inspect(write(tmp_path, content)))
     assert "corrupt ELF" in problem.what
     assert "rebuild" in problem.fix
 
 
 def test_section_table_past_end_of_file(tmp_path: Path) -> None:
     content = elf_header(shoff=4096, shnum=5, shstrndx=4)
-    result = artifact.inspect(write(tmp_path, content))
+    result = gate.inspect(write(tmp_path, content))
     assert not result.ok
     assert any("corrupt ELF" in p.what for p in result.problems), result.problems
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    problem = only_problem(artifact.inspect(tmp_path / "does-not-exist"))
+    problem = only_problem(gate.inspect(tmp_path / "does-not-exist"))
     assert "cannot read" in problem.what
     assert "No such file" in problem.what
     assert "build the eBPF crate" in problem.fix
 
 
 def test_directory(tmp_path: Path) -> None:
-    problem = only_problem(artifact.inspect(tmp_path))
+    problem = only_problem(gate.inspect(tmp_path))
     assert "cannot read" in problem.what
 
 
 def test_host_elf_header(tmp_path: Path) -> None:
-    result = artifact.inspect(write(tmp_path, elf_header(machine=62)))
+    result = gate.inspect(write(tmp_path, elf_header(machine=62)))
     assert not result.ok
     texts = [p.what for p in result.problems]
     assert any("x86-64" in t and "EM_BPF" in t and "host object" in t for t in texts), texts
 
 
 def test_executable_instead_of_relocatable(tmp_path: Path) -> None:
-    result = artifact.inspect(write(tmp_path, elf_header(e_type=2)))
+    result = gate.inspect(write(tmp_path, elf_header(e_type=2)))
     assert any("ET_EXEC" in p.what and "ET_REL" in p.what for p in result.problems), result.problems
 
 
 def test_elfclass32(tmp_path: Path) -> None:
     ident = b"\x7fELF" + bytes([1, 1, 1, 0]) + bytes(8)
-    rest = struct.pack("<HHIIIIIHHHHHH", 1, artifact.EM_BPF, 1, 0, 0, 0, 0, 52, 0, 0, 40, 0, 0)
-    result = artifact.inspect(write(tmp_path, ident + rest))
+    rest = struct.pack("<HHIIIIIHHHHHH", 1, gate.EM_BPF, 1, 0, 0, 0, 0, 52, 0, 0, 40, 0, 0)
+    result = gate.inspect(write(tmp_path, ident + rest))
     assert any("ELFCLASS32" in p.what for p in result.problems), result.problems
 
 
 def test_big_endian_header_when_little_endian_expected(tmp_path: Path) -> None:
     path = write(tmp_path, elf_header(data=2))
-    result = artifact.inspect(path, target="bpfel")
+    result = gate.inspect(path, target="bpfel")
     assert any("bpfeb" in p.what and "bpfel was expected" in p.what for p in result.problems)
-    assert not any("bpfel was expected" in p.what for p in artifact.inspect(path, target="bpfeb").problems)
+    assert not any("bpfel was expected" in p.what for p in gate.inspect(path, target="bpfeb").problems)
 
 
 def test_bpf_header_without_sections(tmp_path: Path) -> None:
     # A valid EM_BPF/ET_REL header and nothing else: no programs, no license, no BTF.
-    result = artifact.inspect(write(tmp_path, elf_header()), btf=True)
+    result = gate.inspect(write(tmp_path, elf_header()), btf=True)
     texts = " | ".join(p.what for p in result.problems)
     assert "no program section" in texts
     assert "license" not in texts  # Aya's loader says "GPL" for an object without one
     assert "no .BTF section" in texts
     assert result.programs == []
     assert result.license is None
-    without_btf = artifact.inspect(write(tmp_path, elf_header(), "nobtf"), btf=False)
+    without_btf = gate.inspect(write(tmp_path, elf_header(), "nobtf"), btf=False)
     assert not any("BTF" in p.what for p in without_btf.problems)
 
 
@@ -188,14 +188,14 @@ def test_inspect_never_raises_on_garbage_after_elf_magic(tmp_path: Path, seed: i
     rng = random.Random(seed)
     header = bytearray(elf_header(shoff=64, shnum=rng.randint(1, 8), shstrndx=rng.randint(0, 8)))
     body = bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 1024)))
-    result = artifact.inspect(write(tmp_path, bytes(header) + body))
+    result = gate.inspect(write(tmp_path, bytes(header) + body))
     assert not result.ok
 
 
 def test_gate_raises_artifact_error(tmp_path: Path) -> None:
     path = write(tmp_path, b"BC\xc0\xde" + bytes(32), "my-probe")
     with pytest.raises(ArtifactError) as caught:
-        artifact.gate(path, crate="my-probe-ebpf", target="bpfel")
+        gate.gate(path, crate="my-probe-ebpf", target="bpfel")
     error = caught.value
     assert isinstance(error, BuildbpfError)
     assert error.exit_code == 5
@@ -209,17 +209,17 @@ def test_gate_raises_artifact_error(tmp_path: Path) -> None:
 def test_gate_reports_every_problem_and_the_first_fix(tmp_path: Path) -> None:
     path = write(tmp_path, elf_header(machine=62, e_type=2))
     with pytest.raises(ArtifactError) as caught:
-        artifact.gate(path, crate="c", btf=True)
+        gate.gate(path, crate="c", btf=True)
     assert "EM_BPF" in caught.value.message
     assert "ET_REL" in caught.value.message
-    first = artifact.inspect(path).problems[0]
+    first = gate.inspect(path).problems[0]
     assert caught.value.fix == first.fix
 
 
 def test_gate_on_missing_file(tmp_path: Path) -> None:
     path = tmp_path / "target" / "bpfel-unknown-none" / "release" / "gone"
     with pytest.raises(ArtifactError) as caught:
-        artifact.gate(path, crate="gone-ebpf")
+        gate.gate(path, crate="gone-ebpf")
     assert "gone-ebpf" in caught.value.message
     assert str(path) in caught.value.message
     assert caught.value.fix
@@ -229,20 +229,20 @@ def test_gate_on_missing_file(tmp_path: Path) -> None:
 def test_target_may_be_a_triple_and_must_be_bpf(tmp_path: Path) -> None:
     path = tmp_path / "empty.o"
     path.write_bytes(b"")
-    assert artifact.inspect(path, target="bpfeb-unknown-none").problems
+    assert gate.inspect(path, target="bpfeb-unknown-none").problems
     with pytest.raises(ValueError, match="unknown bpf target"):
-        artifact.inspect(path, target="x86_64")
+        gate.inspect(path, target="x86_64")
 
 
 @pytest.mark.parametrize(("edition", "unsafe"), [("2021", False), ("2024", True), (None, False)])
 def test_license_fix_compiles_in_the_crates_edition(edition: str | None, unsafe: bool) -> None:
-    line = artifact.license_declaration(edition)
+    line = gate.license_declaration(edition)
     assert ('#[unsafe(link_section = "license")] #[unsafe(no_mangle)]' in line) == unsafe
     assert line.endswith('static LICENSE: [u8; 4] = *b"GPL\\0";')
 
 
 def test_helper_calls_and_the_license_verdict(tmp_path: Path) -> None:
-    from buildbpf import check
+    from buildbpf.objects import check
 
     # r1 = 0; call 113 (bpf_probe_read_kernel); call 5 (ktime, not GPL-only); call pseudo (src 1)
     code = bytes.fromhex("b701000000000000" "8500000071000000" "8500000005000000" "8510000007000000")
@@ -269,7 +269,7 @@ def _elf_header(machine: int, shoff: int, shnum: int) -> bytes:
 
 
 def test_embedded_objects_found_by_header_and_cut_at_section_table(tmp_path: Path) -> None:
-    from buildbpf.artifact import EM_BPF, embedded_objects
+    from buildbpf.objects.gate import EM_BPF, embedded_objects
 
     bpf = _elf_header(EM_BPF, 64, 2) + b"\xaa" * 128  # header, then 2 section headers
     host = _elf_header(62, 64, 0)  # the binary's own header: x86-64, never an embedded object

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from buildbpf import attach
+from buildbpf.objects import attach
 
 SYMBOLS = frozenset({"__x64_sys_connect", "__sys_connect", "__do_sys_openat", "do_unlinkat", "tcp_connect"})
 BTF = {
@@ -66,7 +66,7 @@ def test_without_kernel_btf_nothing_is_claimed() -> None:
 
 
 def test_load_targets_from_sections() -> None:
-    from buildbpf.verifier import attach_targets, parse_output
+    from buildbpf.objects.verifier import attach_targets, parse_output
 
     sections = {"f": "fentry/do_unlinkat", "x": "xdp", "l": "lsm/file_open", "k": "kprobe/x",
                 "s": "fentry.s/vfs_read", "n": "fentry"}  # fmt: skip
@@ -87,7 +87,7 @@ def test_load_targets_from_sections() -> None:
 
 def test_a_uprobe_binary_this_user_cannot_look_at_is_not_a_crash() -> None:
     """`check` as a user for an object naming a binary under /root (issue #11, sibling of #9)."""
-    from buildbpf.attach import check_section
+    from buildbpf.objects.attach import check_section
     from tests.support import as_unprivileged, world_readable_tmp
 
     with world_readable_tmp() as base:

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from buildbpf import btf
-from buildbpf.check import GPL_COMPATIBLE, program_type
+from buildbpf.objects import btf
+from buildbpf.objects.check import GPL_COMPATIBLE, program_type
 
 
 def section(

@@ -11,16 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from buildbpf import build, paths, replay
-from buildbpf.toolchain import (
-    BpfLinker,
-    Mode,
-    RustToolchain,
-    Toolchain,
-    Version,
-    cached_probe,
-    parse_rustc_vv,
-)
+from buildbpf import _fs
+from buildbpf.build import execute, replay
+from buildbpf.toolchain import Toolchain
+from buildbpf.toolchain.linker import BpfLinker
+from buildbpf.toolchain.probe_cache import cached_probe
+from buildbpf.toolchain.rust import Mode, RustToolchain
+from buildbpf.toolchain.versions import Version, parse_rustc_vv
 from tests.support import remount_read_only, tmpfs
 
 DATA = Path(__file__).parent / "data"
@@ -85,17 +82,17 @@ def toolchain(tmp_path: Path) -> Toolchain:
 def test_aya_build_shims_without_a_cache_live_in_a_scratch_directory(
     tmp_path: Path, how: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(paths, "_scratch", [])
+    monkeypatch.setattr(_fs, "_scratch", [])
     with broken_cache(tmp_path, how) as cache:
         monkeypatch.setenv("BUILDBPF_CACHE_DIR", str(cache / "buildbpf"))
-        shims = build.aya_build_shims(toolchain(tmp_path))
+        shims = execute.aya_build_shims(toolchain(tmp_path))
         assert not shims.is_relative_to(cache)
         assert (shims / "cargo").read_text().startswith("#!/bin/sh")
         assert (shims / "rustc").readlink() == tmp_path / "rustc"
-        assert build.aya_build_shims(toolchain(tmp_path)) == shims  # one scratch dir per run
+        assert execute.aya_build_shims(toolchain(tmp_path)) == shims  # one scratch dir per run
 
 
 def test_a_usable_cache_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BUILDBPF_CACHE_DIR", str(tmp_path / "cache"))
-    assert paths.usable_cache("loader", "abc") == tmp_path / "cache" / "loader" / "abc"
-    assert build.aya_build_shims(toolchain(tmp_path)).is_relative_to(tmp_path / "cache")
+    assert _fs.usable_cache("loader", "abc") == tmp_path / "cache" / "loader" / "abc"
+    assert execute.aya_build_shims(toolchain(tmp_path)).is_relative_to(tmp_path / "cache")

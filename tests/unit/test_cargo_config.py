@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from buildbpf import cargo_config
-from buildbpf.cargo_config import Status, apply, managed_keys, render
+from buildbpf.cargo import config_file
+from buildbpf.cargo.config_file import Status, apply, managed_keys, render
 from buildbpf.errors import ConfigError, FileSystemError
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -207,7 +207,7 @@ def test_user_keys_values_and_comments_survive(existing: str) -> None:
 
 
 def test_marker_is_what_makes_a_key_ours() -> None:
-    assert cargo_config.MARKER == "buildbpf"
+    assert config_file.MARKER == "buildbpf"
     text, _ = render(None, KEYS, Path("c"))
     assert text.count("# buildbpf") == len(KEYS)
 
@@ -228,12 +228,12 @@ def test_user_settings_are_told_apart_from_ours(tmp_path: Path, existing: str | 
     if existing is not None:
         path.parent.mkdir()
         path.write_text(existing)
-    assert cargo_config.has_user_settings(tmp_path) is user
+    assert config_file.has_user_settings(tmp_path) is user
     if not user:
         apply(tmp_path, KEYS)  # buildbpf's own keys are not the user's
-        assert cargo_config.has_user_settings(tmp_path) is False
+        assert config_file.has_user_settings(tmp_path) is False
     (tmp_path / ".cargo" / "config").write_text("")  # the legacy name: cargo reads it too
-    assert cargo_config.has_user_settings(tmp_path) is True
+    assert config_file.has_user_settings(tmp_path) is True
 
 
 # --- the file's own form survives: symlinks, line endings, byte order mark (issue #11) -----
@@ -275,7 +275,7 @@ def test_a_byte_order_mark_is_accepted_and_kept(tmp_path: Path) -> None:
     path = tmp_path / ".cargo" / "config.toml"
     path.parent.mkdir()
     path.write_bytes(b"\xef\xbb\xbf" + USER_CONFIG.encode())
-    assert cargo_config.has_user_settings(tmp_path) is True
+    assert config_file.has_user_settings(tmp_path) is True
     assert apply(tmp_path, KEYS).status is Status.UPDATED
     written = path.read_bytes()
     assert written.startswith(b"\xef\xbb\xbf# Team settings")
@@ -323,7 +323,7 @@ def test_a_config_that_is_not_a_regular_file_is_refused(tmp_path: Path, kind: st
 
 
 def test_bpf_rustflags_in_configs_that_buildbpf_overrides_are_found(tmp_path: Path) -> None:
-    from buildbpf.cargo_config import unused_bpf_rustflags
+    from buildbpf.cargo.config_file import unused_bpf_rustflags
 
     root = tmp_path / "ws"
     crate = root / "x-ebpf"
@@ -347,7 +347,7 @@ def test_bpf_rustflags_in_configs_that_buildbpf_overrides_are_found(tmp_path: Pa
 
 
 def test_rustflags_buildbpf_wrote_are_not_reported(tmp_path: Path) -> None:
-    from buildbpf.cargo_config import unused_bpf_rustflags
+    from buildbpf.cargo.config_file import unused_bpf_rustflags
 
     (tmp_path / ".cargo").mkdir()
     (tmp_path / ".cargo" / "config.toml").write_text(

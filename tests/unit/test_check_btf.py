@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from buildbpf import build, check
-from buildbpf.cli import run_cli
-from buildbpf.settings import BpfTarget
+from buildbpf.build import execute
+from buildbpf.build.settings import BpfTarget
+from buildbpf.cli.app import run_cli
+from buildbpf.objects import check
 from tests.unit.fakes import answer_probes, bpf_object, isolate_toolchains, sysroot, workspace_metadata
 
 
@@ -24,8 +25,8 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("BUILDBPF_NO_REPLAY", "1")
     monkeypatch.delenv("BUILDBPF_BTF", raising=False)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(build, "cargo_metadata", lambda rust, cwd: workspace_metadata(tmp_path))
-    monkeypatch.setattr(build, "outside_metadata", lambda rust, data: [])
+    monkeypatch.setattr(execute, "cargo_metadata", lambda rust, cwd: workspace_metadata(tmp_path))
+    monkeypatch.setattr(execute, "outside_metadata", lambda rust, data: [])
     published = tmp_path / "target" / "buildbpf" / BpfTarget.BPFEL.triple / "x-ebpf"
     published.parent.mkdir(parents=True)
     published.write_bytes(bpf_object(btf=False))
@@ -121,7 +122,7 @@ def test_objects_aya_build_linked_are_judged_as_the_build_gated_them(
         ]
         return data
 
-    monkeypatch.setattr(build, "cargo_metadata", aya_template)
+    monkeypatch.setattr(execute, "cargo_metadata", aya_template)
     assert run_cli(["check", "--no-attach-targets"]) == 0
 
 
@@ -138,14 +139,14 @@ def test_build_check_judges_each_object_as_it_was_built(
     obj = workspace / "target" / "buildbpf" / BpfTarget.BPFEL.triple / "x-ebpf"
     data = obj.read_bytes()
 
-    def fake_execute(plan: object, **_: object) -> build.Result:
-        published = build.Published(
+    def fake_execute(plan: object, **_: object) -> execute.Result:
+        published = execute.Published(
             "x-ebpf", "bpfel", "x-ebpf", obj, "0" * 64, len(data), ("xdp_pass",), "GPL", False
         )
-        return build.Result(objects=[published])
+        return execute.Result(objects=[published])
 
-    monkeypatch.setattr(build, "execute", fake_execute)
-    monkeypatch.setattr(build, "prepare_sources", lambda context: None)
+    monkeypatch.setattr(execute, "execute", fake_execute)
+    monkeypatch.setattr(execute, "prepare_sources", lambda context: None)
     assert run_cli(["build", "--check", "--message-format", "json"]) == 0
     [report] = json.loads(capsys.readouterr().out)["checks"]
     assert report["problems"] == []

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from buildbpf import cargo_config, settings
-from buildbpf.cargo_config import managed_keys
-from buildbpf.cli import run_cli
+from buildbpf.build import settings
+from buildbpf.cargo import config_file
+from buildbpf.cargo.config_file import managed_keys
+from buildbpf.cli.app import run_cli
 from buildbpf.errors import FileSystemError
 from tests.support import immutable, remount_read_only, tmpfs
 
@@ -140,7 +141,7 @@ def test_an_immutable_config_is_a_file_system_error(tmp_path: Path) -> None:
     path.parent.mkdir()
     path.write_text("[build]\njobs = 2\n")
     with immutable(path), pytest.raises(FileSystemError, match=rf"{path}: Operation not permitted \(EPERM\)"):
-        cargo_config.apply(tmp_path, KEYS)
+        config_file.apply(tmp_path, KEYS)
     assert path.read_text() == "[build]\njobs = 2\n"
 
 
@@ -149,7 +150,7 @@ def test_a_read_only_cargo_dir_is_a_file_system_error(tmp_path: Path) -> None:
     with tmpfs(cargo_dir):
         remount_read_only(cargo_dir)
         with pytest.raises(FileSystemError, match=rf"temporary file in {cargo_dir}: .*\(EROFS\)") as e:
-            cargo_config.apply(tmp_path, KEYS)
+            config_file.apply(tmp_path, KEYS)
         assert e.value.fix is not None and "read-only" in e.value.fix
 
 
@@ -158,14 +159,14 @@ def test_a_full_disk_while_writing_a_config_leaves_nothing(tmp_path: Path) -> No
     with tmpfs(cargo_dir, size="4k"):
         (cargo_dir / "filler").write_bytes(b"x" * 4096)  # the tmpfs is now full
         with pytest.raises(FileSystemError, match=r"cannot write .*config\.toml: .*\(ENOSPC\)"):
-            cargo_config.apply(tmp_path, KEYS)
+            config_file.apply(tmp_path, KEYS)
         assert sorted(p.name for p in cargo_dir.iterdir()) == ["filler"]  # no temp file left
 
 
 def test_a_broken_manifest_keeps_cargos_whole_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from buildbpf import build
+    from buildbpf._process import Command, Completed
+    from buildbpf.build import execute
     from buildbpf.errors import ConfigError
-    from buildbpf.run import Command, Completed
 
     stderr = (
         "error: invalid type: string \"x\", expected a table\n"
@@ -178,17 +179,18 @@ def test_a_broken_manifest_keeps_cargos_whole_error(tmp_path: Path, monkeypatch:
     def cargo(argv: list[object], **_: object) -> Completed:
         return Completed(Command(tuple(map(str, argv))), 101, "", stderr)
 
-    monkeypatch.setattr(build, "run", cargo)
+    monkeypatch.setattr(execute, "run", cargo)
     rust = type("Rust", (), {"cargo": Path("cargo"), "cargo_env": lambda self: {}})()
     with pytest.raises(ConfigError) as caught:
-        build.cargo_metadata(rust, tmp_path)  # type: ignore[arg-type]
+        execute.cargo_metadata(rust, tmp_path)  # type: ignore[arg-type]
     message = caught.value.message
     assert message.startswith(f"cargo metadata failed in {tmp_path}:\n  error: invalid type")
     assert "  --> Cargo.toml:1:11" in message and "1 | package = \"x\"" in message
 
 
 def test_an_oserror_on_the_replay_path_hands_over(monkeypatch: pytest.MonkeyPatch) -> None:
-    from buildbpf import __main__, replay
+    from buildbpf import __main__
+    from buildbpf.build import replay
 
     def broken(argv: list[str]) -> int | None:
         raise BrokenPipeError(32, "Broken pipe")

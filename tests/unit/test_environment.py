@@ -7,11 +7,11 @@ import logging
 
 import pytest
 
-from buildbpf import replay
-from buildbpf.cli import run_cli
-from buildbpf.environment import env_flag, unknown_variables
+from buildbpf.build import replay
+from buildbpf.build.environment import env_flag, unknown_variables
+from buildbpf.build.settings import BpfTarget, parse_cli_targets
+from buildbpf.cli.app import run_cli
 from buildbpf.errors import ConfigError
-from buildbpf.settings import BpfTarget, parse_cli_targets
 
 
 def test_an_unknown_buildbpf_variable_is_named_with_a_guess() -> None:

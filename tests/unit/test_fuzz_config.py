@@ -14,9 +14,9 @@ import tomlkit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from buildbpf import cargo_config
+from buildbpf.build.settings import cargo_timeout, effective, load_config
+from buildbpf.cargo import config_file
 from buildbpf.errors import BuildbpfError
-from buildbpf.settings import cargo_timeout, effective, load_config
 
 FUZZ = settings(
     max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -107,7 +107,7 @@ def test_random_bytes(tmp_path: Path, data: bytes) -> None:
     loads_or_domain_error(tmp_path, data)
 
 
-KEYS = cargo_config.managed_keys(["bpfel-unknown-none"], {"bpfel-unknown-none": ["-C", "x"]}, ["core"])
+KEYS = config_file.managed_keys(["bpfel-unknown-none"], {"bpfel-unknown-none": ["-C", "x"]}, ["core"])
 
 
 @FUZZ
@@ -118,12 +118,12 @@ def test_cargo_config_rewrites(document: dict[str, Any], crlf: bool, bom: bool) 
         return
     text = ("\ufeff" if bom else "") + (text.replace("\n", "\r\n") if crlf else text)
     try:
-        new, _ = cargo_config.render(text, KEYS, Path("config.toml"))
+        new, _ = config_file.render(text, KEYS, Path("config.toml"))
     except BuildbpfError as error:
         assert error.exit_code == 2
         return
     assert new.startswith("\ufeff") == bom
     if crlf and "\n" in text:
         assert new.count("\n") == new.count("\r\n")
-    again, _ = cargo_config.render(new, KEYS, Path("config.toml"))
+    again, _ = config_file.render(new, KEYS, Path("config.toml"))
     assert again == new  # a second run changes nothing

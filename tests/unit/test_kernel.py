@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from buildbpf import kernel
+from buildbpf.objects import kernel
 
 MOUNTS = """\
 sysfs /sys sysfs rw,nosuid,nodev,noexec,relatime 0 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from buildbpf.check import _MAP_TYPES
+from buildbpf.objects.check import _MAP_TYPES
 
 
 def test_map_type_numbers_follow_the_kernel_enum() -> None:

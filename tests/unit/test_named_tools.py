@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from buildbpf import toolchain
 from buildbpf.errors import NamedToolError, ToolchainError
-from buildbpf.toolchain import path_rustcs, resolve_linker, resolve_rust
+from buildbpf.toolchain import rust
+from buildbpf.toolchain.linker import resolve_linker
+from buildbpf.toolchain.rust import path_rustcs, resolve_rust
 from tests.unit.fakes import answer_probes, executable, isolate_toolchains, sysroot
 
 
@@ -76,8 +77,8 @@ def test_a_named_linker_that_works_is_the_one_used(machine: Path, monkeypatch: p
 
 
 def test_the_config_files_linker_is_relative_to_the_file_and_named_by_its_key(tmp_path: Path) -> None:
-    from buildbpf.build import linker_setting
-    from buildbpf.settings import Overrides, load_config
+    from buildbpf.build.execute import linker_setting
+    from buildbpf.build.settings import Overrides, load_config
 
     (tmp_path / "buildbpf.toml").write_text('\nbpf_linker = "tools/bpf-linker"\n')
     config = load_config(tmp_path)
@@ -95,19 +96,19 @@ def test_the_config_files_linker_is_not_ignored_with_a_toolchain_pin(
     machine: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`toolchain` and `bpf_linker` both in buildbpf.toml: the linker key used to be dropped."""
-    from buildbpf import build
-    from buildbpf.settings import Overrides
+    from buildbpf.build import execute
+    from buildbpf.build.settings import Overrides
     from tests.unit.fakes import workspace_metadata
 
     (machine / "buildbpf.toml").write_text('toolchain = "nightly"\nbpf_linker = "tools/bpf-linker"\n')
-    monkeypatch.setattr(build, "cargo_metadata", lambda rust, cwd: workspace_metadata(machine))
-    monkeypatch.setattr(build, "outside_metadata", lambda rust, data: [])
+    monkeypatch.setattr(execute, "cargo_metadata", lambda rust, cwd: workspace_metadata(machine))
+    monkeypatch.setattr(execute, "outside_metadata", lambda rust, data: [])
     with pytest.raises(
         NamedToolError, match=r"^buildbpf.toml:2 bpf_linker=.*tools/bpf-linker does not exist"
     ):
-        build.load(machine, Overrides(), {})
+        execute.load(machine, Overrides(), {})
     executable(machine / "tools" / "bpf-linker")
-    context = build.load(machine, Overrides(), {})
+    context = execute.load(machine, Overrides(), {})
     assert context.toolchain.linker.path == machine / "tools" / "bpf-linker"
     assert context.toolchain.rust.rustup_name == "nightly-x86_64-unknown-linux-gnu"
 
@@ -115,16 +116,16 @@ def test_the_config_files_linker_is_not_ignored_with_a_toolchain_pin(
 def test_a_broken_named_linker_fails_the_cli_with_exit_3(
     machine: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from buildbpf import build
-    from buildbpf.cli import run_cli
+    from buildbpf.build import execute
+    from buildbpf.cli.app import run_cli
     from tests.unit.fakes import workspace_metadata
 
     named = executable(machine / "mine" / "bpf-linker", mode=0o644)
     monkeypatch.setenv("BUILDBPF_BPF_LINKER", str(named))
     monkeypatch.setenv("BUILDBPF_NO_REPLAY", "1")
     monkeypatch.chdir(machine)
-    monkeypatch.setattr(build, "cargo_metadata", lambda rust, cwd: workspace_metadata(machine))
-    monkeypatch.setattr(build, "outside_metadata", lambda rust, data: [])
+    monkeypatch.setattr(execute, "cargo_metadata", lambda rust, cwd: workspace_metadata(machine))
+    monkeypatch.setattr(execute, "outside_metadata", lambda rust, data: [])
     assert run_cli(["build", "--print-plan"]) == 3
     out, err = capsys.readouterr()
     assert f"BUILDBPF_BPF_LINKER={named} is not executable" in err
@@ -207,7 +208,7 @@ def test_a_rustup_proxy_as_buildbpf_rustc_is_refused(machine: Path, monkeypatch:
 
 
 def test_setup_does_not_plan_around_a_named_tool(machine: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from buildbpf import provision
+    from buildbpf.toolchain import provision
 
     monkeypatch.setenv("BUILDBPF_CARGO", str(machine / "nowhere"))
     with pytest.raises(NamedToolError):
@@ -233,12 +234,13 @@ def test_a_system_rustc_not_on_path_is_not_labelled_path(
 def test_doctor_and_config_say_where_the_rustc_came_from(
     machine: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from buildbpf import build, doctor
-    from buildbpf.cli import run_cli
+    from buildbpf.build import execute
+    from buildbpf.cli.app import run_cli
+    from buildbpf.toolchain import doctor
     from tests.unit.fakes import workspace_metadata
 
     debian = sysroot(machine / "usr")
-    monkeypatch.setattr(toolchain, "SYSTEM_BIN_DIRS", (debian / "bin",))
+    monkeypatch.setattr(rust, "SYSTEM_BIN_DIRS", (debian / "bin",))
     (machine / "no-rustup" / "toolchains" / "nightly-x86_64-unknown-linux-gnu" / "bin" / "cargo").unlink()
     label = f"{debian / 'bin' / 'rustc'} (not on PATH)"
     monkeypatch.setattr(doctor, "probe", lambda argv, **_: None)
@@ -248,8 +250,8 @@ def test_doctor_and_config_say_where_the_rustc_came_from(
     assert report.toolchain["source"] == label
     assert any(c.name == "toolchain" and label in c.detail for c in report.checks)
     monkeypatch.chdir(machine)
-    monkeypatch.setattr(build, "cargo_metadata", lambda rust, cwd: workspace_metadata(machine))
-    monkeypatch.setattr(build, "outside_metadata", lambda rust, data: [])
+    monkeypatch.setattr(execute, "cargo_metadata", lambda rust, cwd: workspace_metadata(machine))
+    monkeypatch.setattr(execute, "outside_metadata", lambda rust, data: [])
     assert run_cli(["config"]) == 0
     assert f"from {label}" in capsys.readouterr().out
 

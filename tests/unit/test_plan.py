@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from buildbpf import plan
+from buildbpf.build import plan
+from buildbpf.build.plan import BuildOptions, host_endianness, leaky_variables, make_plan
+from buildbpf.build.settings import LoadedConfig, effective, load_config
+from buildbpf.cargo.workspace import Workspace, from_metadata
 from buildbpf.errors import ConfigError
-from buildbpf.plan import BuildOptions, host_endianness, leaky_variables, make_plan
-from buildbpf.settings import LoadedConfig, effective, load_config
-from buildbpf.workspace import Workspace, from_metadata
 
 GOLDEN = Path(__file__).parent / "golden"
 ROOT = Path("/ws/probe")
@@ -214,7 +214,7 @@ def test_workspace_roles_and_errors(tmp_path: Path) -> None:
     ],
 )
 def test_package_name_from_cargo_package_id(package_id: str, name: str) -> None:
-    from buildbpf.build import package_name
+    from buildbpf.build.execute import package_name
 
     assert package_name(package_id) == name
 
@@ -243,7 +243,7 @@ def test_bpf_target_arch_follows_the_userspace_target(tmp_path: Path) -> None:
 def test_the_userspace_target_is_found_as_cargo_finds_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from buildbpf.build import userspace_triple
+    from buildbpf.build.execute import userspace_triple
 
     monkeypatch.setenv("CARGO_HOME", str(tmp_path / "cargo-home"))
     root = tmp_path / "parent" / "ws"
@@ -294,7 +294,7 @@ def test_an_ebpf_root_package_gets_no_config_where_userspace_builds(tmp_path: Pa
 
 
 def test_a_member_named_like_a_dependency_is_named_with_its_version(tmp_path: Path) -> None:
-    from buildbpf.build import locked_duplicates
+    from buildbpf.build.execute import locked_duplicates
 
     lock = tmp_path / "Cargo.lock"
     lock.write_text(

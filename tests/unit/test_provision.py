@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from buildbpf import provision
 from buildbpf.errors import SetupError
-from buildbpf.toolchain import Mode, RustcInfo, RustToolchain, Version
+from buildbpf.toolchain import provision
+from buildbpf.toolchain.rust import Mode, RustToolchain
+from buildbpf.toolchain.versions import RustcInfo, Version
 
 
 def rust(sysroot: Path, llvm: Version | None = Version(22, 1, 8), name: str | None = None) -> RustToolchain:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from buildbpf import replay
+from buildbpf.build import replay
 
 FRESH = (
     '{"reason":"compiler-artifact","package_id":"a","fresh":true}\n'
@@ -229,7 +229,7 @@ def test_old_records_are_pruned(workspace: Path, monkeypatch: pytest.MonkeyPatch
 def test_a_deleted_working_directory_is_a_clear_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from buildbpf.cli import run_cli
+    from buildbpf.cli.app import run_cli
 
     gone = tmp_path / "gone"
     gone.mkdir()

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from buildbpf import run
+from buildbpf import _process
 from buildbpf.errors import CargoError
 
 
 def test_shell_line_is_pasteable() -> None:
-    command = run.Command(
+    command = _process.Command(
         ("cargo", "build", "--config", "target.bpfel-unknown-none.rustflags=['-C', 'debuginfo=2']"),
         cwd=Path("/w/my crate"),
         env_set={"RUSTC_BOOTSTRAP": "1", "RUSTC": "/usr/bin/rustc"},
@@ -38,21 +38,21 @@ def test_shell_line_is_pasteable() -> None:
 
 
 def test_environment_removes_then_sets() -> None:
-    command = run.Command(("x",), env_set={"A": "new"}, env_remove=frozenset({"RUSTFLAGS", "A"}))
+    command = _process.Command(("x",), env_set={"A": "new"}, env_remove=frozenset({"RUSTFLAGS", "A"}))
     env = command.environment({"RUSTFLAGS": "-C linker=mold", "A": "old", "PATH": "/bin"})
     assert env == {"A": "new", "PATH": "/bin"}
 
 
 def test_failure_becomes_cargo_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    def fake(command: run.Command, **_: object) -> run.Completed:
-        return run.Completed(command, 101, "", "error[E0463]: can't find crate for `core`")
+    def fake(command: _process.Command, **_: object) -> _process.Completed:
+        return _process.Completed(command, 101, "", "error[E0463]: can't find crate for `core`")
 
-    monkeypatch.setattr(run, "_spawn", fake)
+    monkeypatch.setattr(_process, "_spawn", fake)
     with pytest.raises(CargoError, match="exited with status 101"):
-        run.run(["cargo", "build"], echo=False)
-    assert run.run(["cargo", "build"], echo=False, check=False).returncode == 101
+        _process.run(["cargo", "build"], echo=False)
+    assert _process.run(["cargo", "build"], echo=False, check=False).returncode == 101
 
 
 def test_unit_tests_cannot_spawn() -> None:
     with pytest.raises(AssertionError, match="unit test tried to run a process"):
-        run.run(["true"], echo=False)
+        _process.run(["true"], echo=False)

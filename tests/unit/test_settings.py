@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from buildbpf.errors import ConfigError
-from buildbpf.settings import (
+from buildbpf.build.settings import (
     BpfTarget,
     ConfigFile,
     Cpu,
@@ -24,6 +23,7 @@ from buildbpf.settings import (
     parse_cli_targets,
     schema,
 )
+from buildbpf.errors import ConfigError
 
 CONFIG = """\
 # workspace-wide
@@ -251,7 +251,7 @@ def test_a_bad_cargo_timeout_names_the_variable(tmp_path: Path, raw: str) -> Non
 
 
 def test_a_bad_cargo_timeout_does_not_break_importing(monkeypatch: pytest.MonkeyPatch) -> None:
-    from buildbpf import build
+    from buildbpf.build import execute
 
     monkeypatch.setenv("BUILDBPF_CARGO_TIMEOUT", "abc")
-    importlib.reload(build)  # raised ValueError at import time before
+    importlib.reload(execute)  # raised ValueError at import time before

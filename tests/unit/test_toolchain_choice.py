@@ -8,17 +8,9 @@ from pathlib import Path
 import pytest
 
 from buildbpf.errors import ToolchainError
-from buildbpf.toolchain import (
-    RUST_SRC_MARKER,
-    BpfLinker,
-    Candidate,
-    Pin,
-    Version,
-    choose,
-    choose_linker,
-    path_rustcs,
-    rustup_toolchains,
-)
+from buildbpf.toolchain.linker import BpfLinker, choose_linker
+from buildbpf.toolchain.rust import RUST_SRC_MARKER, Candidate, Pin, choose, path_rustcs, rustup_toolchains
+from buildbpf.toolchain.versions import Version
 from tests.support import as_unprivileged, world_readable_tmp
 
 
@@ -149,11 +141,11 @@ def test_toolchain_file_pin_with_rust_src_wins(rustup_home: Path, debian: Path) 
 def test_buildbpf_rustc_ignores_a_pin(
     tmp_path: Path, debian: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from buildbpf import toolchain
+    from buildbpf.toolchain import probe_cache, rust
 
     monkeypatch.setenv("BUILDBPF_RUSTC", str(debian / "bin" / "rustc"))
-    monkeypatch.setattr(toolchain, "cached_probe", lambda *_: {"stdout": RUSTC_VV})
-    rust = toolchain.resolve_rust(Pin("nightly-1999-01-01", "rust-toolchain.toml", explicit=False))
+    monkeypatch.setattr(probe_cache, "cached_probe", lambda *_: {"stdout": RUSTC_VV})
+    rust = rust.resolve_rust(Pin("nightly-1999-01-01", "rust-toolchain.toml", explicit=False))
     assert rust.rustc == (debian / "bin" / "rustc").resolve()
     assert not [r for r in caplog.records if r.levelname == "WARNING"]  # no "is not installed"
 
@@ -240,7 +232,7 @@ def test_no_linker_at_all() -> None:
 
 
 def test_probe_cache_follows_the_binary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from buildbpf.toolchain import cached_probe
+    from buildbpf.toolchain.probe_cache import cached_probe
 
     monkeypatch.setenv("BUILDBPF_CACHE_DIR", str(tmp_path / "cache"))
     tool = tmp_path / "rustc"

@@ -7,15 +7,14 @@ from pathlib import Path
 import pytest
 
 from buildbpf.errors import ConfigError, ToolchainError
-from buildbpf.toolchain import (
+from buildbpf.toolchain.rust import find_toolchain_file, parse_toolchain_file
+from buildbpf.toolchain.versions import (
     Version,
-    find_toolchain_file,
     llvm_from_needed,
     parse_bpf_linker_version,
     parse_cargo_version,
     parse_llvm_version,
     parse_rustc_vv,
-    parse_toolchain_file,
 )
 
 DATA = Path(__file__).parent / "data"
@@ -219,6 +218,6 @@ def test_find_toolchain_file_walks_up(tmp_path: Path) -> None:
     ],
 )
 def test_toolchain_file_components(text: str, expected: tuple[str, ...]) -> None:
-    from buildbpf.toolchain import toolchain_file_components
+    from buildbpf.toolchain.rust import toolchain_file_components
 
     assert toolchain_file_components(text) == expected

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from buildbpf.kernel import CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN
-from buildbpf.verifier import CAP_NET_ADMIN, KernelFacts, ProgramLoad, judge
+from buildbpf.objects.kernel import CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN
+from buildbpf.objects.verifier import CAP_NET_ADMIN, KernelFacts, ProgramLoad, judge
 
 ALL = (1 << 41) - 1
 ROOTLESS = 1 << CAP_BPF | 1 << CAP_NET_ADMIN  # CAP_BPF, CAP_NET_ADMIN; no PERFMON, no SYS_ADMIN
@@ -78,7 +78,7 @@ note: Some details are omitted, run with `RUST_BACKTRACE=full` for a verbose bac
 
 
 def test_a_helper_that_panics_is_one_verdict_line() -> None:
-    from buildbpf.verifier import helper_death
+    from buildbpf.objects.verifier import helper_death
 
     said = helper_death(101, PANIC_STDERR)
     assert said == (
@@ -88,7 +88,7 @@ def test_a_helper_that_panics_is_one_verdict_line() -> None:
 
 
 def test_a_helper_killed_or_aborted_is_one_verdict_line() -> None:
-    from buildbpf.verifier import helper_death
+    from buildbpf.objects.verifier import helper_death
 
     aborted = helper_death(-6, "memory allocation of 4294967296 bytes failed\n")
     assert aborted == (
@@ -101,7 +101,7 @@ def test_a_helper_killed_or_aborted_is_one_verdict_line() -> None:
 
 
 def test_a_json_line_cut_short_is_not_a_traceback() -> None:
-    from buildbpf.verifier import parse_output
+    from buildbpf.objects.verifier import parse_output
 
     loads, error, _ = parse_output('{"kernel": {"bpffs": "private", "lsms": null}}\n{"name": "x", "ty')
     assert (loads, error) == ([], None)

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from buildbpf.build.plan import no_ebpf_crate
+from buildbpf.build.settings import load_config
+from buildbpf.cargo.workspace import from_metadata, outside_candidates
 from buildbpf.errors import ConfigError
-from buildbpf.plan import no_ebpf_crate
-from buildbpf.settings import load_config
-from buildbpf.workspace import from_metadata, outside_candidates
 
 
 def package(root: Path, name: str, deps: list[str], kinds: list[str]) -> dict[str, Any]:
@@ -82,7 +82,7 @@ def test_outside_crate_joins_the_workspace_with_its_own_target_dir(tmp_path: Pat
 
 
 def test_how_objects_were_built_is_recorded_beside_them(tmp_path: Path) -> None:
-    from buildbpf.build import BUILT_RECORD, Published, read_built, record_built
+    from buildbpf.build.execute import BUILT_RECORD, Published, read_built, record_built
 
     objects = tmp_path / "target" / "buildbpf" / "bpfel-unknown-none"
     objects.mkdir(parents=True)

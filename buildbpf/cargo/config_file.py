@@ -21,11 +21,11 @@ import tomlkit.exceptions
 from tomlkit.container import Container
 from tomlkit.items import Comment, InlineTable, Item, Table, Whitespace
 
-from buildbpf import files
+from buildbpf import _fs
+from buildbpf._fs import BOM, CONFIG_LIMIT, exists, read_text
 from buildbpf.errors import ConfigError
-from buildbpf.files import BOM, CONFIG_LIMIT, exists, read_text
 
-write_atomic = files.write_atomic  # its home before buildbpf/files.py; scaffold imports it from here
+write_atomic = _fs.write_atomic  # its home before buildbpf/files.py; scaffold imports it from here
 MARKER = "buildbpf"
 CONFIG_NAMES = ("config.toml", "config")  # what cargo reads in a `.cargo` directory, in order
 
@@ -217,7 +217,7 @@ def unused_bpf_rustflags(cwd: Path, home: Path, triples: Sequence[str]) -> list[
     found = []
     configs = [d / ".cargo" / name for d in (cwd, *cwd.parents) for name in CONFIG_NAMES]
     for path in [*configs, *(home / name for name in CONFIG_NAMES)]:
-        if not files.is_file(path):
+        if not _fs.is_file(path):
             continue
         try:
             data = _parse(read_text(path, limit=CONFIG_LIMIT).removeprefix(BOM), path)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from buildbpf.errors import ConfigError, FileSystemError
-from buildbpf.programs import PROGRAM_TYPES, ProgramType, syscall_symbol
+from buildbpf.scaffold.program_types import PROGRAM_TYPES, ProgramType, syscall_symbol
 
 if TYPE_CHECKING:
     from jinja2.sandbox import SandboxedEnvironment
@@ -98,8 +98,8 @@ _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 
 def templates_root() -> Path:
     """`templates/` of a checkout, or the copy shipped in the wheel."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "_templates", here.parent / "templates"):
+    package = Path(__file__).resolve().parent.parent
+    for candidate in (package / "_templates", package.parent / "templates"):
         if (candidate / "workspace").is_dir():
             return candidate
     raise ConfigError("buildbpf's templates are missing from this installation", fix="reinstall buildbpf")

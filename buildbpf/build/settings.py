@@ -20,9 +20,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError
 
-from buildbpf.environment import env_flag
+from buildbpf._fs import BOM, exists, load_toml, read_text
+from buildbpf.build.environment import env_flag
 from buildbpf.errors import ConfigError
-from buildbpf.files import BOM, exists, load_toml, read_text
 
 
 class Source(enum.IntEnum):

@@ -24,11 +24,12 @@ import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from buildbpf import kernel, paths
+from buildbpf import _fs
+from buildbpf._process import run
+from buildbpf.build.plan import leaky_variables
 from buildbpf.errors import KernelError, ToolchainError
-from buildbpf.plan import leaky_variables
-from buildbpf.run import run
-from buildbpf.toolchain import RustToolchain
+from buildbpf.objects import kernel
+from buildbpf.toolchain.rust import RustToolchain
 
 LOADER_SOURCE = Path(__file__).parent / "_loader"
 # section prefixes whose suffix is the BTF attach target the kernel needs at load time
@@ -86,7 +87,7 @@ def loader_binary(rust: RustToolchain) -> Path:
     digest = hashlib.sha256(rust.rustc_info.release.encode())
     for path in _source_files():
         digest.update(path.read_bytes())
-    home = paths.usable_cache("loader", digest.hexdigest()[:16])
+    home = _fs.usable_cache("loader", digest.hexdigest()[:16])
     binary = home / "target" / "release" / "buildbpf-loader"
     if binary.is_file():
         return binary

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from buildbpf.cargo_config import ManagedKey, managed_keys
+from buildbpf.build.settings import BpfTarget, Effective, Role
+from buildbpf.cargo.config_file import ManagedKey, managed_keys
+from buildbpf.cargo.workspace import Crate, Workspace
 from buildbpf.errors import ConfigError
-from buildbpf.settings import BpfTarget, Effective, Role
-from buildbpf.workspace import Crate, Workspace
 
 # Host build settings that leak into an eBPF build and break it (docs/pitfalls.md,
 # PITFALLS #4, #11): removed from the eBPF cargo's environment.
@@ -90,7 +90,7 @@ class CargoCall:
 
     def shell_line(self) -> str:
         """The line buildbpf echoes before running it, and a user can paste."""
-        from buildbpf.run import Command
+        from buildbpf._process import Command
 
         return Command(self.argv, self.cwd, self.env_set, frozenset(self.env_remove)).shell_line()
 

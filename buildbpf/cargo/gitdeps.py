@@ -23,9 +23,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from buildbpf._process import probe, run
 from buildbpf.errors import ToolchainError
-from buildbpf.run import probe, run
-from buildbpf.toolchain import cached_probe, path_rustcs, rustup_toolchains
+from buildbpf.toolchain import probe_cache
+from buildbpf.toolchain.rust import path_rustcs, rustup_toolchains
 
 log = logging.getLogger("buildbpf")
 
@@ -94,7 +95,7 @@ def _probe_git(cargo: Path, rustc: Path | None) -> dict[str, str | None]:
 
 def can_fetch_git(cargo: Path, rustc: Path | None = None) -> tuple[bool | None, str]:
     """(verdict, detail) for this cargo binary; None when it could not be asked."""
-    answer = cached_probe(cargo, "cargo git fetch", lambda: _probe_git(cargo, rustc))
+    answer = probe_cache.cached_probe(cargo, "cargo git fetch", lambda: _probe_git(cargo, rustc))
     ok = answer.get("ok")
     return (None if ok is None else bool(ok)), answer.get("detail") or ""
 

@@ -13,10 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from buildbpf import paths
+from buildbpf import _fs
+from buildbpf._process import run
 from buildbpf.errors import BuildbpfError, NamedToolError, SetupError, ToolchainError
-from buildbpf.run import run
-from buildbpf.toolchain import Pin, RustToolchain, resolve_linker, resolve_rust, rustup_toolchains
+from buildbpf.toolchain.linker import resolve_linker
+from buildbpf.toolchain.rust import Pin, RustToolchain, resolve_rust, rustup_toolchains
 
 # The bpf-linker release buildbpf installs by default: it has the llvm-21/22/23
 # features. Override with `buildbpf setup --bpf-linker-version`.
@@ -55,7 +56,7 @@ class Plan:
 
 def _rustup() -> str | None:
     return shutil.which("rustup") or (
-        str(p) if (p := paths.cargo_home() / "bin" / "rustup").is_file() else None
+        str(p) if (p := _fs.cargo_home() / "bin" / "rustup").is_file() else None
     )
 
 
@@ -107,7 +108,7 @@ def rustc_llvm_shim(rust: RustToolchain) -> Path | None:
     libs = sorted(rust.sysroot.glob("lib/libLLVM.so.*")) + sorted(rust.sysroot.glob("lib/libLLVM-*.so"))
     if not libs:
         return None
-    return paths.data_home() / "llvm-shim" / (rust.rustup_name or "system")
+    return _fs.data_home() / "llvm-shim" / (rust.rustup_name or "system")
 
 
 def _write_shim(shim: Path, rust: RustToolchain) -> None:
@@ -141,12 +142,12 @@ def linker_step(rust: RustToolchain, version: str) -> Step:
         "--features",
         f"llvm-{major}",
         "--root",
-        str(paths.managed_linker_root(major)),
+        str(_fs.managed_linker_root(major)),
     )
     env = {
         **rust.cargo_env(),
         # keep the build tree so an interrupted or repeated install resumes quickly
-        "CARGO_TARGET_DIR": str(paths.cache_home() / "bpf-linker-build" / f"llvm-{major}"),
+        "CARGO_TARGET_DIR": str(_fs.cache_home() / "bpf-linker-build" / f"llvm-{major}"),
     }
     env.pop("RUSTC_BOOTSTRAP", None)  # bpf-linker itself builds on stable
     prefix = llvm_prefix(major)

@@ -150,7 +150,7 @@ class Recorder:
         """Write the record; False (and nothing written) if an input changed while the build ran."""
         from pathlib import Path
 
-        from buildbpf.files import write_optional
+        from buildbpf._fs import write_optional
 
         if self.warnings:
             self._logger.debug("not recorded for a replay: the build warned")
@@ -336,7 +336,7 @@ def replay(argv: Sequence[str]) -> int | None:
             interrupted = Interrupted(f"interrupted while running {call['argv'][0]}")
             return render(interrupted, as_json=wants_json(argv))
         if code != 0:
-            from buildbpf.advice import cargo_failure
+            from buildbpf.build.advice import cargo_failure
             from buildbpf.errors import render, wants_json
 
             return render(cargo_failure(call["what"], code, out + err), as_json=wants_json(argv))

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from buildbpf import artifact, cargo_config, files, gitdeps, settings
-from buildbpf.advice import cargo_failure
-from buildbpf.errors import ArtifactError, BuildbpfError, ConfigError, FileSystemError
-from buildbpf.files import write_atomic
-from buildbpf.plan import (
+from buildbpf import _fs
+from buildbpf._fs import write_atomic
+from buildbpf._process import Completed, run
+from buildbpf.build import settings
+from buildbpf.build.advice import cargo_failure
+from buildbpf.build.plan import (
     BuildOptions,
     BuildPlan,
     CargoCall,
@@ -28,18 +29,13 @@ from buildbpf.plan import (
     make_plan,
     rebuilt_executables,
 )
-from buildbpf.run import Completed, run
-from buildbpf.toolchain import (
-    LINKER_VARIABLE,
-    Mode,
-    Pin,
-    RustToolchain,
-    Toolchain,
-    pin_from,
-    resolve_linker,
-    resolve_rust,
-)
-from buildbpf.workspace import Workspace, from_metadata, outside_candidates, parse_metadata
+from buildbpf.cargo import config_file, gitdeps
+from buildbpf.cargo.workspace import Workspace, from_metadata, outside_candidates, parse_metadata
+from buildbpf.errors import ArtifactError, BuildbpfError, ConfigError, FileSystemError
+from buildbpf.objects import gate
+from buildbpf.toolchain import Toolchain
+from buildbpf.toolchain.linker import resolve_linker
+from buildbpf.toolchain.rust import LINKER_VARIABLE, Mode, Pin, RustToolchain, pin_from, resolve_rust
 
 log = logging.getLogger("buildbpf")
 
@@ -91,17 +87,17 @@ def record_built(objects: Sequence[Published]) -> None:
             by_dir.setdefault(obj.path.parent, {})[obj.bin] = {"sha256": obj.sha256, "btf": obj.btf}
     for directory, entries in by_dir.items():
         record = {**read_built(directory), **entries}
-        files.write_optional(directory / BUILT_RECORD, json.dumps(record, indent=1, sort_keys=True) + "\n",
+        _fs.write_optional(directory / BUILT_RECORD, json.dumps(record, indent=1, sort_keys=True) + "\n",
                              "the record of how objects were built")  # fmt: skip
 
 
 def read_built(directory: Path) -> dict[str, Any]:
     """The record `record_built` wrote there; empty when missing or unreadable."""
     path = directory / BUILT_RECORD
-    if not files.is_file(path):
+    if not _fs.is_file(path):
         return {}
     try:
-        data = json.loads(files.read_text(path, what="record"))
+        data = json.loads(_fs.read_text(path, what="record"))
     except (BuildbpfError, ValueError) as exc:
         log.debug("ignoring %s: %s", path, exc)
         return {}
@@ -134,7 +130,7 @@ def btf_expected(effective: settings.Effective, *, aya_build: bool = False) -> t
 class Result:
     """What a build did."""
 
-    configs: list[cargo_config.Outcome] = field(default_factory=list)
+    configs: list[config_file.Outcome] = field(default_factory=list)
     objects: list[Published] = field(default_factory=list)
     userspace: tuple[str, ...] = ()
 
@@ -212,7 +208,7 @@ def published_objects(
     """This workspace's verified objects (not every object in a shared target dir), each with
     the BTF its crate's settings ask for, and the directory they are published under; needs
     cargo, not bpf-linker."""
-    from buildbpf.plan import objects_dir
+    from buildbpf.build.plan import objects_dir
 
     environ = os.environ if environ is None else environ
     rust = resolve_rust(pin_from(None, cwd))
@@ -301,10 +297,10 @@ def crate_toolchains(
 def _optional_toml(path: Path, what: str) -> dict[str, Any]:
     """A TOML file buildbpf only reads for hints: empty when missing or unreadable (cargo, which
     reads it too, reports what is wrong with it)."""
-    if not files.is_file(path):
+    if not _fs.is_file(path):
         return {}
     try:
-        return files.load_toml(path, what=what)[0]
+        return _fs.load_toml(path, what=what)[0]
     except ConfigError as error:
         log.debug("%s: %s", path, error.message)
         return {}
@@ -369,7 +365,7 @@ def aya_build_shims(toolchain: Toolchain) -> Path:
     First on PATH: `cargo`/`rustup` stand-ins that run the chosen toolchain, `rustc` and
     `bpf-linker` links. Content-addressed under the cache; created when missing.
     """
-    from buildbpf import paths
+    from buildbpf import _fs
 
     rust = toolchain.rust
     files = {
@@ -378,7 +374,7 @@ def aya_build_shims(toolchain: Toolchain) -> Path:
     }
     links = {"rustc": rust.rustc, "bpf-linker": toolchain.linker.path}
     key = hashlib.sha256(repr((sorted(files.items()), sorted(links.items()))).encode()).hexdigest()[:16]
-    directory = paths.usable_cache("aya-build-shims", key)
+    directory = _fs.usable_cache("aya-build-shims", key)
 
     def fill(directory: Path) -> None:
         for name, text in files.items():
@@ -392,7 +388,7 @@ def aya_build_shims(toolchain: Toolchain) -> Path:
         try:
             fill(directory)
         except (OSError, FileSystemError) as exc:  # a full disk: the shims are needed, the cache is not
-            directory = paths.scratch_cache("aya-build-shims", key, reason=str(exc))
+            directory = _fs.scratch_cache("aya-build-shims", key, reason=str(exc))
             fill(directory)
     return directory
 
@@ -418,7 +414,7 @@ def userspace_triple(root: Path, environ: Mapping[str, str], host: str) -> str:
     from the workspace root upwards, then cargo's home; else the host. A target spec file
     (`path/to/x.json`) counts by its name.
     """
-    from buildbpf import paths
+    from buildbpf import _fs
 
     def named(value: object, origin: str) -> str | None:
         if isinstance(value, list):
@@ -433,8 +429,8 @@ def userspace_triple(root: Path, environ: Mapping[str, str], host: str) -> str:
     if triple := named(environ.get("CARGO_BUILD_TARGET"), "CARGO_BUILD_TARGET"):
         return triple
     directories = [root, *root.parents]
-    configs = [d / ".cargo" / name for d in directories for name in cargo_config.CONFIG_NAMES]
-    configs += [paths.cargo_home() / name for name in cargo_config.CONFIG_NAMES]
+    configs = [d / ".cargo" / name for d in directories for name in config_file.CONFIG_NAMES]
+    configs += [_fs.cargo_home() / name for name in config_file.CONFIG_NAMES]
     for config in configs:
         build = _optional_toml(config, "cargo configuration").get("build")
         if isinstance(build, dict) and (triple := named(build.get("target"), f"{config}: build.target")):
@@ -448,7 +444,7 @@ def plan_for(context: Context, options: BuildOptions, environ: Mapping[str, str]
     solo = frozenset(
         crate.name
         for crate in context.workspace.ebpf_roots()
-        if cargo_config.has_user_settings(crate.directory)
+        if config_file.has_user_settings(crate.directory)
     )
     return make_plan(
         context.workspace,
@@ -523,7 +519,7 @@ def publish(
                     fix="check the linker (`buildbpf doctor`) and rebuild; the old object is not published",
                 )
             edition = dict(step.editions).get(crate)
-            checked = artifact.gate(exe, crate=crate, target=step.target.value, btf=step.btf, edition=edition)
+            checked = gate.gate(exe, crate=crate, target=step.target.value, btf=step.btf, edition=edition)
         except ArtifactError:
             destination.unlink(missing_ok=True)  # never leave a stale object for userspace (PITFALLS #7)
             raise
@@ -598,7 +594,7 @@ def gate_aya_build(step: UserspaceStep, stdout: str) -> list[Published]:
         if path is None or not path.is_file():
             continue  # aya-build built another eBPF crate than this bin
         try:
-            checked = artifact.gate(path, crate=f"{crate} (aya-build)", target=step.target.value, btf=False)
+            checked = gate.gate(path, crate=f"{crate} (aya-build)", target=step.target.value, btf=False)
         except ArtifactError:
             for exe in executables_from_messages(stdout):
                 exe.unlink(missing_ok=True)  # never leave a binary that embeds a rejected object
@@ -631,7 +627,7 @@ def check_embedded(executables: list[Path], verified: list[Published]) -> None:
     known = {o.sha256 for o in verified}
     for exe in executables:
         try:
-            embedded = artifact.embedded_objects(exe)
+            embedded = gate.embedded_objects(exe)
         except (OSError, ValueError) as exc:
             log.debug("cannot read %s for embedded objects: %s", exe, exc)
             continue
@@ -640,7 +636,7 @@ def check_embedded(executables: list[Path], verified: list[Published]) -> None:
             if digest in known:
                 continue
             target = "bpfeb" if data[5] == 2 else "bpfel"
-            found = artifact.inspect(exe, target=target, btf=False, data=data)
+            found = gate.inspect(exe, target=target, btf=False, data=data)
             if found.problems:
                 exe.unlink(missing_ok=True)  # never leave a binary that embeds a rejected object
                 raise ArtifactError(
@@ -665,15 +661,15 @@ def execute(
     stopped after `timeout` seconds)."""
     result = Result()
     for step in plan.configs:
-        path = step.directory / ".cargo" / cargo_config.CONFIG_NAMES[0]
+        path = step.directory / ".cargo" / config_file.CONFIG_NAMES[0]
         if tracked_by_git(path):
             # a committed config stays as the project wrote it (PITFALLS #28): every setting
             # buildbpf needs is on its command line anyway
             log.info("%s is tracked by git: left as it is (buildbpf passes its settings to cargo)", path)
             continue
-        outcome = cargo_config.apply(step.directory, step.keys, dry_run=dry_run)
+        outcome = config_file.apply(step.directory, step.keys, dry_run=dry_run)
         result.configs.append(outcome)
-        if outcome.status is not cargo_config.Status.UNCHANGED and not dry_run:
+        if outcome.status is not config_file.Status.UNCHANGED and not dry_run:
             log.info("%sd %s", outcome.status, outcome.path)
         for kept in outcome.kept_user_values:
             # not a problem (the command line wins), and aya-template's own config has one
@@ -682,11 +678,11 @@ def execute(
             )
     if dry_run:
         return result
-    from buildbpf import paths
+    from buildbpf import _fs
 
     warned: set[Path] = set()
     for ebpf in plan.ebpf:
-        unused = cargo_config.unused_bpf_rustflags(ebpf.call.cwd, paths.cargo_home(), [ebpf.target.triple])
+        unused = config_file.unused_bpf_rustflags(ebpf.call.cwd, _fs.cargo_home(), [ebpf.target.triple])
         for config, flags in unused:
             if config not in warned:
                 warned.add(config)
@@ -718,9 +714,10 @@ def replay_inputs(context: Context, cwd: Path) -> list[str]:
     bpf-linker earlier in PATH, changes the plan).
     """
     import buildbpf
-    from buildbpf import paths
-    from buildbpf.cargo_config import CONFIG_NAMES
-    from buildbpf.toolchain import TOOLCHAIN_FILES, resolution_inputs
+    from buildbpf import _fs
+    from buildbpf.cargo.config_file import CONFIG_NAMES
+    from buildbpf.toolchain import resolution_inputs
+    from buildbpf.toolchain.rust import TOOLCHAIN_FILES
 
     workspace = context.workspace
     files: list[Path] = [workspace.root / "Cargo.lock", workspace.root / "buildbpf.toml"]
@@ -732,17 +729,17 @@ def replay_inputs(context: Context, cwd: Path) -> list[str]:
     files += [c.manifest for c in workspace.crates]
     # a new member under a glob such as `crates/*`
     files += [c.manifest.parent.parent for c in workspace.crates if c.manifest.parent != workspace.root]
-    files += [paths.cargo_home() / name for name in CONFIG_NAMES]
+    files += [_fs.cargo_home() / name for name in CONFIG_NAMES]
     for toolchain in (context.toolchain, *context.crate_toolchains.values()):
         files += resolution_inputs(toolchain)
     # buildbpf itself: an upgrade may plan differently
-    files += sorted(Path(buildbpf.__file__).parent.glob("*.py"))
+    files += sorted(Path(buildbpf.__file__).parent.rglob("*.py"))
     return [str(f) for f in dict.fromkeys(files)]
 
 
 def replay_calls(plan: BuildPlan, result: Result) -> list[dict[str, object]]:
     """The cargo calls of a finished build, as the replay record keeps them."""
-    from buildbpf import replay
+    from buildbpf.build import replay
 
     def record(call: CargoCall, what: str, gate: bool, outputs: list[str]) -> dict[str, object]:
         return replay.call_record(

@@ -1,6 +1,6 @@
-"""Find the Rust toolchain and the bpf-linker that buildbpf builds with.
+"""Find the rustc/cargo pair that builds eBPF, and the toolchain pin in force.
 
-Preference order for rustc/cargo (first usable wins):
+Preference order (first usable wins):
 
 1. a pinned rustup toolchain (CLI, config, or the crate's `rust-toolchain.toml`);
 2. a rustup `nightly*` toolchain that has rust-src;
@@ -9,8 +9,7 @@ Preference order for rustc/cargo (first usable wins):
 
 rustup toolchains are read from `$RUSTUP_HOME/toolchains` and called by absolute
 path, so a rustup proxy earlier in PATH, or an inherited `RUSTUP_TOOLCHAIN`,
-cannot change the choice. bpf-linker must be built on the same LLVM major as rustc
-(docs/pitfalls.md #1); a mismatch is an error before anything is built.
+cannot change the choice.
 """
 
 from __future__ import annotations
@@ -19,145 +18,30 @@ import enum
 import logging
 import os
 import re
-import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from buildbpf import paths
-from buildbpf.errors import BuildbpfError, ConfigError, NamedToolError, ToolchainError
-from buildbpf.files import (
+from buildbpf import _fs
+from buildbpf._fs import (
     BOM,
-    CONFIG_LIMIT,
     exists,
     is_dir,
     is_executable,
     is_file,
     parse_toml,
-    read_regular,
     read_text,
-    write_optional,
 )
-from buildbpf.run import probe
+from buildbpf._process import probe
+from buildbpf.errors import ConfigError, NamedToolError, ToolchainError
+from buildbpf.toolchain import probe_cache
+from buildbpf.toolchain.versions import _HOST_SUFFIX, RustcInfo, parse_rustc_vv
 
 log = logging.getLogger("buildbpf")
 
+
 RUST_SRC_MARKER = Path("lib/rustlib/src/rust/library/Cargo.lock")
 BPF_TARGETS = ("bpfel-unknown-none", "bpfeb-unknown-none")
-
-# A rustup toolchain directory is `<channel>-<host triple>`; the triple starts
-# with an arch and a vendor (`x86_64-unknown-`, `aarch64-apple-`).
-_HOST_SUFFIX = re.compile(r"^[a-z][a-z0-9_]*-(unknown|apple|pc)-")
-_LLVM_VERSION = re.compile(r"LLVM version:?\s*(\d+)\.(\d+)(?:\.(\d+))?")
-_RELEASE = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:-(nightly|beta(?:\.\d+)?|dev))?$")
-_LIBLLVM = re.compile(r"^libLLVM(?:\.so\.|-)(\d+)(?:\.(\d+))?")
-
-
-@dataclass(frozen=True, order=True)
-class Version:
-    """A dotted version; missing parts are 0."""
-
-    major: int
-    minor: int = 0
-    patch: int = 0
-
-    def __str__(self) -> str:
-        return f"{self.major}.{self.minor}.{self.patch}"
-
-
-@dataclass(frozen=True)
-class RustcInfo:
-    """What `rustc -vV` says about itself."""
-
-    release: str
-    version: Version
-    channel: str
-    commit_date: str | None
-    host: str
-    llvm: Version | None
-
-
-@dataclass(frozen=True)
-class CargoInfo:
-    """What `cargo -V` says about itself."""
-
-    version: Version
-    channel: str
-    commit_date: str | None
-
-
-def parse_rustc_vv(text: str) -> RustcInfo:
-    """Parse `rustc -vV` output (rustup, Debian "built from a source tarball", nightly)."""
-    fields: dict[str, str] = {}
-    for line in text.splitlines():
-        key, sep, value = line.partition(":")
-        if sep:
-            fields[key.strip()] = value.strip()
-    release = fields.get("release")
-    if release is None:
-        raise ToolchainError(
-            "`rustc -vV` printed no `release:` line; this does not look like rustc",
-            fix="set BUILDBPF_RUSTC (or --rustc) to a real rustc",
-        )
-    match = _RELEASE.match(release)
-    if match is None:
-        raise ToolchainError(f"cannot read rustc release {release!r}")
-    version = Version(int(match[1]), int(match[2]), int(match[3]))
-    channel = (match[4] or "stable").split(".")[0]
-    commit_date = fields.get("commit-date")
-    llvm = None
-    if (found := _LLVM_VERSION.search(text)) is not None:
-        llvm = Version(int(found[1]), int(found[2]), int(found[3] or 0))
-    return RustcInfo(
-        release=release,
-        version=version,
-        channel=channel,
-        commit_date=None if commit_date in (None, "unknown") else commit_date,
-        host=fields.get("host", ""),
-        llvm=llvm,
-    )
-
-
-def parse_cargo_version(text: str) -> CargoInfo:
-    """Parse `cargo -V` (`cargo 1.96.0 (30a34c682 2026-05-25) (built from a source tarball)`)."""
-    match = re.match(
-        r"^cargo (\d+)\.(\d+)\.(\d+)(?:-(nightly|beta(?:\.\d+)?|dev))?"
-        r"(?: \((?:\w+ )?(\d{4}-\d{2}-\d{2})\))?",
-        text.strip(),
-    )
-    if match is None:
-        raise ToolchainError(f"cannot read the cargo version from {text.strip()[:80]!r}")
-    return CargoInfo(
-        version=Version(int(match[1]), int(match[2]), int(match[3])),
-        channel=(match[4] or "stable").split(".")[0],
-        commit_date=match[5],
-    )
-
-
-def parse_bpf_linker_version(text: str) -> Version:
-    """Parse `bpf-linker --version` (`bpf-linker 0.13.0`)."""
-    match = re.search(r"bpf-linker (\d+)\.(\d+)\.(\d+)", text)
-    if match is None:
-        raise ToolchainError(f"cannot read the bpf-linker version from {text.strip()[:80]!r}")
-    return Version(int(match[1]), int(match[2]), int(match[3]))
-
-
-def parse_llvm_version(text: str) -> Version | None:
-    """Find `LLVM version X.Y.Z` in a tool's output (`Debian LLVM version 22.1.8`)."""
-    match = _LLVM_VERSION.search(text)
-    if match is None:
-        return None
-    return Version(int(match[1]), int(match[2]), int(match[3] or 0))
-
-
-def llvm_from_needed(needed: Iterable[str]) -> Version | None:
-    """The LLVM a binary links dynamically, from its DT_NEEDED (`libLLVM.so.22.1`)."""
-    for name in needed:
-        if (match := _LIBLLVM.match(name)) is not None:
-            return Version(int(match[1]), int(match[2] or 0))
-    return None
-
-
 def parse_toolchain_file(text: str, path: Path) -> str | None:
     """The channel named by a `rust-toolchain.toml` (or legacy one-line `rust-toolchain`)."""
     stripped = text.strip()
@@ -226,7 +110,7 @@ class Pin:
 
 def rustup_toolchains(home: Path | None = None) -> list[Candidate]:
     """Installed rustup toolchains, read from disk (no rustup process, no proxy)."""
-    root = (home or paths.rustup_home()) / "toolchains"
+    root = (home or _fs.rustup_home()) / "toolchains"
     try:
         entries = sorted(p for p in root.iterdir() if is_dir(p))
     except OSError:
@@ -469,7 +353,7 @@ def _named_candidate(rustc: Path, cargo: Path, source: str, origin: str) -> Cand
     real = rustc.resolve()
     candidate = Candidate(source, real, cargo, real.parent.parent)
     if not candidate.has_rust_src:
-        toolchains = paths.rustup_home() / "toolchains"
+        toolchains = _fs.rustup_home() / "toolchains"
         fix = (
             f"rustup component add rust-src --toolchain {candidate.sysroot.name}"
             if candidate.sysroot.parent == toolchains
@@ -537,7 +421,7 @@ def resolve_rust(pin: Pin | None = None, *, candidates: Sequence[Candidate] | No
             )
         return {"stdout": done.stdout}
 
-    info = parse_rustc_vv(cached_probe(chosen.rustc, "rustc -vV", rustc_vv)["stdout"] or "")
+    info = parse_rustc_vv(probe_cache.cached_probe(chosen.rustc, "rustc -vV", rustc_vv)["stdout"] or "")
     return RustToolchain(
         source=chosen.source,
         mode=Mode.NIGHTLY if info.channel in ("nightly", "dev") else Mode.BOOTSTRAP,
@@ -576,249 +460,3 @@ def toolchain_file_components(text: str) -> tuple[str, ...]:
     return tuple(c for c in components if isinstance(c, str))
 
 
-# --- a cache of tool probes -----------------------------------------------------------------
-
-
-def cached_probe(
-    tool: Path, kind: str, compute: Callable[[], dict[str, str | None]]
-) -> dict[str, str | None]:
-    """`compute()` for this exact binary, remembered across runs (no-op builds stay fast).
-
-    The key is the binary's path, mtime and size, so an upgraded or rebuilt tool is probed
-    again; a broken cache file is ignored and rewritten.
-    """
-    import json
-
-    try:
-        stat = tool.stat()
-    except OSError:
-        return compute()
-    key = f"{kind}|{tool}|{stat.st_mtime_ns}|{stat.st_size}"
-    store = paths.cache_home() / "probes.json"
-    try:
-        entries = json.loads(read_regular(store, limit=CONFIG_LIMIT, what="probe cache"))
-        if not isinstance(entries, dict):
-            entries = {}
-    except (BuildbpfError, ValueError, RecursionError):
-        entries = {}  # none yet, or unreadable: probe again
-    if key in entries and isinstance(entries[key], dict):
-        return dict(entries[key])
-    value = compute()
-    # forget binaries that are gone (test fakes, replaced toolchains)
-    entries = {k: v for k, v in entries.items() if Path(k.split("|")[1]).exists()}
-    entries[key] = value
-    write_optional(store, json.dumps(entries, indent=1), "the probe cache")  # only costs speed
-    return value
-
-
-# --- bpf-linker ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BpfLinker:
-    """A bpf-linker binary and the LLVM it was built on."""
-
-    path: Path
-    source: str
-    version: Version | None
-    llvm: Version | None
-
-    def describe(self) -> str:
-        llvm = f"LLVM {self.llvm}" if self.llvm else "LLVM unknown"
-        return f"bpf-linker {self.version or '?'} ({llvm}) at {self.path}"
-
-
-def _needed_libraries(path: Path) -> list[str]:
-    from elftools.common.exceptions import ELFError
-    from elftools.elf.dynamic import DynamicSection
-    from elftools.elf.elffile import ELFFile
-
-    try:
-        with path.open("rb") as stream:
-            elf = ELFFile(stream)
-            return [
-                str(tag.needed)  # type: ignore[attr-defined]
-                for section in elf.iter_sections()
-                if isinstance(section, DynamicSection)
-                for tag in section.iter_tags()
-                if tag.entry.d_tag == "DT_NEEDED"
-            ]
-    except (OSError, ELFError):
-        return []
-
-
-def inspect_linker(path: Path, source: str) -> BpfLinker:
-    """Ask a bpf-linker for its version and for the LLVM it runs on (cached per binary)."""
-
-    def ask() -> dict[str, str | None]:
-        found = _ask_linker(path)
-        return {"version": str(found[0]) if found[0] else None, "llvm": str(found[1]) if found[1] else None}
-
-    answer = cached_probe(path, "bpf-linker", ask)
-
-    def version_of(text: str | None) -> Version | None:
-        if not text:
-            return None
-        major, minor, patch = (int(x) for x in text.split("."))
-        return Version(major, minor, patch)
-
-    return BpfLinker(
-        path=path, source=source, version=version_of(answer["version"]), llvm=version_of(answer["llvm"])
-    )
-
-
-def _ask_linker(path: Path) -> tuple[Version | None, Version | None]:
-    version = None
-    done = probe([path, "--version"])
-    if done is not None and done.returncode == 0:
-        try:
-            version = parse_bpf_linker_version(done.stdout)
-        except ToolchainError:
-            version = None
-    # LLVM's own `--version` option, passed through, names the exact LLVM that is
-    # linked in (static or shared); the DT_NEEDED entry is the fallback.
-    with tempfile.TemporaryDirectory(prefix="buildbpf-") as tmp:
-        done = probe([path, "--llvm-args=--version", "-o", str(Path(tmp) / "out.o"), os.devnull])
-    llvm = parse_llvm_version(done.stdout + done.stderr) if done is not None else None
-    if llvm is None:
-        llvm = llvm_from_needed(_needed_libraries(path))
-    return version, llvm
-
-
-def linker_candidates(llvm_major: int | None) -> Iterator[tuple[Path, str]]:
-    """Where a bpf-linker nobody named may be, best first, each path once."""
-    seen: set[Path] = set()
-    places: list[tuple[Path, str]] = []
-    if llvm_major is not None:
-        places.append((paths.managed_linker(llvm_major), "installed by buildbpf setup"))
-    for directory in os.environ.get("PATH", "").split(os.pathsep):
-        if directory:
-            places.append((Path(directory) / "bpf-linker", "PATH"))
-    places.append((paths.cargo_home() / "bin" / "bpf-linker", "cargo install"))
-    for path, source in places:
-        if not is_executable(path):
-            continue
-        real = path.resolve()
-        if real in seen:
-            continue
-        seen.add(real)
-        yield real, source
-
-
-@dataclass(frozen=True)
-class LinkerChoice:
-    """The bpf-linker to use, or why there is none."""
-
-    chosen: BpfLinker | None
-    rejected: tuple[BpfLinker, ...]
-    llvm_major: int | None
-    named: bool = False  # the user named the one linker looked at
-
-    def require(self) -> BpfLinker:
-        """The chosen linker, or a ToolchainError that says exactly what is wrong."""
-        if self.chosen is not None:
-            return self.chosen
-        if self.rejected:
-            wrong = self.rejected[0]
-            if wrong.llvm is None:
-                why = (
-                    f"{wrong.path} did not say which LLVM it is built on (`--llvm-args=--version`), "
-                    f"so it cannot be trusted to read rustc's LLVM {self.llvm_major} bitcode"
-                )
-            else:
-                why = (
-                    f"{wrong.describe()} does not match rustc's LLVM {self.llvm_major}: rustc writes "
-                    f"LLVM {self.llvm_major} bitcode that this linker cannot read "
-                    "('Invalid record' or broken BTF)"
-                )
-            features = f"--features llvm-{self.llvm_major}"
-            if self.named:
-                raise NamedToolError(
-                    f"{wrong.source}: {why}",
-                    fix=f"point {wrong.source} at a bpf-linker built on LLVM {self.llvm_major} "
-                    f"(`buildbpf setup` installs one, built with {features}), or unset it",
-                )
-            raise ToolchainError(why, fix=f"run `buildbpf setup` (installs bpf-linker with {features})")
-        raise ToolchainError(
-            "bpf-linker was not found (not on PATH, not in ~/.cargo/bin, not installed by buildbpf)",
-            fix=f"run `buildbpf setup`, or set {LINKER_VARIABLE} to its path",
-        )
-
-
-def choose_linker(
-    found: Sequence[BpfLinker], llvm_major: int | None, *, explicit: bool = False
-) -> LinkerChoice:
-    """Pick the first linker whose LLVM major matches rustc's; an explicit one must match."""
-    rejected: list[BpfLinker] = []
-    for index, linker in enumerate(found):
-        matches = llvm_major is None or (linker.llvm is not None and linker.llvm.major == llvm_major)
-        if matches:
-            return LinkerChoice(linker, tuple(rejected), llvm_major, explicit)
-        rejected.append(linker)
-        if explicit and index == 0:
-            break  # the user named this one: do not quietly use another
-    return LinkerChoice(None, tuple(rejected), llvm_major, explicit)
-
-
-def resolve_linker(
-    llvm_major: int | None, explicit: str | None = None, origin: str = "--bpf-linker"
-) -> LinkerChoice:
-    """The bpf-linker for rustc's LLVM major.
-
-    One the user named (`explicit`, named by `origin`; else `BUILDBPF_BPF_LINKER`) is used or
-    refused with a NamedToolError (missing, not executable, another LLVM), never swapped for
-    another; otherwise the first candidate whose LLVM matches is chosen.
-    """
-    if not explicit and (env := os.environ.get(LINKER_VARIABLE)):
-        explicit, origin = env, LINKER_VARIABLE
-    if explicit:
-        path = named_tool(origin, explicit, "bpf-linker")
-        return choose_linker([inspect_linker(path.resolve(), origin)], llvm_major, explicit=True)
-    found: list[BpfLinker] = []
-    for path, source in linker_candidates(llvm_major):
-        found.append(inspect_linker(path, source))
-        choice = choose_linker(found, llvm_major)
-        if choice.chosen is not None:
-            return choice
-    return choose_linker(found, llvm_major)
-
-
-@dataclass(frozen=True)
-class Toolchain:
-    """Everything an eBPF build needs: rustc/cargo and a matching bpf-linker."""
-
-    rust: RustToolchain
-    linker: BpfLinker
-
-
-def resolve(
-    pin: Pin | None = None, bpf_linker: str | None = None, linker_origin: str = "--bpf-linker"
-) -> Toolchain:
-    """Resolve the full toolchain or raise a ToolchainError with the fix.
-
-    `linker_origin` names where `bpf_linker` came from, for its error messages.
-    """
-    rust = resolve_rust(pin)
-    linker = resolve_linker(rust.llvm_major, bpf_linker, linker_origin).require()
-    return Toolchain(rust, linker)
-
-
-def resolution_inputs(toolchain: Toolchain) -> list[Path]:
-    """Every path whose change, appearance or removal could change what `resolve` picks.
-
-    The candidates `rustup_toolchains`, `path_rustcs` and `linker_candidates` look at,
-    present or not, and the chosen binaries; toolchain files are `TOOLCHAIN_FILES` in the
-    directories `pin_from` searches.
-    """
-    files = [paths.rustup_home() / "toolchains"]
-    for candidate in [*rustup_toolchains(), *path_rustcs()]:
-        files += [candidate.rustc, candidate.sysroot / RUST_SRC_MARKER]
-        files += [candidate.cargo] if candidate.cargo else []
-    for directory in [*os.environ.get("PATH", "").split(os.pathsep), *map(str, SYSTEM_BIN_DIRS)]:
-        if directory:
-            files += [Path(directory) / name for name in ("rustc", "cargo", "bpf-linker")]
-    files.append(paths.cargo_home() / "bin" / "bpf-linker")
-    rust = toolchain.rust
-    if rust.llvm_major is not None:
-        files.append(paths.managed_linker(rust.llvm_major))
-    return [*files, rust.rustc, rust.cargo, toolchain.linker.path]

@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from buildbpf import btf, kernel
-from buildbpf.files import is_dir
+from buildbpf._fs import is_dir
+from buildbpf.objects import btf, kernel
 
 TRACEFS = (Path("/sys/kernel/tracing/events"), Path("/sys/kernel/debug/tracing/events"))
 _WRAPPER = {

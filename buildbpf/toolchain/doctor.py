@@ -9,17 +9,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from buildbpf import kernel
+from buildbpf._process import probe
 from buildbpf.errors import BuildbpfError
-from buildbpf.run import probe
-from buildbpf.toolchain import (
-    BPF_TARGETS,
-    Pin,
-    RustToolchain,
-    parse_cargo_version,
-    resolve_linker,
-    resolve_rust,
-)
+from buildbpf.objects import kernel
+from buildbpf.toolchain.linker import resolve_linker
+from buildbpf.toolchain.rust import BPF_TARGETS, Pin, RustToolchain, resolve_rust
+from buildbpf.toolchain.versions import parse_cargo_version
 
 
 class Status(enum.StrEnum):
@@ -206,7 +201,7 @@ def _check_kernel(report: Report) -> None:
 
 def _check_git(report: Report, rust: RustToolchain) -> None:
     """Can the build cargo fetch git dependencies (aya by git, as aya-template and the book do)?"""
-    from buildbpf import gitdeps
+    from buildbpf.cargo import gitdeps
 
     verdict, detail = gitdeps.can_fetch_git(rust.cargo, rust.rustc)
     if verdict:

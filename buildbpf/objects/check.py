@@ -14,9 +14,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from buildbpf import artifact, btf, ebpf_object
+from buildbpf._fs import OBJECT_LIMIT, read_regular
 from buildbpf.errors import BuildbpfError, FileSystemError
-from buildbpf.files import OBJECT_LIMIT, read_regular
+from buildbpf.objects import btf, elf, gate
 
 # The kernel's license_is_gpl_compatible() (include/linux/license.h)
 GPL_COMPATIBLE = frozenset(
@@ -155,18 +155,18 @@ def inspect(
         target = "bpfeb" if data[5:6] == b"\x02" else "bpfel"
     report.size = len(data)
     report.sha256 = hashlib.sha256(data).hexdigest()
-    gate = artifact.inspect(path, target=target, btf=btf_required, data=data)
-    report.problems += [p.what for p in gate.problems]
-    report.license = gate.license
-    report.undefined = sorted(set(gate.undefined))
-    report.corrupt = gate.corrupt
-    obj = gate.object
-    if obj is None or obj.elfclass != 2 or obj.e_machine != artifact.EM_BPF:
+    gated = gate.inspect(path, target=target, btf=btf_required, data=data)
+    report.problems += [p.what for p in gated.problems]
+    report.license = gated.license
+    report.undefined = sorted(set(gated.undefined))
+    report.corrupt = gated.corrupt
+    obj = gated.object
+    if obj is None or obj.elfclass != 2 or obj.e_machine != gate.EM_BPF:
         return report  # not an eBPF object: listing its sections would only mislead
     _read_object(obj, report)
     _judge_license(report)
     if not btf_required:
-        _note_missing_btf(report, gate.has_btf, gate.has_btf_ext, btf_origin)
+        _note_missing_btf(report, gated.has_btf, gated.has_btf_ext, btf_origin)
     return report
 
 
@@ -205,7 +205,7 @@ def _judge_license(report: Report) -> None:
 
 def add_attach_targets(report: Report) -> None:
     """Check every attach target named in a section against the running kernel."""
-    from buildbpf import attach
+    from buildbpf.objects import attach
 
     for section in dict.fromkeys(p.section for p in report.programs):
         verdict = attach.check_section(section)
@@ -223,7 +223,7 @@ def add_attach_targets(report: Report) -> None:
 
 def add_loads(report: Report, binary: Path, extra_targets: dict[str, str] | None = None) -> None:
     """Run the object through the kernel verifier (`check --load`) and record the verdicts."""
-    from buildbpf import verifier
+    from buildbpf.objects import verifier
 
     sections = {p.function: p.section for p in report.programs}
     done = verifier.load_object(binary, Path(report.path), sections, extra_targets or {})
@@ -239,7 +239,7 @@ def add_loads(report: Report, binary: Path, extra_targets: dict[str, str] | None
             report.warnings.append(f"load: program {load.name} not verified here: {load.reason}")
 
 
-def _read_object(obj: ebpf_object.EbpfObject, report: Report) -> None:
+def _read_object(obj: elf.EbpfObject, report: Report) -> None:
     """Programs, maps and BTF from the object as the gate read it (one pass over the bytes)."""
     symbols = obj.symbols
     order = "<" if obj.little_endian else ">"
@@ -247,7 +247,7 @@ def _read_object(obj: ebpf_object.EbpfObject, report: Report) -> None:
         if not section.executable or section.name == ".text" or section.size == 0 or section.data is None:
             continue
         name = section.name or f"#{section.index}"
-        functions = [s for s in symbols if s.shndx == section.index and s.type == ebpf_object.STT_FUNC]
+        functions = [s for s in symbols if s.shndx == section.index and s.type == elf.STT_FUNC]
         if not functions:
             report.programs.append(Program("?", name, program_type(name), section.size // 8))
         for symbol in functions:
@@ -259,7 +259,7 @@ def _read_object(obj: ebpf_object.EbpfObject, report: Report) -> None:
     if maps_section is not None:
         raw = maps_section.data or b""
         for symbol in symbols:
-            if symbol.shndx != maps_section.index or symbol.type == ebpf_object.STT_SECTION:
+            if symbol.shndx != maps_section.index or symbol.type == elf.STT_SECTION:
                 continue
             if not symbol.name:
                 continue

@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from buildbpf import ebpf_object
+from buildbpf._fs import OBJECT_LIMIT, read_regular
 from buildbpf.errors import ArtifactError, BuildbpfError, FileSystemError
-from buildbpf.files import OBJECT_LIMIT, read_regular
+from buildbpf.objects import elf
 
 EM_BPF = 247
 ELF_MAGIC = b"\x7fELF"
@@ -42,7 +42,7 @@ class Inspection:
     has_btf_ext: bool = False
     undefined: list[str] = field(default_factory=list)
     corrupt: str | None = None  # why Aya's loader would refuse the object, if it would
-    object: ebpf_object.EbpfObject | None = None  # the object as read, for `check`
+    object: elf.EbpfObject | None = None  # the object as read, for `check`
 
     @property
     def ok(self) -> bool:
@@ -105,7 +105,7 @@ def inspect(
     if _not_elf(data, result):
         return result
     # one pass, the way Aya's loader reads it: what it refuses, the gate refuses (issue #11)
-    obj = result.object = ebpf_object.parse(data)
+    obj = result.object = elf.parse(data)
     result.corrupt = obj.refusal
     if obj.elfclass:
         _check_header(obj, target, result)
@@ -121,7 +121,7 @@ def inspect(
     return result
 
 
-def _check_header(obj: ebpf_object.EbpfObject, target: str, result: Inspection) -> None:
+def _check_header(obj: elf.EbpfObject, target: str, result: Inspection) -> None:
     if obj.elfclass != 2:
         result.fail("ELFCLASS32, eBPF objects are ELFCLASS64", "build for a bpf target")
         return
@@ -156,7 +156,7 @@ def license_declaration(edition: str | None) -> str:
 
 
 def _check_sections(
-    obj: ebpf_object.EbpfObject, btf: bool, result: Inspection, edition: str | None = None
+    obj: elf.EbpfObject, btf: bool, result: Inspection, edition: str | None = None
 ) -> None:
     for section in obj.sections:
         if section.executable and section.type == 1 and section.name != ".text" and section.size > 0:
@@ -174,7 +174,7 @@ def _check_sections(
         elif section.name == ".BTF.ext":
             result.has_btf_ext = True
     for symbol in obj.symbols:
-        if symbol.shndx == ebpf_object.SHN_UNDEF and symbol.name and symbol.type not in (3, 4):
+        if symbol.shndx == elf.SHN_UNDEF and symbol.name and symbol.type not in (3, 4):
             result.undefined.append(symbol.name)  # not STT_SECTION, STT_FILE
     if not result.programs:
         result.fail(

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from buildbpf._fs import load_toml
+from buildbpf.build.settings import LoadedConfig, Role
 from buildbpf.errors import BuildbpfError, ConfigError
-from buildbpf.files import load_toml
-from buildbpf.settings import LoadedConfig, Role
 
 # A crate that depends on one of these is an eBPF crate when the config does not say.
 EBPF_MARKERS = frozenset({"aya-ebpf", "aya-bpf"})
@@ -138,7 +138,7 @@ def _crate(package: Mapping[str, Any], config: LoadedConfig, outside: Mapping[st
 
 def _runs_bpf_cargo(script: Path) -> bool:
     """Whether a build script builds for a bpf target itself (`-Z build-std`, `bpfel-unknown-none`)."""
-    from buildbpf.files import read_text
+    from buildbpf._fs import read_text
 
     try:
         text = read_text(script, limit=1 << 20, what="build script")

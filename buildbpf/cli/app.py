@@ -76,7 +76,7 @@ def main_options(
         format="buildbpf: %(message)s",
         stream=sys.stderr,
     )
-    from buildbpf.environment import unknown_variables
+    from buildbpf.build.environment import unknown_variables
 
     for line in unknown_variables(os.environ):
         log.warning("%s", line)
@@ -92,8 +92,8 @@ def doctor(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Check the toolchain, bpf-linker and kernel; exit 0 when an eBPF build can work here."""
-    from buildbpf.doctor import diagnose
-    from buildbpf.toolchain import pin_from
+    from buildbpf.toolchain.doctor import diagnose
+    from buildbpf.toolchain.rust import pin_from
 
     report = diagnose(pin_from(toolchain, Path.cwd()), bpf_linker)
     if as_json:
@@ -124,8 +124,8 @@ def setup(
     bpf-linker goes to $BUILDBPF_HOME (default ~/.local/share/buildbpf), where buildbpf
     finds it. Distro packages it cannot install itself are printed as exact commands.
     """
-    from buildbpf import provision
-    from buildbpf.toolchain import pin_from
+    from buildbpf.toolchain import provision
+    from buildbpf.toolchain.rust import pin_from
 
     pin = pin_from(toolchain, Path.cwd())
     version = bpf_linker_version or provision.BPF_LINKER_VERSION
@@ -200,11 +200,11 @@ def build(
     calls are replayed without planning again (-v says why either way;
     BUILDBPF_NO_REPLAY=1 turns this off).
     """
-    from buildbpf import build as builder
-    from buildbpf.environment import env_flag
-    from buildbpf.plan import BuildOptions
-    from buildbpf.replay import DISABLE
-    from buildbpf.settings import Overrides, parse_cli_targets
+    from buildbpf.build import execute as builder
+    from buildbpf.build.environment import env_flag
+    from buildbpf.build.plan import BuildOptions
+    from buildbpf.build.replay import DISABLE
+    from buildbpf.build.settings import Overrides, parse_cli_targets
 
     if verbose:
         logging.getLogger().setLevel(logging.DEBUG)
@@ -236,7 +236,7 @@ def build(
     result = builder.execute(plan, timeout=context.cargo_timeout)
     reports: list[Any] = []
     if run_check or load:
-        from buildbpf import check as checker
+        from buildbpf.objects import check as checker
 
         reports = []
         for obj in result.objects:  # as each was built: BTF only where its settings asked for it
@@ -284,8 +284,8 @@ def config(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """Print the effective settings of every crate and where each value came from."""
-    from buildbpf import build as builder
-    from buildbpf.settings import Overrides, cargo_timeout, describe, parse_cli_targets
+    from buildbpf.build import execute as builder
+    from buildbpf.build.settings import Overrides, cargo_timeout, describe, parse_cli_targets
 
     context = builder.load(
         Path.cwd(), Overrides(targets=parse_cli_targets(target), toolchain=toolchain), os.environ
@@ -368,9 +368,9 @@ def init(
     list_types: Annotated[bool, typer.Option("--list", help="List program types and their options.")] = False,
 ) -> None:
     """Scaffold a new Aya workspace (eBPF, common and userspace crates) that buildbpf builds."""
-    from buildbpf import scaffold
     from buildbpf.errors import ConfigError
-    from buildbpf.programs import PROGRAM_TYPES
+    from buildbpf.scaffold import generate
+    from buildbpf.scaffold.program_types import PROGRAM_TYPES
 
     if list_types:
         for kind in PROGRAM_TYPES.values():
@@ -387,7 +387,7 @@ def init(
         if not sep or not key:
             raise ConfigError(f"--option {item!r} is not KEY=VALUE", fix="e.g. -o iface=eth0")
         given[key.replace("-", "_")] = value
-    planned = scaffold.init(
+    planned = generate.init(
         path,
         name=name,
         kind_name=program_type,
@@ -451,14 +451,14 @@ def check(
     Aya's legacy maps work) and unloaded again; nothing stays in the kernel. Exit 5 when
     any object has a problem, 7 when the kernel cannot be asked (no privilege).
     """
-    from buildbpf import check as checker
     from buildbpf.errors import ConfigError
+    from buildbpf.objects import check as checker
 
     # (path, BTF required, why): a named object is judged alone, the workspace's objects by
     # the settings they were built with; --btf/--no-btf overrides both
     judged: list[tuple[Path, bool, str | None]] = [(p, False, None) for p in objects or []]
     if not judged:
-        from buildbpf import build as builder
+        from buildbpf.build import execute as builder
 
         published, found = builder.published_objects(Path.cwd(), os.environ)
         if not found:
@@ -492,9 +492,9 @@ def check(
 
 
 def _load_reports(reports: list[Any], extra_targets: dict[str, str] | None = None) -> None:
-    from buildbpf import check as checker
-    from buildbpf import verifier
-    from buildbpf.toolchain import pin_from, resolve_rust
+    from buildbpf.objects import check as checker
+    from buildbpf.objects import verifier
+    from buildbpf.toolchain.rust import pin_from, resolve_rust
 
     verifier.require_privilege()
     binary = verifier.loader_binary(resolve_rust(pin_from(None, Path.cwd())))
@@ -504,7 +504,7 @@ def _load_reports(reports: list[Any], extra_targets: dict[str, str] | None = Non
 
 
 def _print_report(report: object, full_log: bool = False) -> None:
-    from buildbpf.check import Report
+    from buildbpf.objects.check import Report
 
     assert isinstance(report, Report)
     verdict = typer.style("ok" if report.ok else "FAIL", fg="green" if report.ok else "red", bold=True)
@@ -553,7 +553,7 @@ def _print_report(report: object, full_log: bool = False) -> None:
 @app.command()
 def schema() -> None:
     """Print the JSON schema of buildbpf.toml."""
-    from buildbpf.settings import schema as make_schema
+    from buildbpf.build.settings import schema as make_schema
 
     print(json.dumps(make_schema(), indent=2))
 
@@ -608,7 +608,7 @@ def run_cli(argv: list[str]) -> int:
     FileSystemError (exit 8) naming the path, the operation and the errno; `--debug` shows
     the traceback.
     """
-    from buildbpf import replay
+    from buildbpf.build import replay
 
     debug = "--debug" in argv
     as_json = wants_json(argv)
