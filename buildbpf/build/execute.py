@@ -16,7 +16,7 @@ from typing import Any
 from buildbpf import _fs
 from buildbpf._fs import write_atomic
 from buildbpf._process import Completed, run
-from buildbpf.build import settings
+from buildbpf.build import precedence, settings
 from buildbpf.build.advice import cargo_failure
 from buildbpf.build.plan import (
     BuildOptions,
@@ -35,7 +35,8 @@ from buildbpf.errors import ArtifactError, BuildbpfError, ConfigError, FileSyste
 from buildbpf.objects import gate
 from buildbpf.toolchain import Toolchain
 from buildbpf.toolchain.linker import resolve_linker
-from buildbpf.toolchain.rust import LINKER_VARIABLE, Mode, Pin, RustToolchain, pin_from, resolve_rust
+from buildbpf.toolchain.pin import Pin
+from buildbpf.toolchain.rust import Mode, RustToolchain, resolve_rust
 
 log = logging.getLogger("buildbpf")
 
@@ -50,7 +51,7 @@ class Context:
     toolchain: Toolchain
     git_urls: tuple[str, ...] = ()  # git dependencies of the workspace (and outside crates)
     cargo_roots: tuple[Path, ...] = ()  # where cargo resolves: the root and outside workspaces
-    cargo_timeout: float = settings.DEFAULT_CARGO_TIMEOUT  # seconds, per cargo call
+    cargo_timeout: float = precedence.DEFAULT_CARGO_TIMEOUT  # seconds, per cargo call
     ambiguous: frozenset[str] = frozenset()  # member names a locked dependency has too
     # eBPF crates pinned to another toolchain than the workspace's ([crates.NAME] toolchain)
     crate_toolchains: Mapping[str, Toolchain] = field(default_factory=dict)
@@ -211,14 +212,14 @@ def published_objects(
     from buildbpf.build.plan import objects_dir
 
     environ = os.environ if environ is None else environ
-    rust = resolve_rust(pin_from(None, cwd))
+    rust = resolve_rust(precedence.pin_from(None, cwd))
     data = cargo_metadata(rust, cwd)
     config = settings.load_config(Path(data["workspace_root"]), data.get("metadata"))
     workspace = from_metadata(data, config, outside_metadata(rust, data))
     aya_built = {c.name for c in workspace.built_by_aya_build()}
     found = []
     for crate in workspace.ebpf_roots():
-        effective = settings.effective(crate.name, config, environ)
+        effective = precedence.effective(crate.name, config, environ)
         btf, origin = btf_expected(effective, aya_build=crate.name in aya_built)
         for target in settings.BpfTarget:
             built = read_built(objects_dir(workspace.target_dir, target))
@@ -245,52 +246,48 @@ def _sha256_of(path: Path) -> str:
 
 def load(cwd: Path, overrides: settings.Overrides, environ: Mapping[str, str]) -> Context:
     """Resolve the toolchain, read the workspace and its config, and merge settings."""
-    pin = pin_from(overrides.toolchain, cwd)
+    pin = precedence.toolchain_pins(None, cwd, environ, overrides).workspace  # before the config is read
     rust = resolve_rust(pin)
     data = cargo_metadata(rust, cwd)
     config = settings.load_config(Path(data["workspace_root"]), data.get("metadata"))
     if config.ignored is not None:
         log.warning("%s wins; [workspace.metadata.buildbpf] in %s is ignored", config.path, config.ignored)
-    explicit_pin = overrides.toolchain or environ.get("BUILDBPF_TOOLCHAIN")
-    if config.model.toolchain and not explicit_pin and (pin is None or pin.name != config.model.toolchain):
-        rust = resolve_rust(Pin(config.model.toolchain, config.origin("toolchain")))
+    if (configured := precedence.toolchain_pins(config, cwd, environ, overrides).workspace) != pin:
+        rust = resolve_rust(configured)
     # the linker is looked for once the config is read: its `bpf_linker` counts as much as the
     # toolchain pin (--bpf-linker > BUILDBPF_BPF_LINKER > the file)
     linker, origin = linker_setting(config, overrides, environ)
     toolchain = Toolchain(rust, resolve_linker(rust.llvm_major, linker, origin).require())
     outside = outside_metadata(toolchain.rust, data)
     workspace = from_metadata(data, config, outside)
-    effective = {c.name: settings.effective(c.name, config, environ, overrides) for c in workspace.crates}
+    effective = {c.name: precedence.effective(c.name, config, environ, overrides) for c in workspace.crates}
     roots = tuple(dict.fromkeys(Path(d["workspace_root"]) for d in [data, *outside]))
     urls = tuple(gitdeps.git_sources([data, *outside]))
-    timeout = settings.cargo_timeout(config, environ).value
+    timeout = precedence.cargo_timeout(config, environ).value
     ambiguous = locked_duplicates(roots) & {c.name for c in workspace.crates}
-    requested = explicit_pin or config.model.toolchain
-    per_crate = crate_toolchains(workspace, effective, requested, (linker, origin))
+    ebpf = [c.name for c in workspace.ebpf_roots()]
+    pins = precedence.toolchain_pins(config, cwd, environ, overrides, ebpf).crates
+    per_crate = crate_toolchains(workspace, pins, (linker, origin))
     return Context(workspace, config, effective, toolchain, urls, roots, timeout, frozenset(ambiguous),
                    per_crate)  # fmt: skip
 
 
 def crate_toolchains(
-    workspace: Workspace,
-    effective: Mapping[str, settings.Effective],
-    requested: str | None,
-    linker: tuple[str | None, str],
+    workspace: Workspace, pins: Mapping[str, Pin], linker: tuple[str | None, str]
 ) -> dict[str, Toolchain]:
-    """The eBPF crates whose `toolchain` setting names another toolchain than the workspace's,
-    each resolved strictly (the user named it) with a bpf-linker for its LLVM."""
+    """The eBPF crates pinned to another toolchain than the workspace's
+    (`precedence.toolchain_pins`), each resolved strictly (the user named it) with a
+    bpf-linker for its LLVM."""
     found: dict[str, Toolchain] = {}
     resolved: dict[str, Toolchain] = {}
     for crate in workspace.ebpf_roots():
-        value = effective[crate.name].values["toolchain"]
-        if value.value is None or value.value == requested:
+        if (pin := pins.get(crate.name)) is None:
             continue
-        if value.value not in resolved:
-            rust = resolve_rust(Pin(value.value, value.origin))
-            found_linker = resolve_linker(rust.llvm_major, *linker).require()
-            resolved[value.value] = Toolchain(rust, found_linker)
-        found[crate.name] = resolved[value.value]
-        log.debug("%s builds with %s (%s)", crate.name, value.value, value.origin)
+        if pin.name not in resolved:
+            rust = resolve_rust(pin)
+            resolved[pin.name] = Toolchain(rust, resolve_linker(rust.llvm_major, *linker).require())
+        found[crate.name] = resolved[pin.name]
+        log.debug("%s builds with %s (%s)", crate.name, pin.name, pin.origin)
     return found
 
 
@@ -324,13 +321,8 @@ def linker_setting(
 ) -> tuple[str | None, str]:
     """The bpf-linker the user named and who named it: --bpf-linker > env > `bpf_linker` in
     the config file (relative to the file's directory, as cargo reads paths in its config)."""
-    if overrides.bpf_linker:
-        return overrides.bpf_linker, "--bpf-linker"
-    if env := environ.get(LINKER_VARIABLE):
-        return env, LINKER_VARIABLE
-    if config.model.bpf_linker and config.path is not None:
-        return str(config.path.parent / config.model.bpf_linker), config.origin("bpf_linker")
-    return None, "--bpf-linker"
+    value = precedence.workspace_value("bpf_linker", config, environ, overrides)
+    return value.value, value.origin
 
 
 def prepare_sources(context: Context) -> None:
@@ -655,7 +647,7 @@ def check_embedded(executables: list[Path], verified: list[Published]) -> None:
 
 
 def execute(
-    plan: BuildPlan, *, dry_run: bool = False, timeout: float = settings.DEFAULT_CARGO_TIMEOUT
+    plan: BuildPlan, *, dry_run: bool = False, timeout: float = precedence.DEFAULT_CARGO_TIMEOUT
 ) -> Result:
     """Write configs, build and gate every eBPF crate, then build userspace (each cargo call
     stopped after `timeout` seconds)."""
@@ -717,7 +709,7 @@ def replay_inputs(context: Context, cwd: Path) -> list[str]:
     from buildbpf import _fs
     from buildbpf.cargo.config_file import CONFIG_NAMES
     from buildbpf.toolchain import resolution_inputs
-    from buildbpf.toolchain.rust import TOOLCHAIN_FILES
+    from buildbpf.toolchain.pin import TOOLCHAIN_FILES
 
     workspace = context.workspace
     files: list[Path] = [workspace.root / "Cargo.lock", workspace.root / "buildbpf.toml"]

@@ -92,8 +92,8 @@ def doctor(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Check the toolchain, bpf-linker and kernel; exit 0 when an eBPF build can work here."""
+    from buildbpf.build.precedence import pin_from
     from buildbpf.toolchain.doctor import diagnose
-    from buildbpf.toolchain.rust import pin_from
 
     report = diagnose(pin_from(toolchain, Path.cwd()), bpf_linker)
     if as_json:
@@ -124,8 +124,8 @@ def setup(
     bpf-linker goes to $BUILDBPF_HOME (default ~/.local/share/buildbpf), where buildbpf
     finds it. Distro packages it cannot install itself are printed as exact commands.
     """
+    from buildbpf.build.precedence import pin_from
     from buildbpf.toolchain import provision
-    from buildbpf.toolchain.rust import pin_from
 
     pin = pin_from(toolchain, Path.cwd())
     version = bpf_linker_version or provision.BPF_LINKER_VERSION
@@ -203,13 +203,13 @@ def build(
     from buildbpf.build import execute as builder
     from buildbpf.build.environment import env_flag
     from buildbpf.build.plan import BuildOptions
+    from buildbpf.build.precedence import cli_overrides
     from buildbpf.build.replay import DISABLE
-    from buildbpf.build.settings import Overrides, parse_cli_targets
 
     if verbose:
         logging.getLogger().setLevel(logging.DEBUG)
     env_flag(os.environ, DISABLE)  # BUILDBPF_NO_REPLAY=maybe is an error, not "off"
-    overrides = Overrides(targets=parse_cli_targets(target), toolchain=toolchain, bpf_linker=bpf_linker)
+    overrides = cli_overrides(targets=target, toolchain=toolchain, bpf_linker=bpf_linker)
     context = builder.load(Path.cwd(), overrides, os.environ)
     plan = builder.plan_for(context, BuildOptions(release=release, packages=tuple(package or ())), os.environ)
     if print_plan:
@@ -285,11 +285,10 @@ def config(
 ) -> None:
     """Print the effective settings of every crate and where each value came from."""
     from buildbpf.build import execute as builder
-    from buildbpf.build.settings import Overrides, cargo_timeout, describe, parse_cli_targets
+    from buildbpf.build.precedence import cargo_timeout, cli_overrides
+    from buildbpf.build.settings import describe
 
-    context = builder.load(
-        Path.cwd(), Overrides(targets=parse_cli_targets(target), toolchain=toolchain), os.environ
-    )
+    context = builder.load(Path.cwd(), cli_overrides(targets=target, toolchain=toolchain), os.environ)
     timeout = cargo_timeout(context.config, os.environ)
     data: dict[str, Any] = {
         "config_file": str(context.config.path) if context.config.path else None,
@@ -492,9 +491,10 @@ def check(
 
 
 def _load_reports(reports: list[Any], extra_targets: dict[str, str] | None = None) -> None:
+    from buildbpf.build.precedence import pin_from
     from buildbpf.objects import check as checker
     from buildbpf.objects import verifier
-    from buildbpf.toolchain.rust import pin_from, resolve_rust
+    from buildbpf.toolchain.rust import resolve_rust
 
     verifier.require_privilege()
     binary = verifier.loader_binary(resolve_rust(pin_from(None, Path.cwd())))

@@ -13,9 +13,9 @@ from pathlib import Path
 from buildbpf import _fs
 from buildbpf.toolchain import rust as rust_module
 from buildbpf.toolchain.linker import BpfLinker, resolve_linker
+from buildbpf.toolchain.pin import Pin
 from buildbpf.toolchain.rust import (
     RUST_SRC_MARKER,
-    Pin,
     RustToolchain,
     path_rustcs,
     resolve_rust,
@@ -50,7 +50,7 @@ def resolution_inputs(toolchain: Toolchain) -> list[Path]:
 
     The candidates `rustup_toolchains`, `path_rustcs` and `linker_candidates` look at,
     present or not, and the chosen binaries; toolchain files are `TOOLCHAIN_FILES` in the
-    directories `pin_from` searches.
+    directories `file_pin` searches.
     """
     files = [_fs.rustup_home() / "toolchains"]
     for candidate in [*rustup_toolchains(), *path_rustcs()]:

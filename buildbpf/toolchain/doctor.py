@@ -13,7 +13,8 @@ from buildbpf._process import probe
 from buildbpf.errors import BuildbpfError
 from buildbpf.objects import kernel
 from buildbpf.toolchain.linker import resolve_linker
-from buildbpf.toolchain.rust import BPF_TARGETS, Pin, RustToolchain, resolve_rust
+from buildbpf.toolchain.pin import Pin
+from buildbpf.toolchain.rust import BPF_TARGETS, RustToolchain, resolve_rust
 from buildbpf.toolchain.versions import parse_cargo_version
 
 

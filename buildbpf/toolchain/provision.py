@@ -17,7 +17,8 @@ from buildbpf import _fs
 from buildbpf._process import run
 from buildbpf.errors import BuildbpfError, NamedToolError, SetupError, ToolchainError
 from buildbpf.toolchain.linker import resolve_linker
-from buildbpf.toolchain.rust import Pin, RustToolchain, resolve_rust, rustup_toolchains
+from buildbpf.toolchain.pin import Pin
+from buildbpf.toolchain.rust import RustToolchain, resolve_rust, rustup_toolchains
 
 # The bpf-linker release buildbpf installs by default: it has the llvm-21/22/23
 # features. Override with `buildbpf setup --bpf-linker-version`.

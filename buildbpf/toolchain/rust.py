@@ -23,18 +23,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from buildbpf import _fs
-from buildbpf._fs import (
-    BOM,
-    exists,
-    is_dir,
-    is_executable,
-    is_file,
-    parse_toml,
-    read_text,
-)
+from buildbpf._fs import exists, is_dir, is_executable, is_file
 from buildbpf._process import probe
-from buildbpf.errors import ConfigError, NamedToolError, ToolchainError
+from buildbpf.errors import NamedToolError, ToolchainError
 from buildbpf.toolchain import probe_cache
+from buildbpf.toolchain.pin import Pin
 from buildbpf.toolchain.versions import _HOST_SUFFIX, RustcInfo, parse_rustc_vv
 
 log = logging.getLogger("buildbpf")
@@ -42,34 +35,6 @@ log = logging.getLogger("buildbpf")
 
 RUST_SRC_MARKER = Path("lib/rustlib/src/rust/library/Cargo.lock")
 BPF_TARGETS = ("bpfel-unknown-none", "bpfeb-unknown-none")
-def parse_toolchain_file(text: str, path: Path) -> str | None:
-    """The channel named by a `rust-toolchain.toml` (or legacy one-line `rust-toolchain`)."""
-    stripped = text.strip()
-    if not stripped:
-        return None
-    if path.suffix != ".toml" and "\n" not in stripped and "[" not in stripped:
-        return stripped  # legacy format: the whole file is the channel
-    data = parse_toml(text, path, fix="fix the file or delete it")
-    table = data.get("toolchain")
-    if not isinstance(table, dict):
-        raise ConfigError(f"{path}: no [toolchain] table", fix='write [toolchain] channel = "nightly"')
-    channel = table.get("channel")
-    if channel is not None and not isinstance(channel, str):
-        raise ConfigError(f"{path}: toolchain.channel must be a string")
-    return channel
-
-
-TOOLCHAIN_FILES = ("rust-toolchain", "rust-toolchain.toml")
-
-
-def find_toolchain_file(start: Path) -> Path | None:
-    """The nearest `rust-toolchain.toml` / `rust-toolchain` at or above `start`, like rustup."""
-    for directory in (start, *start.parents):
-        for name in TOOLCHAIN_FILES:
-            candidate = directory / name
-            if is_file(candidate):
-                return candidate
-    return None
 
 
 class Mode(enum.StrEnum):
@@ -96,16 +61,6 @@ class Candidate:
     @property
     def is_nightly_name(self) -> bool:
         return self.rustup_name is not None and self.rustup_name.startswith("nightly")
-
-
-@dataclass(frozen=True)
-class Pin:
-    """A toolchain the user asked for, and who asked (for the error message)."""
-
-    name: str
-    origin: str  # "--toolchain", "BUILDBPF_TOOLCHAIN", "crates/x-ebpf/rust-toolchain.toml"
-    explicit: bool = True  # False for rust-toolchain.toml: a hint rustup users rely on
-    components: tuple[str, ...] = ()  # what a rust-toolchain.toml asks rustup to add
 
 
 def rustup_toolchains(home: Path | None = None) -> list[Candidate]:
@@ -432,31 +387,3 @@ def resolve_rust(pin: Pin | None = None, *, candidates: Sequence[Candidate] | No
         rustup_name=chosen.rustup_name,
         named_by=named_by,
     )
-
-
-def pin_from(cli: str | None, start: Path | None = None) -> Pin | None:
-    """The toolchain pin in force: CLI > BUILDBPF_TOOLCHAIN > rust-toolchain.toml."""
-    if cli:
-        return Pin(cli, "--toolchain")
-    if env := os.environ.get("BUILDBPF_TOOLCHAIN"):
-        return Pin(env, "BUILDBPF_TOOLCHAIN")
-    if start is not None and (found := find_toolchain_file(start)) is not None:
-        text = read_text(found, what="toolchain file").removeprefix(BOM)
-        channel = parse_toolchain_file(text, found)
-        if channel:
-            return Pin(channel, str(found), explicit=False, components=toolchain_file_components(text))
-    return None
-
-
-def toolchain_file_components(text: str) -> tuple[str, ...]:
-    """`toolchain.components` of a rust-toolchain.toml (empty for the legacy format)."""
-    try:
-        table = parse_toml(text, Path("rust-toolchain.toml")).get("toolchain")
-    except ConfigError:
-        return ()
-    components = table.get("components") if isinstance(table, dict) else None
-    if not isinstance(components, list):
-        return ()
-    return tuple(c for c in components if isinstance(c, str))
-
-

@@ -9,7 +9,8 @@ import pytest
 
 from buildbpf.build import replay
 from buildbpf.build.environment import env_flag, unknown_variables
-from buildbpf.build.settings import BpfTarget, parse_cli_targets
+from buildbpf.build.precedence import parse_cli_targets
+from buildbpf.build.settings import BpfTarget
 from buildbpf.cli.app import run_cli
 from buildbpf.errors import ConfigError
 

@@ -14,7 +14,8 @@ import tomlkit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from buildbpf.build.settings import cargo_timeout, effective, load_config
+from buildbpf.build.precedence import cargo_timeout, effective
+from buildbpf.build.settings import load_config
 from buildbpf.cargo import config_file
 from buildbpf.errors import BuildbpfError
 

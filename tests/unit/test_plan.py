@@ -11,7 +11,8 @@ import pytest
 
 from buildbpf.build import plan
 from buildbpf.build.plan import BuildOptions, host_endianness, leaky_variables, make_plan
-from buildbpf.build.settings import LoadedConfig, effective, load_config
+from buildbpf.build.precedence import effective
+from buildbpf.build.settings import LoadedConfig, load_config
 from buildbpf.cargo.workspace import Workspace, from_metadata
 from buildbpf.errors import ConfigError
 

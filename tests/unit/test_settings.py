@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from buildbpf.build.config_errors import locate
+from buildbpf.build.precedence import cargo_timeout, effective, parse_cli_targets
 from buildbpf.build.settings import (
     BpfTarget,
     ConfigFile,
@@ -16,11 +18,7 @@ from buildbpf.build.settings import (
     Overrides,
     Source,
     Value,
-    cargo_timeout,
-    effective,
     load_config,
-    locate,
-    parse_cli_targets,
     schema,
 )
 from buildbpf.errors import ConfigError

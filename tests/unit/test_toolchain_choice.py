@@ -9,7 +9,8 @@ import pytest
 
 from buildbpf.errors import ToolchainError
 from buildbpf.toolchain.linker import BpfLinker, choose_linker
-from buildbpf.toolchain.rust import RUST_SRC_MARKER, Candidate, Pin, choose, path_rustcs, rustup_toolchains
+from buildbpf.toolchain.pin import Pin
+from buildbpf.toolchain.rust import RUST_SRC_MARKER, Candidate, choose, path_rustcs, rustup_toolchains
 from buildbpf.toolchain.versions import Version
 from tests.support import as_unprivileged, world_readable_tmp
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from buildbpf.errors import ConfigError, ToolchainError
-from buildbpf.toolchain.rust import find_toolchain_file, parse_toolchain_file
+from buildbpf.toolchain.pin import find_toolchain_file, parse_toolchain_file
 from buildbpf.toolchain.versions import (
     Version,
     llvm_from_needed,
@@ -218,6 +218,6 @@ def test_find_toolchain_file_walks_up(tmp_path: Path) -> None:
     ],
 )
 def test_toolchain_file_components(text: str, expected: tuple[str, ...]) -> None:
-    from buildbpf.toolchain.rust import toolchain_file_components
+    from buildbpf.toolchain.pin import toolchain_file_components
 
     assert toolchain_file_components(text) == expected
