@@ -131,7 +131,7 @@ def btf_expected(effective: settings.Effective, *, aya_build: bool = False) -> t
 class Result:
     """What a build did."""
 
-    configs: list[config_file.Outcome] = field(default_factory=list)
+    configs: list[config_file.ConfigOutcome] = field(default_factory=list)
     objects: list[Published] = field(default_factory=list)
     userspace: tuple[str, ...] = ()
 
@@ -661,7 +661,7 @@ def execute(
             continue
         outcome = config_file.apply(step.directory, step.keys, dry_run=dry_run)
         result.configs.append(outcome)
-        if outcome.status is not config_file.Status.UNCHANGED and not dry_run:
+        if outcome.status is not config_file.ConfigStatus.UNCHANGED and not dry_run:
             log.info("%sd %s", outcome.status, outcome.path)
         for kept in outcome.kept_user_values:
             # not a problem (the command line wins), and aya-template's own config has one

@@ -30,7 +30,7 @@ MARKER = "buildbpf"
 CONFIG_NAMES = ("config.toml", "config")  # what cargo reads in a `.cargo` directory, in order
 
 
-class Status(enum.StrEnum):
+class ConfigStatus(enum.StrEnum):
     """What happened to the file."""
 
     CREATED = "create"
@@ -52,11 +52,11 @@ class ManagedKey:
 
 
 @dataclass
-class Outcome:
+class ConfigOutcome:
     """The result of applying managed keys to one file."""
 
     path: Path
-    status: Status
+    status: ConfigStatus
     text: str
     kept_user_values: list[str] = field(default_factory=list)
 
@@ -170,17 +170,17 @@ def _render(existing: str | None, keys: Sequence[ManagedKey], path: Path) -> tup
     return tomlkit.dumps(doc), kept
 
 
-def apply(crate_dir: Path, keys: Sequence[ManagedKey], *, dry_run: bool = False) -> Outcome:
+def apply(crate_dir: Path, keys: Sequence[ManagedKey], *, dry_run: bool = False) -> ConfigOutcome:
     """Bring `<crate_dir>/.cargo/config.toml` up to date; write only when something changed."""
     path = crate_dir / ".cargo" / CONFIG_NAMES[0]
     existing = read_text(path, limit=CONFIG_LIMIT, what="cargo config") if exists(path) else None
     text, kept = render(existing, keys, path)
     if existing == text:
-        return Outcome(path, Status.UNCHANGED, text, kept)
-    status = Status.CREATED if existing is None else Status.UPDATED
+        return ConfigOutcome(path, ConfigStatus.UNCHANGED, text, kept)
+    status = ConfigStatus.CREATED if existing is None else ConfigStatus.UPDATED
     if not dry_run:
         write_atomic(path, text)
-    return Outcome(path, status, text, kept)
+    return ConfigOutcome(path, status, text, kept)
 
 
 def has_user_settings(crate_dir: Path) -> bool:

@@ -130,7 +130,7 @@ def setup(
     pin = pin_from(toolchain, Path.cwd())
     version = bpf_linker_version or provision.BPF_LINKER_VERSION
     if dry_run:
-        plan = provision.make_plan(pin, version)
+        plan = provision.plan_setup(pin, version)
         for item in plan.present:
             typer.echo(f"present: {item}")
         for step in plan.steps:

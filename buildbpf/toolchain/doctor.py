@@ -18,7 +18,7 @@ from buildbpf.toolchain.rust import BPF_TARGETS, RustToolchain, resolve_rust
 from buildbpf.toolchain.versions import parse_cargo_version
 
 
-class Status(enum.StrEnum):
+class DoctorStatus(enum.StrEnum):
     """ok: fine; warn: builds work, something optional is missing; fail: builds cannot work."""
 
     OK = "ok"
@@ -27,28 +27,28 @@ class Status(enum.StrEnum):
 
 
 @dataclass(frozen=True)
-class Check:
+class DoctorCheck:
     """One row of the report."""
 
     name: str
-    status: Status
+    status: DoctorStatus
     detail: str
     fix: str | None = None
 
 
 @dataclass
-class Report:
+class DoctorReport:
     """All rows, plus the resolved toolchain for `--json` consumers."""
 
-    checks: list[Check] = field(default_factory=list)
+    checks: list[DoctorCheck] = field(default_factory=list)
     toolchain: dict[str, Any] = field(default_factory=dict)
 
     @property
     def can_build(self) -> bool:
-        return all(c.status is not Status.FAIL for c in self.checks)
+        return all(c.status is not DoctorStatus.FAIL for c in self.checks)
 
-    def add(self, name: str, status: Status, detail: str, fix: str | None = None) -> None:
-        self.checks.append(Check(name, status, detail, fix))
+    def add(self, name: str, status: DoctorStatus, detail: str, fix: str | None = None) -> None:
+        self.checks.append(DoctorCheck(name, status, detail, fix))
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -62,34 +62,35 @@ def _fail_from(error: BuildbpfError) -> tuple[str, str | None]:
     return error.message, error.fix
 
 
-def _check_rust(report: Report, pin: Pin | None) -> RustToolchain | None:
+def _check_rust(report: DoctorReport, pin: Pin | None) -> RustToolchain | None:
     try:
         rust = resolve_rust(pin)
     except BuildbpfError as error:
         detail, fix = _fail_from(error)
-        report.add("toolchain", Status.FAIL, detail, fix)
+        report.add("toolchain", DoctorStatus.FAIL, detail, fix)
         return None
     done = probe([rust.cargo, "-V"])
     if done is None or done.returncode != 0:
-        report.add("cargo", Status.FAIL, f"{rust.cargo} -V failed", "reinstall cargo for this toolchain")
+        fix = "reinstall cargo for this toolchain"
+        report.add("cargo", DoctorStatus.FAIL, f"{rust.cargo} -V failed", fix)
     else:
         cargo = parse_cargo_version(done.stdout)
-        report.add("cargo", Status.OK, f"cargo {cargo.version} at {rust.cargo}")
-    report.add("toolchain", Status.OK, rust.describe())
+        report.add("cargo", DoctorStatus.OK, f"cargo {cargo.version} at {rust.cargo}")
+    report.add("toolchain", DoctorStatus.OK, rust.describe())
     _check_git(report, rust)
-    report.add("rust-src", Status.OK, str(rust.rust_src))
+    report.add("rust-src", DoctorStatus.OK, str(rust.rust_src))
     done = probe([rust.rustc, "--print", "target-list"])
     targets = set(done.stdout.split()) if done is not None and done.returncode == 0 else set()
     missing = [t for t in BPF_TARGETS if t not in targets]
     if missing:
         report.add(
             "bpf targets",
-            Status.FAIL,
+            DoctorStatus.FAIL,
             f"rustc {rust.rustc_info.release} does not know {', '.join(missing)}",
             "use a newer Rust (1.80+) toolchain",
         )
     else:
-        report.add("bpf targets", Status.OK, " ".join(BPF_TARGETS) + " (core built with -Z build-std)")
+        report.add("bpf targets", DoctorStatus.OK, " ".join(BPF_TARGETS) + " (core built with -Z build-std)")
     report.toolchain = {
         "source": rust.source,
         "mode": str(rust.mode),
@@ -103,41 +104,41 @@ def _check_rust(report: Report, pin: Pin | None) -> RustToolchain | None:
     return rust
 
 
-def _check_linker(report: Report, rust: RustToolchain | None, explicit: str | None) -> None:
+def _check_linker(report: DoctorReport, rust: RustToolchain | None, explicit: str | None) -> None:
     major = rust.llvm_major if rust else None
     try:
         choice = resolve_linker(major, explicit)
         linker = choice.require()
     except BuildbpfError as error:
         detail, fix = _fail_from(error)
-        report.add("bpf-linker", Status.FAIL, detail, fix)
+        report.add("bpf-linker", DoctorStatus.FAIL, detail, fix)
         return
-    report.add("bpf-linker", Status.OK, linker.describe())
+    report.add("bpf-linker", DoctorStatus.OK, linker.describe())
     report.toolchain["bpf_linker"] = str(linker.path)
     report.toolchain["bpf_linker_version"] = str(linker.version) if linker.version else None
     report.toolchain["bpf_linker_llvm"] = str(linker.llvm) if linker.llvm else None
     rustc_llvm = rust.rustc_info.llvm if rust else None
     if rustc_llvm is None or linker.llvm is None:
-        report.add("LLVM match", Status.WARN, "could not compare LLVM versions")
+        report.add("LLVM match", DoctorStatus.WARN, "could not compare LLVM versions")
     elif linker.llvm == rustc_llvm:
-        report.add("LLVM match", Status.OK, f"rustc and bpf-linker both use LLVM {rustc_llvm}")
+        report.add("LLVM match", DoctorStatus.OK, f"rustc and bpf-linker both use LLVM {rustc_llvm}")
     else:
         report.add(
             "LLVM match",
-            Status.WARN,
+            DoctorStatus.WARN,
             f"same major, different build: rustc LLVM {rustc_llvm}, bpf-linker LLVM {linker.llvm}",
             "usually fine; if BTF looks broken, rebuild bpf-linker on rustc's exact LLVM",
         )
 
 
-def _check_optional_tools(report: Report, llvm_major: int | None) -> None:
+def _check_optional_tools(report: DoctorReport, llvm_major: int | None) -> None:
     bpftool = shutil.which("bpftool")
     if bpftool:
-        report.add("bpftool", Status.OK, bpftool)
+        report.add("bpftool", DoctorStatus.OK, bpftool)
     else:
         report.add(
             "bpftool",
-            Status.WARN,
+            DoctorStatus.WARN,
             "not found (optional: inspect loaded programs)",
             "apt-get install bpftool",
         )
@@ -148,34 +149,34 @@ def _check_optional_tools(report: Report, llvm_major: int | None) -> None:
         candidate = Path(f"/usr/lib/llvm-{llvm_major}/bin/llvm-objdump")
         found = str(candidate) if candidate.is_file() else None
     if found:
-        report.add("llvm-objdump", Status.OK, found)
+        report.add("llvm-objdump", DoctorStatus.OK, found)
     else:
         report.add(
             "llvm-objdump",
-            Status.WARN,
+            DoctorStatus.WARN,
             "not found (optional: disassemble objects)",
             f"apt-get install llvm-{llvm_major or 'N'}",
         )
 
 
-def _check_kernel(report: Report) -> None:
-    report.add("kernel", Status.OK, f"Linux {kernel.release()}")
+def _check_kernel(report: DoctorReport) -> None:
+    report.add("kernel", DoctorStatus.OK, f"Linux {kernel.release()}")
     if kernel.has_vmlinux_btf():
-        report.add("kernel BTF", Status.OK, str(kernel.VMLINUX_BTF))
+        report.add("kernel BTF", DoctorStatus.OK, str(kernel.VMLINUX_BTF))
     else:
         report.add(
             "kernel BTF",
-            Status.WARN,
+            DoctorStatus.WARN,
             f"{kernel.VMLINUX_BTF} is missing: fentry/fexit, tp_btf, lsm and CO-RE will not load",
             "use a kernel built with CONFIG_DEBUG_INFO_BTF=y",
         )
     mounts = kernel.bpffs_mounts()
     if mounts:
-        report.add("bpffs", Status.OK, ", ".join(mounts))
+        report.add("bpffs", DoctorStatus.OK, ", ".join(mounts))
     else:
         report.add(
             "bpffs",
-            Status.WARN,
+            DoctorStatus.WARN,
             "no BPF filesystem mounted (only needed to pin objects)",
             "mount -t bpf bpf /sys/fs/bpf",
         )
@@ -183,51 +184,51 @@ def _check_kernel(report: Report) -> None:
     if not kernel.can_load_by_capabilities(caps, os.geteuid()):
         report.add(
             "privilege",
-            Status.WARN,
+            DoctorStatus.WARN,
             "not root and no CAP_BPF+CAP_PERFMON: `buildbpf check --load` cannot run here",
             "run as root (sudo) to load programs",
         )
         return
     loaded = kernel.try_load()
     if loaded.ok:
-        report.add("privilege", Status.OK, f"may load programs ({loaded.detail})")
+        report.add("privilege", DoctorStatus.OK, f"may load programs ({loaded.detail})")
     else:
         report.add(
             "privilege",
-            Status.WARN,
+            DoctorStatus.WARN,
             loaded.detail,
             "check kernel.unprivileged_bpf_disabled, lockdown and seccomp",
         )
 
 
-def _check_git(report: Report, rust: RustToolchain) -> None:
+def _check_git(report: DoctorReport, rust: RustToolchain) -> None:
     """Can the build cargo fetch git dependencies (aya by git, as aya-template and the book do)?"""
     from buildbpf.cargo import gitdeps
 
     verdict, detail = gitdeps.can_fetch_git(rust.cargo, rust.rustc)
     if verdict:
-        report.add("git dependencies", Status.OK, f"{rust.cargo} fetches them")
+        report.add("git dependencies", DoctorStatus.OK, f"{rust.cargo} fetches them")
         return
     if verdict is None:
-        report.add("git dependencies", Status.WARN, f"not checked: {detail}", "install git")
+        report.add("git dependencies", DoctorStatus.WARN, f"not checked: {detail}", "install git")
         return
     others = [c for c, r in gitdeps.other_cargos(rust.cargo) if gitdeps.can_fetch_git(c, r)[0]]
     if others:
         report.add(
-            "git dependencies", Status.OK,
+            "git dependencies", DoctorStatus.OK,
             f"{rust.cargo} cannot fetch them ({detail}); buildbpf fetches them with {others[0]}",
         )  # fmt: skip
     else:
         report.add(
-            "git dependencies", Status.WARN, f"{rust.cargo} cannot fetch them ({detail})",
+            "git dependencies", DoctorStatus.WARN, f"{rust.cargo} cannot fetch them ({detail})",
             "install rustup's cargo (`rustup toolchain install stable --profile minimal`): buildbpf "
             "fetches git dependencies with it",
         )  # fmt: skip
 
 
-def diagnose(pin: Pin | None = None, bpf_linker: str | None = None) -> Report:
+def diagnose(pin: Pin | None = None, bpf_linker: str | None = None) -> DoctorReport:
     """Run every check; never raises for a problem it can report as a row."""
-    report = Report()
+    report = DoctorReport()
     rust = _check_rust(report, pin)
     _check_linker(report, rust, bpf_linker)
     _check_optional_tools(report, rust.llvm_major if rust else None)

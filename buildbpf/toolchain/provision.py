@@ -1,6 +1,6 @@
 """`buildbpf setup`: install what an eBPF build needs and can be installed without root.
 
-The plan is data (`Step`s); `--dry-run` prints it, a normal run executes it. What
+The plan is data (`SetupStep`s); `--dry-run` prints it, a normal run executes it. What
 buildbpf cannot do itself (distro packages) is printed as the exact command. A
 second run finds everything in place and does nothing.
 """
@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from buildbpf import _fs
-from buildbpf._process import run
+from buildbpf._process import Command, run
 from buildbpf.errors import BuildbpfError, NamedToolError, SetupError, ToolchainError
 from buildbpf.toolchain.linker import resolve_linker
 from buildbpf.toolchain.pin import Pin
@@ -28,27 +27,25 @@ DEBIAN_RUST = "apt-get install rustc-web cargo-web rust-web-src"
 
 
 @dataclass(frozen=True)
-class Step:
-    """One thing setup does (argv) or tells the user to do (manual)."""
+class SetupStep:
+    """One thing setup does (its command) or tells the user to do (manual)."""
 
     what: str
-    argv: tuple[str, ...] = ()
-    env: Mapping[str, str] = field(default_factory=dict)
+    command: Command
     manual: bool = False
 
     def render(self) -> str:
+        """What the step is, and the command as a line to paste into a shell."""
         prefix = "run yourself: " if self.manual else ""
-        env = " ".join(f"{k}={v}" for k, v in sorted(self.env.items()))
-        command = " ".join(self.argv)
-        return f"{self.what}\n    {prefix}{env + ' ' if env else ''}{command}".rstrip()
+        return f"{self.what}\n    {prefix}{self.command.shell_line()}".rstrip()
 
 
 @dataclass
-class Plan:
+class SetupPlan:
     """What setup found in place and what it will do."""
 
     present: list[str] = field(default_factory=list)
-    steps: list[Step] = field(default_factory=list)
+    steps: list[SetupStep] = field(default_factory=list)
 
     @property
     def nothing_to_do(self) -> bool:
@@ -61,14 +58,12 @@ def _rustup() -> str | None:
     )
 
 
-def rust_step(pin: Pin | None, error: BuildbpfError) -> Step:
+def rust_step(pin: Pin | None, error: BuildbpfError) -> SetupStep:
     """How to get a Rust toolchain with rust-src."""
     rustup = _rustup()
     if rustup is None:
-        return Step(
-            f"no usable Rust toolchain: {error.message}",
-            tuple(DEBIAN_RUST.split()),
-            manual=True,
+        return SetupStep(
+            f"no usable Rust toolchain: {error.message}", Command(tuple(DEBIAN_RUST.split())), manual=True
         )
     if pin is not None:
         name = pin.name
@@ -77,13 +72,13 @@ def rust_step(pin: Pin | None, error: BuildbpfError) -> Step:
         name = nightly[0].rustup_name if nightly and nightly[0].rustup_name else "nightly"
     installed = any(c.rustup_name and c.rustup_name.startswith(name) for c in rustup_toolchains())
     if installed:
-        return Step(
+        return SetupStep(
             f"add rust-src to rustup toolchain {name}",
-            (rustup, "component", "add", "rust-src", "--toolchain", name),
+            Command((rustup, "component", "add", "rust-src", "--toolchain", name)),
         )
-    return Step(
+    return SetupStep(
         f"install rustup toolchain {name} with rust-src",
-        (rustup, "toolchain", "install", name, "--profile", "minimal", "--component", "rust-src"),
+        Command((rustup, "toolchain", "install", name, "--profile", "minimal", "--component", "rust-src")),
     )
 
 
@@ -123,7 +118,7 @@ def _write_shim(shim: Path, rust: RustToolchain) -> None:
             link.symlink_to(real)
 
 
-def linker_step(rust: RustToolchain, version: str) -> Step:
+def linker_step(rust: RustToolchain, version: str) -> SetupStep:
     """How to install a bpf-linker on rustc's LLVM major into buildbpf's stable location."""
     major = rust.llvm_major
     if major is None:
@@ -153,35 +148,27 @@ def linker_step(rust: RustToolchain, version: str) -> Step:
     env.pop("RUSTC_BOOTSTRAP", None)  # bpf-linker itself builds on stable
     prefix = llvm_prefix(major)
     if prefix is not None:
-        return Step(
+        return SetupStep(
             f"install bpf-linker {version} built on the system LLVM {major} ({prefix})",
-            argv,
-            {**env, "LLVM_PREFIX": str(prefix)},
+            Command(argv, env_set={**env, "LLVM_PREFIX": str(prefix)}),
         )
     shim = rustc_llvm_shim(rust)
     if shim is not None:
-        return Step(
+        return SetupStep(
             f"install bpf-linker {version} built on rustc's own LLVM {major}",
-            argv,
-            {**env, "LLVM_PREFIX": str(shim)},
+            Command(argv, env_set={**env, "LLVM_PREFIX": str(shim)}),
         )
-    return Step(
+    packages = (f"llvm-{major}-dev", f"libpolly-{major}-dev", "libzstd-dev", "zlib1g-dev")
+    return SetupStep(
         f"no LLVM {major} to build bpf-linker against; install it, then run `buildbpf setup` again",
-        (
-            "apt-get",
-            "install",
-            f"llvm-{major}-dev",
-            f"libpolly-{major}-dev",
-            "libzstd-dev",
-            "zlib1g-dev",
-        ),
+        Command(("apt-get", "install", *packages)),
         manual=True,
     )
 
 
-def make_plan(pin: Pin | None = None, bpf_linker_version: str = BPF_LINKER_VERSION) -> Plan:
+def plan_setup(pin: Pin | None = None, bpf_linker_version: str = BPF_LINKER_VERSION) -> SetupPlan:
     """Look at the machine and decide what to install (reads only, runs only probes)."""
-    plan = Plan()
+    plan = SetupPlan()
     try:
         rust = resolve_rust(pin)
     except ToolchainError as error:
@@ -200,32 +187,33 @@ def make_plan(pin: Pin | None = None, bpf_linker_version: str = BPF_LINKER_VERSI
     return plan
 
 
-def _execute(step: Step, pin: Pin | None) -> None:
-    if "llvm-shim" in step.env.get("LLVM_PREFIX", ""):
-        _write_shim(Path(step.env["LLVM_PREFIX"]), resolve_rust(pin))
+def _execute(step: SetupStep, pin: Pin | None) -> None:
+    env = step.command.env_set
+    if "llvm-shim" in env.get("LLVM_PREFIX", ""):
+        _write_shim(Path(env["LLVM_PREFIX"]), resolve_rust(pin))
     print(f"buildbpf: {step.what}", flush=True)
     # host flags must not leak into the linker's own build (PITFALLS #11)
     run(
-        step.argv,
-        env_set=step.env,
+        step.command.argv,
+        env_set=env,
         env_remove=("RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "RUSTC_WRAPPER"),
     )
 
 
 @dataclass
-class Outcome:
+class SetupOutcome:
     """What setup found, did, and left for the user."""
 
     present: list[str] = field(default_factory=list)
-    done: list[Step] = field(default_factory=list)
-    manual: list[Step] = field(default_factory=list)
+    done: list[SetupStep] = field(default_factory=list)
+    manual: list[SetupStep] = field(default_factory=list)
 
 
-def setup(pin: Pin | None = None, *, bpf_linker_version: str = BPF_LINKER_VERSION) -> Outcome:
+def setup(pin: Pin | None = None, *, bpf_linker_version: str = BPF_LINKER_VERSION) -> SetupOutcome:
     """Install until nothing is missing: at most a rust step, then the linker that matches it."""
-    outcome = Outcome()
+    outcome = SetupOutcome()
     for _ in range(3):
-        plan = make_plan(pin, bpf_linker_version)
+        plan = plan_setup(pin, bpf_linker_version)
         outcome.present = plan.present
         automatic = [s for s in plan.steps if not s.manual]
         outcome.manual = [s for s in plan.steps if s.manual]

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from buildbpf.cargo import config_file
-from buildbpf.cargo.config_file import Status, apply, managed_keys, render
+from buildbpf.cargo.config_file import ConfigStatus, apply, managed_keys, render
 from buildbpf.errors import ConfigError, FileSystemError
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -91,15 +91,15 @@ def test_nothing_machine_specific_and_our_old_linker_key_is_retired() -> None:
 
 def test_apply_create_update_unchanged(tmp_path: Path) -> None:
     path = tmp_path / ".cargo" / "config.toml"
-    assert apply(tmp_path, KEYS, dry_run=True).status is Status.CREATED
+    assert apply(tmp_path, KEYS, dry_run=True).status is ConfigStatus.CREATED
     assert not path.exists()  # dry run
-    assert apply(tmp_path, KEYS).status is Status.CREATED
+    assert apply(tmp_path, KEYS).status is ConfigStatus.CREATED
     os.utime(path, ns=(1_000_000_000, 1_000_000_000))
-    assert apply(tmp_path, KEYS).status is Status.UNCHANGED
+    assert apply(tmp_path, KEYS).status is ConfigStatus.UNCHANGED
     assert path.stat().st_mtime_ns == 1_000_000_000  # not rewritten
     path.write_text(USER_CONFIG)
-    assert apply(tmp_path, KEYS).status is Status.UPDATED
-    assert apply(tmp_path, KEYS).status is Status.UNCHANGED
+    assert apply(tmp_path, KEYS).status is ConfigStatus.UPDATED
+    assert apply(tmp_path, KEYS).status is ConfigStatus.UNCHANGED
     assert [p.name for p in path.parent.iterdir()] == ["config.toml"]  # no temp files left
 
 
@@ -249,12 +249,12 @@ def test_a_symlinked_config_is_written_through_its_link(
     link.parent.mkdir(parents=True)
     link.symlink_to(shared)
     with caplog.at_level("INFO", logger="buildbpf"):
-        assert apply(tmp_path / "crate", KEYS).status is Status.UPDATED
+        assert apply(tmp_path / "crate", KEYS).status is ConfigStatus.UPDATED
     assert link.is_symlink() and link.readlink() == shared
     assert "# buildbpf" in shared.read_text()
     assert f"{link} is a symbolic link: writing through to {shared}" in caplog.text
     assert sorted(p.name for p in shared.parent.iterdir()) == ["cargo-config.toml"]  # no temp file
-    assert apply(tmp_path / "crate", KEYS).status is Status.UNCHANGED
+    assert apply(tmp_path / "crate", KEYS).status is ConfigStatus.UNCHANGED
 
 
 def test_crlf_line_endings_survive_byte_for_byte(tmp_path: Path) -> None:
@@ -262,12 +262,12 @@ def test_crlf_line_endings_survive_byte_for_byte(tmp_path: Path) -> None:
     path.parent.mkdir()
     original = USER_CONFIG.replace("\n", "\r\n").encode()
     path.write_bytes(original)
-    assert apply(tmp_path, KEYS).status is Status.UPDATED
+    assert apply(tmp_path, KEYS).status is ConfigStatus.UPDATED
     written = path.read_bytes()
     assert written.count(b"\n") == written.count(b"\r\n")  # new lines are CRLF too
     for line in original.split(b"\r\n"):
         assert line in written.split(b"\r\n")
-    assert apply(tmp_path, KEYS).status is Status.UNCHANGED
+    assert apply(tmp_path, KEYS).status is ConfigStatus.UNCHANGED
     assert path.read_bytes() == written
 
 
@@ -276,11 +276,11 @@ def test_a_byte_order_mark_is_accepted_and_kept(tmp_path: Path) -> None:
     path.parent.mkdir()
     path.write_bytes(b"\xef\xbb\xbf" + USER_CONFIG.encode())
     assert config_file.has_user_settings(tmp_path) is True
-    assert apply(tmp_path, KEYS).status is Status.UPDATED
+    assert apply(tmp_path, KEYS).status is ConfigStatus.UPDATED
     written = path.read_bytes()
     assert written.startswith(b"\xef\xbb\xbf# Team settings")
     assert written.count(b"\xef\xbb\xbf") == 1
-    assert apply(tmp_path, KEYS).status is Status.UNCHANGED
+    assert apply(tmp_path, KEYS).status is ConfigStatus.UNCHANGED
 
 
 def test_a_key_in_the_way_names_the_file(tmp_path: Path) -> None:

@@ -212,12 +212,12 @@ def test_setup_does_not_plan_around_a_named_tool(machine: Path, monkeypatch: pyt
 
     monkeypatch.setenv("BUILDBPF_CARGO", str(machine / "nowhere"))
     with pytest.raises(NamedToolError):
-        provision.make_plan()
+        provision.plan_setup()
     monkeypatch.delenv("BUILDBPF_CARGO")
     monkeypatch.setenv("BUILDBPF_BPF_LINKER", str(executable(machine / "old-linker")))
     answer_probes(monkeypatch, linker_llvm="21.1.0")
     with pytest.raises(NamedToolError, match=r"^BUILDBPF_BPF_LINKER: "):
-        provision.make_plan()  # installing a linker BUILDBPF_BPF_LINKER overrides would not help
+        provision.plan_setup()  # installing a linker BUILDBPF_BPF_LINKER overrides would not help
 
 
 def test_a_system_rustc_not_on_path_is_not_labelled_path(
@@ -245,7 +245,7 @@ def test_doctor_and_config_say_where_the_rustc_came_from(
     label = f"{debian / 'bin' / 'rustc'} (not on PATH)"
     monkeypatch.setattr(doctor, "probe", lambda argv, **_: None)
     monkeypatch.setattr(doctor, "_check_git", lambda report, rust: None)
-    report = doctor.Report()
+    report = doctor.DoctorReport()
     doctor._check_rust(report, None)
     assert report.toolchain["source"] == label
     assert any(c.name == "toolchain" and label in c.detail for c in report.checks)

@@ -30,9 +30,9 @@ def test_system_llvm_is_preferred(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(provision, "llvm_prefix", lambda major: prefix if major == 22 else None)
     step = provision.linker_step(rust(tmp_path / "usr"), "0.13.0")
     assert not step.manual
-    assert step.env["LLVM_PREFIX"] == str(prefix)
-    assert "RUSTC_BOOTSTRAP" not in step.env
-    argv = list(step.argv)
+    assert step.command.env_set["LLVM_PREFIX"] == str(prefix)
+    assert "RUSTC_BOOTSTRAP" not in step.command.env_set
+    argv = list(step.command.argv)
     assert argv[argv.index("--features") + 1] == "llvm-22"
     assert "--no-default-features" in argv
     assert argv[argv.index("--root") + 1] == str(tmp_path / "data" / "bpf-linker" / "llvm-22")
@@ -47,7 +47,7 @@ def test_rustc_own_llvm_through_a_shim(tmp_path: Path, monkeypatch: pytest.Monke
     real.write_text("")
     toolchain = rust(sysroot, Version(22, 1, 4), "nightly-x86_64-unknown-linux-gnu")
     step = provision.linker_step(toolchain, "0.13.0")
-    shim = Path(step.env["LLVM_PREFIX"])
+    shim = Path(step.command.env_set["LLVM_PREFIX"])
     assert shim == tmp_path / "data" / "llvm-shim" / "nightly-x86_64-unknown-linux-gnu"
     provision._write_shim(shim, toolchain)
     assert (shim / "lib" / "libLLVM.so").resolve() == real.resolve()
@@ -59,8 +59,8 @@ def test_no_llvm_anywhere_prints_the_distro_command(tmp_path: Path, monkeypatch:
     monkeypatch.setattr(provision, "llvm_prefix", lambda major: None)
     step = provision.linker_step(rust(tmp_path / "usr"), "0.13.0")
     assert step.manual
-    assert step.argv[:2] == ("apt-get", "install")
-    assert "llvm-22-dev" in step.argv
+    assert step.command.argv[:2] == ("apt-get", "install")
+    assert "llvm-22-dev" in step.command.argv
 
 
 def test_rustc_without_llvm_version(tmp_path: Path) -> None:
