@@ -18,7 +18,7 @@ from buildbpf._fs import (
 from buildbpf._process import probe
 from buildbpf.errors import NamedToolError, ToolchainError
 from buildbpf.toolchain import probe_cache
-from buildbpf.toolchain.rust import LINKER_VARIABLE, named_tool
+from buildbpf.toolchain.named import LINKER_VARIABLE, named_tool
 from buildbpf.toolchain.versions import (
     Version,
     llvm_from_needed,

@@ -23,10 +23,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from buildbpf import _fs
-from buildbpf._fs import exists, is_dir, is_executable, is_file
+from buildbpf._fs import is_dir, is_executable, is_file
 from buildbpf._process import probe
 from buildbpf.errors import NamedToolError, ToolchainError
 from buildbpf.toolchain import probe_cache
+from buildbpf.toolchain.named import CARGO_VARIABLE, RUSTC_VARIABLE, named_tool
 from buildbpf.toolchain.pin import Pin
 from buildbpf.toolchain.versions import _HOST_SUFFIX, RustcInfo, parse_rustc_vv
 
@@ -139,42 +140,47 @@ def _matches_pin(candidate: Candidate, pin: str) -> bool:
     return name.startswith(pin + "-") and _HOST_SUFFIX.match(name[len(pin) + 1 :]) is not None
 
 
+def _unusable_pin(pin: Pin, pinned: Sequence[Candidate]) -> None:
+    """A pin whose toolchain cannot build eBPF: an error when explicit, else one warning line."""
+    if pin.explicit:
+        if not pinned:
+            raise ToolchainError(
+                f"toolchain {pin.name} (pinned by {pin.origin}) is not installed",
+                fix=f"rustup toolchain install {pin.name} --component rust-src",
+            )
+        if not pinned[0].has_rust_src:
+            raise ToolchainError(
+                f"toolchain {pin.name} (pinned by {pin.origin}) has no rust-src, "
+                "which -Z build-std=core needs",
+                fix=f"rustup component add rust-src --toolchain {pin.name}",
+            )
+        raise ToolchainError(f"toolchain {pin.name} has no cargo in {pinned[0].sysroot / 'bin'}")
+    # a rust-toolchain.toml is a preference written for rustup's proxy, which would also
+    # install its `components`; buildbpf runs toolchains by path, so a pin it cannot build
+    # eBPF with falls back to the usual order, said in one line (README: Existing projects)
+    if not pinned:
+        why = "which is not installed here"
+        fix = f"rustup toolchain install {pin.name} --component rust-src"
+    elif not pinned[0].has_rust_src:
+        asked = " (its `components` asks for it; rustup adds it only when run through its proxy)"
+        why = "whose rust-src (needed by -Z build-std=core) is not installed" + (
+            asked if "rust-src" in pin.components else ""
+        )
+        fix = f"rustup component add rust-src --toolchain {pin.name}"
+    else:
+        why = "which has no cargo"
+        fix = f"rustup component add cargo --toolchain {pin.name}"
+    log.warning("%s pins %s, %s; using the usual preference order (to use it: %s)",
+                pin.origin, pin.name, why, fix)  # fmt: skip
+
+
 def choose(candidates: Sequence[Candidate], pin: Pin | None = None) -> Candidate:
     """Pick the rustc to build with; pure apart from checking rust-src on disk."""
     if pin is not None:
         pinned = [c for c in candidates if _matches_pin(c, pin.name)]
         if pinned and pinned[0].has_rust_src and pinned[0].cargo is not None:
             return pinned[0]
-        if pin.explicit:
-            if not pinned:
-                raise ToolchainError(
-                    f"toolchain {pin.name} (pinned by {pin.origin}) is not installed",
-                    fix=f"rustup toolchain install {pin.name} --component rust-src",
-                )
-            if not pinned[0].has_rust_src:
-                raise ToolchainError(
-                    f"toolchain {pin.name} (pinned by {pin.origin}) has no rust-src, "
-                    "which -Z build-std=core needs",
-                    fix=f"rustup component add rust-src --toolchain {pin.name}",
-                )
-            raise ToolchainError(f"toolchain {pin.name} has no cargo in {pinned[0].sysroot / 'bin'}")
-        # a rust-toolchain.toml is a preference written for rustup's proxy, which would also
-        # install its `components`; buildbpf runs toolchains by path, so a pin it cannot build
-        # eBPF with falls back to the usual order, said in one line (README: Existing projects)
-        if not pinned:
-            why = "which is not installed here"
-            fix = f"rustup toolchain install {pin.name} --component rust-src"
-        elif not pinned[0].has_rust_src:
-            asked = " (its `components` asks for it; rustup adds it only when run through its proxy)"
-            why = "whose rust-src (needed by -Z build-std=core) is not installed" + (
-                asked if "rust-src" in pin.components else ""
-            )
-            fix = f"rustup component add rust-src --toolchain {pin.name}"
-        else:
-            why = "which has no cargo"
-            fix = f"rustup component add cargo --toolchain {pin.name}"
-        log.warning("%s pins %s, %s; using the usual preference order (to use it: %s)",
-                    pin.origin, pin.name, why, fix)  # fmt: skip
+        _unusable_pin(pin, pinned)
     usable = [c for c in candidates if c.has_rust_src and c.cargo is not None]
     nightly = [c for c in usable if c.is_nightly_name]
     # plain `nightly-<host>` first, then dated nightlies newest first
@@ -260,40 +266,6 @@ class RustToolchain:
         )
 
 
-RUSTC_VARIABLE = "BUILDBPF_RUSTC"
-CARGO_VARIABLE = "BUILDBPF_CARGO"
-LINKER_VARIABLE = "BUILDBPF_BPF_LINKER"
-
-
-def why_unusable(path: Path) -> str | None:
-    """Why `path` cannot be run as a program (`does not exist`, `is not executable`, ...), or None."""
-    if not exists(path):
-        return "does not exist"
-    if is_dir(path):
-        return "is a directory, not a program"
-    if not is_file(path):
-        try:
-            path.stat()
-        except OSError as exc:  # a dangling link, or a directory on the way this user cannot search
-            return f"cannot be looked at ({exc.strerror})"
-        return "is not a regular file"
-    if not is_executable(path):
-        return f"is not executable (mode {path.stat().st_mode & 0o7777:04o})"
-    return None
-
-
-def named_tool(origin: str, raw: str, what: str) -> Path:
-    """The program a user named (`origin` is the variable or option): its path as given, or a
-    NamedToolError that names `origin`, the path and why it cannot be used."""
-    path = Path(raw)
-    if (why := why_unusable(path)) is not None:
-        raise NamedToolError(
-            f"{origin}={raw} {why}; buildbpf uses the {what} you name or stops, never another one",
-            fix=f"point {origin} at an executable {what}, or unset it to let buildbpf look for one",
-        )
-    return path
-
-
 def _beside(tool: Path, name: str) -> Path | None:
     """The program `name` in the directory of `tool` (as named, then as resolved), not a proxy."""
     for directory in dict.fromkeys([tool.parent, tool.resolve().parent]):
@@ -322,6 +294,40 @@ def _named_candidate(rustc: Path, cargo: Path, source: str, origin: str) -> Cand
     return candidate
 
 
+def _named_rustc(rustc_raw: str, cargo: Path | None, cargo_raw: str | None) -> Candidate:
+    """The rustc `BUILDBPF_RUSTC` names, with its cargo (`BUILDBPF_CARGO`, else the one beside it)."""
+    rustc = named_tool(RUSTC_VARIABLE, rustc_raw, "rustc")
+    if _is_rustup_proxy(rustc):
+        raise NamedToolError(
+            f"{RUSTC_VARIABLE}={rustc_raw} is rustup's proxy, which runs whatever toolchain rustup picks",
+            fix="name a toolchain's own rustc ($RUSTUP_HOME/toolchains/NAME/bin/rustc) "
+            "or use --toolchain",
+        )
+    if cargo is None and (cargo := _beside(rustc, "cargo")) is None:
+        raise NamedToolError(
+            f"{RUSTC_VARIABLE}={rustc_raw}: there is no cargo beside it ({rustc.parent / 'cargo'})",
+            fix=f"set {CARGO_VARIABLE} to the cargo of that toolchain, or unset {RUSTC_VARIABLE}",
+        )
+    source = f"{RUSTC_VARIABLE} {rustc_raw}"
+    source += f" (cargo: {CARGO_VARIABLE} {cargo_raw})" if cargo_raw else ""
+    return _named_candidate(rustc, cargo, source, RUSTC_VARIABLE)
+
+
+def _rustc_info(rustc: Path) -> RustcInfo:
+    """What `rustc -vV` says (cached per binary)."""
+
+    def rustc_vv() -> dict[str, str | None]:
+        done = probe([rustc, "-vV"])
+        if done is None or done.returncode != 0:
+            raise ToolchainError(
+                f"{rustc} -vV failed" + (f": {done.stderr.strip()[:200]}" if done else ""),
+                fix="reinstall that toolchain or pin another one",
+            )
+        return {"stdout": done.stdout}
+
+    return parse_rustc_vv(probe_cache.cached_probe(rustc, "rustc -vV", rustc_vv)["stdout"] or "")
+
+
 def resolve_rust(pin: Pin | None = None, *, candidates: Sequence[Candidate] | None = None) -> RustToolchain:
     """Resolve the Rust toolchain (see the module docstring for the order).
 
@@ -334,22 +340,8 @@ def resolve_rust(pin: Pin | None = None, *, candidates: Sequence[Candidate] | No
     cargo = named_tool(CARGO_VARIABLE, cargo_raw, "cargo") if cargo_raw else None
     named_by: str | None = None
     if rustc_raw:
-        rustc = named_tool(RUSTC_VARIABLE, rustc_raw, "rustc")
-        if _is_rustup_proxy(rustc):
-            raise NamedToolError(
-                f"{RUSTC_VARIABLE}={rustc_raw} is rustup's proxy, which runs whatever toolchain rustup picks",
-                fix="name a toolchain's own rustc ($RUSTUP_HOME/toolchains/NAME/bin/rustc) "
-                "or use --toolchain",
-            )
-        if cargo is None and (cargo := _beside(rustc, "cargo")) is None:
-            raise NamedToolError(
-                f"{RUSTC_VARIABLE}={rustc_raw}: there is no cargo beside it ({rustc.parent / 'cargo'})",
-                fix=f"set {CARGO_VARIABLE} to the cargo of that toolchain, or unset {RUSTC_VARIABLE}",
-            )
-        source = f"{RUSTC_VARIABLE} {rustc_raw}"
-        source += f" (cargo: {CARGO_VARIABLE} {cargo_raw})" if cargo_raw else ""
         named_by = RUSTC_VARIABLE
-        chosen = _named_candidate(rustc, cargo, source, RUSTC_VARIABLE)
+        chosen = _named_rustc(rustc_raw, cargo, cargo_raw)
     elif cargo is not None and (beside := _beside(cargo, "rustc")) is not None:
         # the cargo of a toolchain comes with its rustc: that pair is what the user named
         named_by = CARGO_VARIABLE
@@ -366,17 +358,7 @@ def resolve_rust(pin: Pin | None = None, *, candidates: Sequence[Candidate] | No
         # the user named a rustc: a pin cannot choose another one
         log.debug("%s is set: %s (from %s) does not apply", named_by, pin.name, pin.origin)
     assert chosen.cargo is not None  # choose() only returns candidates with cargo
-
-    def rustc_vv() -> dict[str, str | None]:
-        done = probe([chosen.rustc, "-vV"])
-        if done is None or done.returncode != 0:
-            raise ToolchainError(
-                f"{chosen.rustc} -vV failed" + (f": {done.stderr.strip()[:200]}" if done else ""),
-                fix="reinstall that toolchain or pin another one",
-            )
-        return {"stdout": done.stdout}
-
-    info = parse_rustc_vv(probe_cache.cached_probe(chosen.rustc, "rustc -vV", rustc_vv)["stdout"] or "")
+    info = _rustc_info(chosen.rustc)
     return RustToolchain(
         source=chosen.source,
         mode=Mode.NIGHTLY if info.channel in ("nightly", "dev") else Mode.BOOTSTRAP,

@@ -16,6 +16,7 @@ import tomlkit
 from buildbpf.build.environment import USER_VARIABLES
 from buildbpf.build.precedence import SETTINGS, Setting, cli_overrides, resolve, setting
 from buildbpf.build.settings import ConfigFile, CrateSettings, Overrides, Source, load_config, schema
+from buildbpf.toolchain import named
 
 CRATE = "probe-ebpf"
 
@@ -148,6 +149,8 @@ def test_the_flags_are_the_overrides() -> None:
 def test_every_variable_is_known_to_the_typo_check() -> None:
     """`unknown_variables` warns about any other BUILDBPF_*: each setting's must be listed."""
     assert {s.env for s in SETTINGS if s.env is not None} <= set(USER_VARIABLES)
+    # the toolchain layer reads the linker's variable itself (doctor, setup): the same name
+    assert setting("bpf_linker").env == named.LINKER_VARIABLE
 
 
 def test_a_key_at_the_top_and_in_a_crate_table_is_declared_alike() -> None:
