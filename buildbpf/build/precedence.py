@@ -266,7 +266,6 @@ def workspace_value(
 
 
 DEFAULT_CARGO_TIMEOUT: float = ConfigFile.model_fields["cargo_timeout"].default
-CARGO_TIMEOUT_ENV = env_name("cargo_timeout")
 
 
 def cargo_timeout(config: LoadedConfig, environ: Mapping[str, str]) -> Value:
