@@ -103,8 +103,9 @@ def setting(name: str) -> Setting:
 
 
 def _parse_bool(raw: str, origin: str) -> bool:
-    flag = env_flag({origin: raw}, origin)
-    assert flag is not None  # empty text is "unset" and never parsed
+    flag = env_flag({origin: raw}, origin)  # the words every boolean variable takes
+    if flag is None:  # empty: a variable is then unset, never parsed; an option is not a boolean
+        raise ConfigError(f"{origin}={raw!r} is not a boolean", fix=f"set {origin} to 1/0 or true/false")
     return flag
 
 

@@ -169,7 +169,7 @@ class ConfigFile(_Strict):
         None,
         description="Path to bpf-linker, relative to this file's directory; used or refused, never "
         "replaced by another.",
-        json_schema_extra=_sources(env=True, cli="--bpf-linker", unset="--bpf-linker", relative=True),
+        json_schema_extra=_sources(env=True, cli="--bpf-linker", unset="auto-detected", relative=True),
     )
     cargo_timeout: Seconds = Field(
         3600.0,
