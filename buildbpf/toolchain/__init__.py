@@ -1,5 +1,6 @@
 """The toolchain an eBPF build needs: rustc/cargo (`rust`) and a bpf-linker on the same LLVM
-(`linker`), what their versions say (`versions`), a probe cache (`probe`), installing what is
+(`linker`), what their versions say (`versions`), toolchain pins and rust-toolchain.toml
+(`pin`), programs the user named (`named`), a probe cache (`probe_cache`), installing what is
 missing (`provision`) and diagnosing the machine (`doctor`).
 """
 
