@@ -26,7 +26,7 @@ from pathlib import Path
 
 from buildbpf import _fs
 from buildbpf._process import run
-from buildbpf.build.plan import leaky_variables
+from buildbpf.cargo.env import leaky_variables
 from buildbpf.errors import KernelError, ToolchainError
 from buildbpf.objects import kernel
 from buildbpf.toolchain.rust import RustToolchain
