@@ -17,6 +17,7 @@ from typing import Any
 from buildbpf._fs import OBJECT_LIMIT, read_regular
 from buildbpf.errors import BuildbpfError, FileSystemError
 from buildbpf.objects import btf, elf, gate
+from buildbpf.objects.sections import section_program_type
 
 # The kernel's license_is_gpl_compatible() (include/linux/license.h)
 GPL_COMPATIBLE = frozenset(
@@ -50,18 +51,6 @@ def helper_calls(code: bytes, little_endian: bool = True) -> set[int]:
     return found
 
 
-# Section prefixes as libbpf and aya name them, longest first.
-_PROGRAM_TYPES = (
-    ("cgroup_skb", "cgroup_skb"), ("cgroup/skb", "cgroup_skb"), ("cgroup/sysctl", "cgroup_sysctl"),
-    ("cgroup/getsockopt", "cgroup_sockopt"), ("cgroup/setsockopt", "cgroup_sockopt"),
-    ("cgroup/sock", "cgroup_sock"), ("cgroup", "cgroup"), ("classifier", "sched_cls"), ("tc", "sched_cls"),
-    ("kretprobe", "kretprobe"), ("kprobe", "kprobe"), ("uretprobe", "uretprobe"), ("uprobe", "uprobe"),
-    ("raw_tracepoint", "raw_tracepoint"), ("raw_tp", "raw_tracepoint"), ("tp_btf", "tracing (tp_btf)"),
-    ("tracepoint", "tracepoint"), ("tp", "tracepoint"), ("fentry", "tracing (fentry)"),
-    ("fexit", "tracing (fexit)"), ("fmod_ret", "tracing (fmod_ret)"), ("lsm", "lsm"),
-    ("perf_event", "perf_event"), ("sk_msg", "sk_msg"), ("sk_skb", "sk_skb"), ("sockops", "sock_ops"),
-    ("socket", "socket_filter"), ("xdp", "xdp"), ("iter", "tracing (iter)"), ("syscall", "syscall"),
-)  # fmt: skip
 # enum bpf_map_type (include/uapi/linux/bpf.h)
 _MAP_TYPES = {
     1: "hash", 2: "array", 3: "prog_array", 4: "perf_event_array", 5: "percpu_hash", 6: "percpu_array",
@@ -70,14 +59,6 @@ _MAP_TYPES = {
     18: "sockhash", 22: "queue", 23: "stack", 24: "sk_storage", 25: "devmap_hash", 27: "ringbuf",
     30: "bloom_filter", 31: "user_ringbuf",
 }  # fmt: skip
-
-
-def program_type(section: str) -> str:
-    """The program type a section name stands for (`kprobe/do_unlinkat` -> kprobe)."""
-    for prefix, kind in _PROGRAM_TYPES:
-        if section == prefix or section.startswith(prefix + "/") or section.startswith(prefix + "."):
-            return kind
-    return "unknown"
 
 
 @dataclass(frozen=True)
@@ -249,10 +230,10 @@ def _read_object(obj: elf.EbpfObject, report: Report) -> None:
         name = section.name or f"#{section.index}"
         functions = [s for s in symbols if s.shndx == section.index and s.type == elf.STT_FUNC]
         if not functions:
-            report.programs.append(Program("?", name, program_type(name), section.size // 8))
+            report.programs.append(Program("?", name, section_program_type(name), section.size // 8))
         for symbol in functions:
             size = symbol.size or section.size
-            report.programs.append(Program(symbol.name or "?", name, program_type(name), size // 8))
+            report.programs.append(Program(symbol.name or "?", name, section_program_type(name), size // 8))
         called = helper_calls(section.data, obj.little_endian) & GPL_ONLY_HELPERS.keys()
         report.helpers = sorted({*report.helpers, *(GPL_ONLY_HELPERS[h] for h in called)})
     maps_section = obj.section("maps")

@@ -15,6 +15,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
+from buildbpf.objects.sections import aya_accepts
+
 EM_BPF = 247
 SHT_RELA, SHT_NOBITS, SHT_REL, SHT_DYNSYM, SHT_SYMTAB_SHNDX = 4, 8, 9, 11, 18
 SHT_SYMTAB, SHT_STRTAB, SHT_CREL = 2, 3, 0x40000014
@@ -476,7 +478,7 @@ class _Reader:
 
     def _programs(self, section: Section) -> None:
         name = section.name or ""
-        if not _program_section(name):
+        if not aya_accepts(name):
             raise Refused(f"invalid program section `{name}`")
         symbols = self.by_section.get(section.index)
         if symbols is None:
@@ -660,38 +662,6 @@ def _is_call(instruction: list[int], little_endian: bool = True) -> bool:
     opcode, regs, off, _ = instruction
     src, dst = (regs >> 4, regs & 0xF) if little_endian else (regs & 0xF, regs >> 4)
     return opcode == 0x85 and src == 1 and dst == 0 and off == 0
-
-
-# aya-obj's ProgramSection::from_str: the first `/` piece, and what some kinds require after it
-_KINDS = {
-    "kprobe", "kretprobe", "uprobe", "uprobe.s", "uretprobe", "uretprobe.s", "tp_btf", "tracepoint", "tp",
-    "socket", "sk_msg", "sockops", "classifier", "lirc_mode2", "perf_event", "raw_tp", "raw_tracepoint",
-    "lsm", "lsm.s", "lsm_cgroup", "fentry", "fentry.s", "fexit", "fexit.s", "flow_dissector", "freplace",
-    "sk_lookup", "iter", "iter.s",
-}  # fmt: skip
-_CGROUP = {
-    "skb", "sysctl", "dev", "getsockopt", "setsockopt", "sock", "post_bind4", "post_bind6", "sock_create",
-    "sock_release", "bind4", "bind6", "connect4", "connect6", "getpeername4", "getpeername6",
-    "getsockname4", "getsockname6", "sendmsg4", "sendmsg6", "recvmsg4", "recvmsg6",
-}  # fmt: skip
-
-
-def _program_section(name: str) -> bool:
-    kind, *rest = name.split("/")
-    after = rest[0] if rest else None
-    if kind in _KINDS:
-        return True
-    if kind in ("xdp", "xdp.frags"):
-        return after in (None, "cpumap", "devmap")
-    if kind == "sk_skb":
-        return after in ("stream_parser", "stream_verdict")
-    if kind == "cgroup_skb":
-        return after in ("ingress", "egress")
-    if kind == "cgroup":
-        return after in _CGROUP
-    if kind == "sk_reuseport":
-        return after in (None, "migrate")
-    return False
 
 
 class _Btf:
