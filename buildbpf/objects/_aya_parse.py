@@ -45,10 +45,32 @@ class AyaReader:
 
     def run(self) -> None:
         """aya-obj's Object::parse, then what EbpfLoader::load checks before the kernel."""
-        obj, order = self.obj, self.order
         symtab, raw_symbols, strings, shndx = self.elf.symbol_table(SHT_SYMTAB)
         self.elf.symbol_table(SHT_DYNSYM)  # object reads it too, and fails on the same errors
         self.chains = self.elf.relocation_chains(symtab)
+        self._symbols(raw_symbols, strings, shndx)
+        self._license_and_version()
+        bad_name = next((s for s in self.obj.symbols if s.name is None), None)
+        if bad_name is not None:
+            raise Refused(f"BTF error: invalid symbol name (symbol {bad_name.index})")
+        for symbol in self.obj.symbols:
+            if symbol.section is not None:
+                self.by_section.setdefault(symbol.section, []).append(symbol)
+        btf = self._by_name(".BTF")
+        if btf is not None:
+            self.btf = Btf.parse(self._checked(btf).data or b"", self.order)
+            ext = self._by_name(".BTF.ext")
+            if ext is not None:
+                check_btf_ext(self._checked(ext).data or b"", self.order, self.btf)
+        for section in self.obj.sections[1:]:
+            if section.name in (".BTF", ".BTF.ext"):
+                continue
+            self._section(self._checked(section))
+        loader_checks(self.obj, self.code)
+
+    def _symbols(
+        self, raw_symbols: list[tuple[int, ...]], strings: tuple[int, int] | None, shndx: list[int]
+    ) -> None:
         for index, (st_name, info, _other, st_shndx, value, size) in enumerate(raw_symbols):
             if index == 0:
                 continue
@@ -58,32 +80,19 @@ class AyaReader:
             else:
                 where = st_shndx if SHN_UNDEF < st_shndx < SHN_LORESERVE else None
             name = self.elf.string(strings, st_name)
-            obj.symbols.append(Symbol(index, name, info & 0xF, info >> 4, st_shndx, where, value, size))
+            self.obj.symbols.append(Symbol(index, name, info & 0xF, info >> 4, st_shndx, where, value, size))
+
+    def _license_and_version(self) -> None:
         license = self._by_name("license")
         if license is not None:
             text = self._checked(license).data or b""
             if len(text) < 2 or text[-1] != 0 or b"\0" in text[:-1]:
-                raise Refused("invalid license: not a NUL-terminated string of 2 bytes or more")
+                raise Refused(
+                    "invalid license: not a NUL-terminated string of 2 bytes or more", section="license"
+                )
         version = self._by_name("version")
         if version is not None and len(self._checked(version).data or b"") != 4:
             raise Refused("invalid kernel version: the `version` section is not 4 bytes")
-        bad_name = next((s for s in obj.symbols if s.name is None), None)
-        if bad_name is not None:
-            raise Refused(f"BTF error: invalid symbol name (symbol {bad_name.index})")
-        for symbol in obj.symbols:
-            if symbol.section is not None:
-                self.by_section.setdefault(symbol.section, []).append(symbol)
-        btf = self._by_name(".BTF")
-        if btf is not None:
-            self.btf = Btf.parse(self._checked(btf).data or b"", order)
-            ext = self._by_name(".BTF.ext")
-            if ext is not None:
-                check_btf_ext(self._checked(ext).data or b"", order, self.btf)
-        for section in obj.sections[1:]:
-            if section.name in (".BTF", ".BTF.ext"):
-                continue
-            self._section(self._checked(section))
-        loader_checks(self.obj, self.code)
 
     def _by_name(self, name: str) -> Section | None:
         return next((s for s in self.obj.sections if s.name == name), None)
@@ -107,33 +116,39 @@ class AyaReader:
 
     def _section(self, section: Section) -> None:
         name = section.name or ""
-        data = section.data or b""
         relocations = self.section_relocations.get(section.index, {})
         if name.startswith(("license", "version")):
             return
         if name.startswith("maps"):
             self._legacy_maps(section)
         elif name.startswith(".maps"):
-            if self.btf is None:
-                raise Refused("no BTF parsed for object")
-            if section.index not in self.by_section:
-                raise Refused(f"no symbols found in the {name} section")
-            self.btf.datasec_names()  # BTF maps: only what aya-ebpf objects never hold is left unread
+            self._btf_maps(section)
         elif name.startswith(".text"):
             self._text(section)
             if relocations:
                 self.code.relocations[section.index] = relocations
         elif name.startswith((".bss", ".data", ".rodata")):
-            if name.startswith(".bss"):
-                if section.size >= BSS_LIMIT:
-                    raise Refused(f"section {name} asks for {section.size} bytes of memory")
-                self.code.map_sections[section.index] = bytes(1) if section.size else b""
-            else:
-                self.code.map_sections[section.index] = data
+            self._data_map(section)
         elif section.type == 1 and section.flags & SHF_ALLOC and section.executable and section.size:
             self._programs(section)
             if relocations:
                 self.code.relocations[section.index] = relocations
+
+    def _btf_maps(self, section: Section) -> None:
+        if self.btf is None:
+            raise Refused("no BTF parsed for object")
+        if section.index not in self.by_section:
+            raise Refused(f"no symbols found in the {section.name} section")
+        self.btf.datasec_names()  # BTF maps: only what aya-ebpf objects never hold is left unread
+
+    def _data_map(self, section: Section) -> None:
+        """`.bss`, `.data`, `.rodata`: each becomes a map holding the section's bytes."""
+        if (section.name or "").startswith(".bss"):
+            if section.size >= BSS_LIMIT:
+                raise Refused(f"section {section.name} asks for {section.size} bytes of memory")
+            self.code.map_sections[section.index] = bytes(1) if section.size else b""
+        else:
+            self.code.map_sections[section.index] = section.data or b""
 
     def _legacy_maps(self, section: Section) -> None:
         symbols = self.by_section.get(section.index)

@@ -94,15 +94,20 @@ def _relocate_maps(
                 f"error relocating `{function.name}`: section `{symbol.section}` not found, "
                 f"referenced by symbol `{symbol.name}` #{sym_index}"
             )
-        instruction = function.code[index]
-        if not data:
-            instruction[1] = (instruction[1] & 0x0F) | (1 << 4 if obj.little_endian else 1)
-        else:
-            if index + 1 >= len(function.code):  # Aya writes the next instruction: a panic
-                raise Refused(f"error relocating `{function.name}`: a map load is cut off")
-            instruction[1] = (instruction[1] & 0x0F) | (2 << 4 if obj.little_endian else 2)
-            function.code[index + 1][3] = _i32(instruction[3] + symbol.value)
-        instruction[3] = 1000  # a stand-in fd, as the helper's --parse-only uses
+        _load_map(function, index, data, symbol, obj.little_endian)
+
+
+def _load_map(function: Function, index: int, data: bytes, symbol: Symbol, little_endian: bool) -> None:
+    """Rewrite the instruction as Aya does: a map fd load, or a map value load when it holds data."""
+    instruction = function.code[index]
+    if not data:
+        instruction[1] = (instruction[1] & 0x0F) | (1 << 4 if little_endian else 1)
+    else:
+        if index + 1 >= len(function.code):  # Aya writes the next instruction: a panic
+            raise Refused(f"error relocating `{function.name}`: a map load is cut off")
+        instruction[1] = (instruction[1] & 0x0F) | (2 << 4 if little_endian else 2)
+        function.code[index + 1][3] = _i32(instruction[3] + symbol.value)
+    instruction[3] = 1000  # a stand-in fd, as the helper's --parse-only uses
 
 
 def _link(
@@ -126,21 +131,10 @@ def _link(
             if not call and symbol is None:
                 continue
             if symbol is not None and found is not None:
-                if symbol.type in (STT_FUNC, STT_GNU_IFUNC):
-                    address = symbol.value
-                elif symbol.type == STT_SECTION and found[1] == 32:
-                    address = (symbol.value + ((_i32(instruction[3] + 1) * 8) & _U64)) & _U64
-                elif symbol.type == STT_SECTION and found[1] == 64:
-                    address = (symbol.value + (instruction[3] & _U64)) & _U64
-                elif found[1] == -1:
+                landing = _call_target(function, instruction, symbol, found[1])
+                if landing is None:
                     return  # another machine's relocation types: not judged here
-                else:  # Aya: todo!("FIXME: return an error here for kind=...")
-                    raise Refused(f"relocating {function.name}: a relocation Aya cannot handle (a panic)")
-                if symbol.section is None:
-                    raise Refused(
-                        f"relocating {function.name}: a call to an undefined function (a panic)"
-                    )
-                key = (symbol.section, address)
+                key = landing
             else:
                 target = function.offset + 8 * number + 8 * (_i32(instruction[3] + 1))
                 key = (function.section, target & _U64)
@@ -153,6 +147,25 @@ def _link(
             if callee.address not in linked:
                 linked.add(callee.address)
                 pending.append(callee)
+
+
+def _call_target(
+    function: Function, instruction: list[int], symbol: Symbol, size: int
+) -> tuple[int, int] | None:
+    """(section, address) a relocated call lands on (None: another machine's relocation)."""
+    if symbol.type in (STT_FUNC, STT_GNU_IFUNC):
+        address = symbol.value
+    elif symbol.type == STT_SECTION and size == 32:
+        address = (symbol.value + ((_i32(instruction[3] + 1) * 8) & _U64)) & _U64
+    elif symbol.type == STT_SECTION and size == 64:
+        address = (symbol.value + (instruction[3] & _U64)) & _U64
+    elif size == -1:
+        return None
+    else:  # Aya: todo!("FIXME: return an error here for kind=...")
+        raise Refused(f"relocating {function.name}: a relocation Aya cannot handle (a panic)")
+    if symbol.section is None:
+        raise Refused(f"relocating {function.name}: a call to an undefined function (a panic)")
+    return symbol.section, address
 
 
 def _i32(value: int) -> int:

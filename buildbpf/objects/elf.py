@@ -34,6 +34,10 @@ _U64 = (1 << 64) - 1
 class Refused(Exception):
     """Aya's loader refuses the object (an error it returns, or a panic)."""
 
+    def __init__(self, message: str, *, section: str | None = None) -> None:
+        super().__init__(message)
+        self.section = section  # the section at fault, when the fix is about it ("license")
+
 
 @dataclass
 class Section:
@@ -110,6 +114,7 @@ class EbpfObject:
     programs: list[Program] = field(default_factory=list)
     maps: list[LegacyMap] = field(default_factory=list)
     refusal: str | None = None
+    refused_section: str | None = None  # the section the refusal is about, when known
 
     def section(self, name: str) -> Section | None:
         return next((s for s in self.sections if s.name == name), None)
@@ -128,6 +133,7 @@ def parse(data: bytes) -> EbpfObject:
             AyaReader(reader).run()
     except Refused as refused:
         obj.refusal = str(refused)
+        obj.refused_section = refused.section
     except (struct.error, IndexError, ValueError, KeyError, OverflowError, RecursionError) as exc:
         obj.refusal = f"unreadable ({type(exc).__name__}: {exc})"
     return obj
@@ -200,6 +206,19 @@ class ElfReader:
             raise Refused("error parsing ELF data: Invalid ELF section header offset or size")
         return struct.unpack(self.order + "IIQQQQIIQQ", raw)
 
+    def _program_headers(self, phoff: int, phentsize: int, phnum: int, shoff: int, shentsize: int) -> None:
+        """object reads the program header table too (eBPF objects have none)."""
+        if phnum == 0xFFFF:
+            zero = self._section_0(shoff, shentsize)
+            if zero is None:
+                raise Refused("error parsing ELF data: Missing ELF section headers for e_phnum overflow")
+            phnum = zero[7]
+        if phnum:
+            if phentsize != 56:
+                raise Refused("error parsing ELF data: Invalid ELF program header entry size")
+            if self.bytes_at(phoff, 56 * phnum) is None:
+                raise Refused("error parsing ELF data: Invalid ELF program header size or alignment")
+
     def _sections(self) -> None:
         if self.obj.elfclass != 2:
             return
@@ -207,16 +226,7 @@ class ElfReader:
         phoff, shoff = struct.unpack_from(order + "QQ", data, 32)
         phentsize, phnum, shentsize, shnum, shstrndx = struct.unpack_from(order + "HHHHH", data, 54)
         if phoff:
-            if phnum == 0xFFFF:
-                zero = self._section_0(shoff, shentsize)
-                if zero is None:
-                    raise Refused("error parsing ELF data: Missing ELF section headers for e_phnum overflow")
-                phnum = zero[7]
-            if phnum:
-                if phentsize != 56:
-                    raise Refused("error parsing ELF data: Invalid ELF program header entry size")
-                if self.bytes_at(phoff, 56 * phnum) is None:
-                    raise Refused("error parsing ELF data: Invalid ELF program header size or alignment")
+            self._program_headers(phoff, phentsize, phnum, shoff, shentsize)
         if shoff == 0:
             return
         if shnum == 0:
