@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from buildbpf.objects import btf
-from buildbpf.objects.check import GPL_COMPATIBLE
+from buildbpf.objects.report import GPL_COMPATIBLE
 
 
 def section(
