@@ -23,6 +23,7 @@ class Btf:
 
     @classmethod
     def parse(cls, data: bytes, order: str) -> Btf:
+        """The header's offsets, then every type record's size; Refused where Aya errs."""
         if len(data) < 24:
             raise Refused("BTF error: invalid BTF header")
         _, _, _, hdr_len, type_off, type_len, str_off, str_len = struct.unpack_from(order + "HBBIIIII", data)

@@ -1,13 +1,13 @@
 """An eBPF object read the way Aya's loader reads it, so `check` refuses exactly what Aya refuses.
 
-One pass over the bytes gives both what the artifact gate and `check` report (header,
-sections, symbols, programs, maps, license, BTF) and `refusal`: why aya-obj 0.3.0 (with the
-`object` 0.39 ELF reader under it) would refuse the object before the kernel sees it, or
-None when it would not. The rules follow `Object::parse` (obj.rs), `BtfExt::parse`,
-`relocate_maps` / `relocate_calls` (relocation.rs) and the map type check of aya 0.14's
-`EbpfLoader::load`, including the places where Aya panics on a malformed object (an
-out-of-range slice): a panic refuses the object too (PITFALLS #32). Nothing here raises
-for a bad file.
+`parse` reads the bytes once: the ELF container as the `object` 0.39 crate reads it (here:
+header, section table, symbol tables, relocation sections), then the object as aya-obj
+0.3.0 reads it (`_aya_parse`: `Object::parse`; `_aya_btf`: `Btf`/`BtfExt::parse`;
+`_aya_relocate`: `relocate_maps` / `relocate_calls` and the map type check of aya 0.14's
+`EbpfLoader::load`). The result holds what the gate and `check` report (through
+`facts.read_facts`) and `refusal`: why Aya would refuse the object before the kernel sees
+it, or None. Where Aya panics on a malformed object (an out-of-range slice), the object is
+refused too (PITFALLS #32). Nothing here raises for a bad file.
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ class Section:
 
     @property
     def executable(self) -> bool:
+        """SHF_EXECINSTR: the section holds code."""
         return bool(self.flags & SHF_EXECINSTR)
 
 
@@ -73,7 +74,8 @@ class Symbol:
     size: int
 
     @property
-    def is_definition(self) -> bool:  # object's Sym::is_definition
+    def is_definition(self) -> bool:
+        """object's Sym::is_definition."""
         if self.shndx == SHN_UNDEF or (self.shndx >= SHN_LORESERVE and self.shndx != SHN_XINDEX):
             return False
         if self.type == 0 and self.bind == 0:
@@ -117,6 +119,7 @@ class EbpfObject:
     refused_section: str | None = None  # the section the refusal is about, when known
 
     def section(self, name: str) -> Section | None:
+        """The first section called `name`."""
         return next((s for s in self.sections if s.name == name), None)
 
 

@@ -53,6 +53,7 @@ class Inspection:
         return not any(p.fatal for p in self.problems)
 
     def fail(self, what: str, fix: str) -> None:
+        """Record a fatal problem."""
         self.problems.append(Problem(what, fix))
 
 
