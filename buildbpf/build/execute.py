@@ -629,11 +629,11 @@ def check_embedded(executables: list[Path], verified: list[Published]) -> None:
                 continue
             target = "bpfeb" if data[5] == 2 else "bpfel"
             found = gate.inspect(exe, target=target, btf=False, data=data)
-            if found.problems:
+            if not found.ok:
                 exe.unlink(missing_ok=True)  # never leave a binary that embeds a rejected object
                 raise ArtifactError(
                     f"{exe} embeds an eBPF object that buildbpf did not build (sha256 {digest[:16]}), "
-                    f"and it is not loadable eBPF: {'; '.join(p.what for p in found.problems)}",
+                    f"and it is not loadable eBPF: {'; '.join(p.what for p in found.problems if p.fatal)}",
                     fix="embed the object buildbpf verified (its path is in BUILDBPF_OBJECTS at compile "
                     "time); a build.rs that compiles the eBPF crate itself or a vendored object bypasses it",
                 )

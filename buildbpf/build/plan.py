@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,24 +15,9 @@ from typing import Any
 
 from buildbpf.build.settings import BpfTarget, Effective, Role
 from buildbpf.cargo.config_file import ManagedKey, managed_keys
+from buildbpf.cargo.env import leaky_variables
 from buildbpf.cargo.workspace import Crate, Workspace
 from buildbpf.errors import ConfigError
-
-# Host build settings that leak into an eBPF build and break it (docs/pitfalls.md,
-# PITFALLS #4, #11): removed from the eBPF cargo's environment.
-LEAKY_ENV = (
-    "RUSTFLAGS",
-    "CARGO_ENCODED_RUSTFLAGS",
-    "CARGO_BUILD_RUSTFLAGS",
-    "CARGO_BUILD_TARGET",
-    "RUSTC_WRAPPER",
-    "RUSTC_WORKSPACE_WRAPPER",
-    "CARGO_BUILD_RUSTC_WRAPPER",
-    "RUSTUP_TOOLCHAIN",
-    "RUSTC",
-    "RUSTDOCFLAGS",
-)
-_LEAKY_PATTERN = re.compile(r"^CARGO_TARGET_[A-Z0-9_]+_(LINKER|RUSTFLAGS|RUNNER)$")
 
 # When cargo has to (re)write Cargo.lock, prefer versions whose rust-version this
 # toolchain satisfies (the resolver-3 default; resolver 2 would pick crates that need a
@@ -55,11 +39,6 @@ RELEASE_PROFILE: tuple[tuple[str, str], ...] = (
 def triple(target: str) -> str:
     """`bpfel` -> `bpfel-unknown-none`."""
     return target if target.endswith("-unknown-none") else f"{target}-unknown-none"
-
-
-def leaky_variables(environ: Mapping[str, str]) -> list[str]:
-    """Variables present in `environ` that must not reach an eBPF cargo."""
-    return sorted(k for k in environ if k in LEAKY_ENV or _LEAKY_PATTERN.match(k))
 
 
 def linker_first_on_path(linker: Path, environ: Mapping[str, str] | None) -> str:

@@ -236,12 +236,12 @@ def build(
     result = builder.execute(plan, timeout=context.cargo_timeout)
     reports: list[Any] = []
     if run_check or load:
-        from buildbpf.objects import check as checker
+        from buildbpf.objects.report import describe
 
         reports = []
         for obj in result.objects:  # as each was built: BTF only where its settings asked for it
             btf, origin = builder.btf_expected(context.effective[obj.crate], aya_build=obj.aya_build)
-            reports.append(checker.inspect(Path(obj.path), btf_required=btf, btf_origin=origin))
+            reports.append(describe(Path(obj.path), btf_required=btf, btf_origin=origin))
         if load:
             _load_reports(reports)
     if not human:
@@ -452,6 +452,7 @@ def check(
     """
     from buildbpf.errors import ConfigError
     from buildbpf.objects import check as checker
+    from buildbpf.objects.report import describe
 
     # (path, BTF required, why): a named object is judged alone, the workspace's objects by
     # the settings they were built with; --btf/--no-btf overrides both
@@ -467,7 +468,7 @@ def check(
         judged = [(o.path, o.btf, f"crate {o.crate}: {o.btf_origin}") for o in found]
     if btf_required is not None:
         judged = [(p, btf_required, "--no-btf") for p, _, _ in judged]
-    reports = [checker.inspect(p, btf_required=btf, btf_origin=why) for p, btf, why in judged]
+    reports = [describe(p, btf_required=btf, btf_origin=why) for p, btf, why in judged]
     if attach_targets:
         for report in reports:
             checker.add_attach_targets(report)
@@ -504,9 +505,9 @@ def _load_reports(reports: list[Any], extra_targets: dict[str, str] | None = Non
 
 
 def _print_report(report: object, full_log: bool = False) -> None:
-    from buildbpf.objects.check import Report
+    from buildbpf.objects.report import ObjectReport
 
-    assert isinstance(report, Report)
+    assert isinstance(report, ObjectReport)
     verdict = typer.style("ok" if report.ok else "FAIL", fg="green" if report.ok else "red", bold=True)
     typer.echo(f"{verdict}  {report.path}  ({report.size} bytes, sha256 {report.sha256[:16]}...)")
     for program in report.programs:

@@ -17,15 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from buildbpf._fs import is_dir
-from buildbpf.objects import btf, kernel
+from buildbpf.objects import btf, kernel, sections
 
 TRACEFS = (Path("/sys/kernel/tracing/events"), Path("/sys/kernel/debug/tracing/events"))
-_WRAPPER = {
-    "x86_64": "__x64_sys_",
-    "aarch64": "__arm64_sys_",
-    "riscv64": "__riscv_sys_",
-    "s390x": "__s390x_sys_",
-}
 
 
 @dataclass(frozen=True)
@@ -71,12 +65,12 @@ def syscall_suggestions(target: str, symbols: frozenset[str], arch: str | None =
     """Likely names for a syscall entry point the kernel does not have under `target`."""
     arch = arch or platform.machine()
     base = target
-    for prefix in ("__x64_sys_", "__arm64_sys_", "__riscv_sys_", "__s390x_sys_", "__se_sys_", "__do_sys_",
-                   "__sys_", "sys_", "ksys_"):  # fmt: skip
+    for prefix in sections.SYSCALL_PREFIXES:
         if base.startswith(prefix):
             base = base[len(prefix) :]
             break
-    candidates = [f"{_WRAPPER.get(arch, '')}{base}", f"__sys_{base}", f"__do_sys_{base}", f"ksys_{base}"]
+    wrapper = sections.syscall_wrapper(arch) or ""
+    candidates = [f"{wrapper}{base}", f"__sys_{base}", f"__do_sys_{base}", f"ksys_{base}"]
     found = [c for c in candidates if c in symbols and c != target]
     if base != target or found:
         found.append(f"tracepoint syscalls/sys_enter_{base}")
@@ -90,76 +84,97 @@ def _close(target: str, names: Iterable[str]) -> tuple[str, ...]:
     return tuple(difflib.get_close_matches(target, pool, n=3))
 
 
+_Symbols = Callable[[], frozenset[str]]
+_KernelBtf = Callable[[], dict[str, frozenset[str]]]
+
+
 def check_section(
     section: str,
     *,
     arch: str | None = None,
-    symbols: Callable[[], frozenset[str]] = kallsyms,
-    kernel_btf: Callable[[], dict[str, frozenset[str]]] = vmlinux_btf,
+    symbols: _Symbols = kallsyms,
+    kernel_btf: _KernelBtf = vmlinux_btf,
 ) -> Verdict | None:
     """The verdict for one program section, or None when it names no target."""
     kind, _, target = section.partition("/")
-    if not target:
+    row = sections.SECTION_KINDS.get(kind)
+    if not target or row is None:
         return None
-    if kind in ("kprobe", "kretprobe"):
-        names = symbols()
-        if not names:
-            return Verdict(section, kind, target, None, "/proc/kallsyms is not readable")
-        if target in names:
-            return Verdict(section, kind, target, True)
-        return Verdict(section, kind, target, False, "not in /proc/kallsyms",
-                       tuple(syscall_suggestions(target, names, arch)))  # fmt: skip
-    if kind in ("fentry", "fexit", "fmod_ret", "lsm", "tp_btf"):
-        types = kernel_btf()
-        if not types:
-            return Verdict(section, kind, target, None, "no kernel BTF (/sys/kernel/btf/vmlinux)")
-        funcs = types.get("FUNC", frozenset())
-        if kind == "lsm":
-            ok = f"bpf_lsm_{target}" in funcs
-            pool: Iterable[str] = (f[len("bpf_lsm_") :] for f in funcs if f.startswith("bpf_lsm_"))
-        elif kind == "tp_btf":
-            typedefs = types.get("TYPEDEF", frozenset())
-            ok = f"btf_trace_{target}" in typedefs
-            pool = (t[len("btf_trace_") :] for t in typedefs if t.startswith("btf_trace_"))
-        else:
-            ok = target in funcs
-            pool = funcs
-        if ok:
-            return Verdict(section, kind, target, True)
-        return Verdict(section, kind, target, False, "not in the kernel's BTF", _close(target, list(pool)))
-    if kind == "tracepoint":
-        events = next((p for p in TRACEFS if is_dir(p)), None)  # tracefs is root's only (0700)
-        if events is None:
-            return Verdict(section, kind, target, None, "tracefs is not mounted")
-        if is_dir(events / target):
-            return Verdict(section, kind, target, True)
-        category = target.split("/")[0]
-        pool = (
-            [f"{category}/{p.name}" for p in (events / category).iterdir()]
-            if is_dir(events / category)
-            else []
-        )
-        return Verdict(section, kind, target, False, f"no {events / target}", _close(target, pool))
-    if kind in ("uprobe", "uretprobe"):
-        binary, _, function = target.rpartition(":")
-        if binary.startswith("lib/") or binary.startswith("usr/"):
-            binary = "/" + binary  # the macro's absolute path loses its leading slash in the section
-        path = Path(binary)
-        if not binary or not path.is_absolute():
-            return Verdict(section, kind, target, None, "library resolved at attach time")
-        try:
-            regular = path.is_file()
-        except OSError as exc:  # inside a directory this user cannot search (`sudo -u`)
-            return Verdict(section, kind, target, None, f"{binary} cannot be looked at ({exc.strerror})")
-        if not regular:
-            return Verdict(section, kind, target, False, f"{binary} does not exist")
-        names = _elf_symbols(path)
-        if function in names:
-            return Verdict(section, kind, target, True)
-        return Verdict(
-            section, kind, target, False, f"{function} is not a symbol of {binary}", _close(function, names)
-        )
+    if row.attach == sections.KALLSYMS:
+        return _kernel_symbol(section, kind, target, symbols, arch)
+    if row.attach == sections.KERNEL_BTF:
+        return _btf_target(section, kind, target, kernel_btf)
+    if row.attach == sections.TRACEFS:
+        return _tracepoint(section, kind, target)
+    if row.attach == sections.BINARY:
+        return _uprobe(section, kind, target)
     return None
+
+
+def _kernel_symbol(section: str, kind: str, target: str, symbols: _Symbols, arch: str | None) -> Verdict:
+    names = symbols()
+    if not names:
+        return Verdict(section, kind, target, None, "/proc/kallsyms is not readable")
+    if target in names:
+        return Verdict(section, kind, target, True)
+    return Verdict(section, kind, target, False, "not in /proc/kallsyms",
+                   tuple(syscall_suggestions(target, names, arch)))  # fmt: skip
+
+
+def _btf_target(section: str, kind: str, target: str, kernel_btf: _KernelBtf) -> Verdict:
+    types = kernel_btf()
+    if not types:
+        return Verdict(section, kind, target, None, "no kernel BTF (/sys/kernel/btf/vmlinux)")
+    funcs = types.get("FUNC", frozenset())
+    if kind == "lsm":
+        ok = f"bpf_lsm_{target}" in funcs
+        pool: Iterable[str] = (f[len("bpf_lsm_") :] for f in funcs if f.startswith("bpf_lsm_"))
+    elif kind == "tp_btf":
+        typedefs = types.get("TYPEDEF", frozenset())
+        ok = f"btf_trace_{target}" in typedefs
+        pool = (t[len("btf_trace_") :] for t in typedefs if t.startswith("btf_trace_"))
+    else:
+        ok = target in funcs
+        pool = funcs
+    if ok:
+        return Verdict(section, kind, target, True)
+    return Verdict(section, kind, target, False, "not in the kernel's BTF", _close(target, list(pool)))
+
+
+def _tracepoint(section: str, kind: str, target: str) -> Verdict:
+    events = next((p for p in TRACEFS if is_dir(p)), None)  # tracefs is root's only (0700)
+    if events is None:
+        return Verdict(section, kind, target, None, "tracefs is not mounted")
+    if is_dir(events / target):
+        return Verdict(section, kind, target, True)
+    category = target.split("/", maxsplit=1)[0]
+    pool = (
+        [f"{category}/{p.name}" for p in (events / category).iterdir()]
+        if is_dir(events / category)
+        else []
+    )
+    return Verdict(section, kind, target, False, f"no {events / target}", _close(target, pool))
+
+
+def _uprobe(section: str, kind: str, target: str) -> Verdict:
+    binary, _, function = target.rpartition(":")
+    if binary.startswith("lib/") or binary.startswith("usr/"):
+        binary = "/" + binary  # the macro's absolute path loses its leading slash in the section
+    path = Path(binary)
+    if not binary or not path.is_absolute():
+        return Verdict(section, kind, target, None, "library resolved at attach time")
+    try:
+        regular = path.is_file()
+    except OSError as exc:  # inside a directory this user cannot search (`sudo -u`)
+        return Verdict(section, kind, target, None, f"{binary} cannot be looked at ({exc.strerror})")
+    if not regular:
+        return Verdict(section, kind, target, False, f"{binary} does not exist")
+    names = _elf_symbols(path)
+    if function in names:
+        return Verdict(section, kind, target, True)
+    return Verdict(
+        section, kind, target, False, f"{function} is not a symbol of {binary}", _close(function, names)
+    )
 
 
 def _elf_symbols(path: Path) -> frozenset[str]:

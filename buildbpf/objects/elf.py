@@ -1,13 +1,13 @@
 """An eBPF object read the way Aya's loader reads it, so `check` refuses exactly what Aya refuses.
 
-One pass over the bytes gives both what the artifact gate and `check` report (header,
-sections, symbols, programs, maps, license, BTF) and `refusal`: why aya-obj 0.3.0 (with the
-`object` 0.39 ELF reader under it) would refuse the object before the kernel sees it, or
-None when it would not. The rules follow `Object::parse` (obj.rs), `BtfExt::parse`,
-`relocate_maps` / `relocate_calls` (relocation.rs) and the map type check of aya 0.14's
-`EbpfLoader::load`, including the places where Aya panics on a malformed object (an
-out-of-range slice): a panic refuses the object too (PITFALLS #32). Nothing here raises
-for a bad file.
+`parse` reads the bytes once: the ELF container as the `object` 0.39 crate reads it (here:
+header, section table, symbol tables, relocation sections), then the object as aya-obj
+0.3.0 reads it (`_aya_parse`: `Object::parse`; `_aya_btf`: `Btf`/`BtfExt::parse`;
+`_aya_relocate`: `relocate_maps` / `relocate_calls` and the map type check of aya 0.14's
+`EbpfLoader::load`). The result holds what the gate and `check` report (through
+`facts.read_facts`) and `refusal`: why Aya would refuse the object before the kernel sees
+it, or None. Where Aya panics on a malformed object (an out-of-range slice), the object is
+refused too (PITFALLS #32). Nothing here raises for a bad file.
 """
 
 from __future__ import annotations
@@ -34,6 +34,10 @@ _U64 = (1 << 64) - 1
 class Refused(Exception):
     """Aya's loader refuses the object (an error it returns, or a panic)."""
 
+    def __init__(self, message: str, *, section: str | None = None) -> None:
+        super().__init__(message)
+        self.section = section  # the section at fault, when the fix is about it ("license")
+
 
 @dataclass
 class Section:
@@ -52,6 +56,7 @@ class Section:
 
     @property
     def executable(self) -> bool:
+        """SHF_EXECINSTR: the section holds code."""
         return bool(self.flags & SHF_EXECINSTR)
 
 
@@ -69,7 +74,8 @@ class Symbol:
     size: int
 
     @property
-    def is_definition(self) -> bool:  # object's Sym::is_definition
+    def is_definition(self) -> bool:
+        """object's Sym::is_definition."""
         if self.shndx == SHN_UNDEF or (self.shndx >= SHN_LORESERVE and self.shndx != SHN_XINDEX):
             return False
         if self.type == 0 and self.bind == 0:
@@ -110,48 +116,41 @@ class EbpfObject:
     programs: list[Program] = field(default_factory=list)
     maps: list[LegacyMap] = field(default_factory=list)
     refusal: str | None = None
+    refused_section: str | None = None  # the section the refusal is about, when known
 
     def section(self, name: str) -> Section | None:
+        """The first section called `name`."""
         return next((s for s in self.sections if s.name == name), None)
 
-
-@dataclass
-class _Function:
-    section: int
-    address: int
-    offset: int  # byte offset in its section
-    name: str
-    code: list[list[int]]  # [opcode, regs, off, imm] per instruction, changed by relocation
 
 
 def parse(data: bytes) -> EbpfObject:
     """Read `data` as Aya would; `refusal` says why Aya would refuse it. Never raises."""
     obj = EbpfObject()
     try:
-        _Reader(data, obj).run()
+        reader = ElfReader(data, obj)
+        reader.run()
+        if obj.elfclass == 2:  # the gate refuses ELFCLASS32; Aya would read it as another layout
+            from buildbpf.objects._aya_parse import AyaReader
+
+            AyaReader(reader).run()
     except Refused as refused:
         obj.refusal = str(refused)
+        obj.refused_section = refused.section
     except (struct.error, IndexError, ValueError, KeyError, OverflowError, RecursionError) as exc:
         obj.refusal = f"unreadable ({type(exc).__name__}: {exc})"
     return obj
 
 
-class _Reader:
+class ElfReader:
+    """The ELF container as the `object` crate reads it: header, section table, symbol tables."""
+
     def __init__(self, data: bytes, obj: EbpfObject) -> None:
         self.data = data
         self.obj = obj
         self.order = "<"
-        self.chains: dict[int, list[int]] = {}
-        self.section_relocations: dict[int, dict[int, tuple[int, int]]] = {}
-        self.by_section: dict[int, list[Symbol]] = {}
-        self.functions: dict[tuple[int, int], _Function] = {}
-        self.relocations: dict[int, dict[int, tuple[int, int]]] = {}  # section -> offset -> (sym, size)
-        self.map_sections: dict[int, bytes] = {}  # section index -> data of the map made of it
-        self.legacy_symbols: dict[int, int] = {}  # symbol index -> section index
-        self.programs: dict[str, tuple[int, int]] = {}  # program name -> its function's key
-        self.btf: _Btf | None = None
 
-    def _bytes_at(self, offset: int, size: int) -> bytes | None:
+    def bytes_at(self, offset: int, size: int) -> bytes | None:
         """object's ReadRef::read_bytes_at: an empty range is always readable."""
         if size == 0:
             return b""
@@ -159,7 +158,7 @@ class _Reader:
             return None
         return self.data[offset : offset + size]
 
-    def _string(self, table: tuple[int, int] | None, offset: int) -> str | None:
+    def string(self, table: tuple[int, int] | None, offset: int) -> str | None:
         """object's StringTable::get, then UTF-8 (None: Aya cannot read this name)."""
         if table is None:
             return None
@@ -176,11 +175,9 @@ class _Reader:
             return None
 
     def run(self) -> None:
+        """object's File::parse: the header, then the section table (ELFCLASS64 only)."""
         self._header()
         self._sections()
-        if self.obj.elfclass != 2:
-            return  # the gate refuses ELFCLASS32; Aya would read it as another layout
-        self._aya()
 
     # --- object::read::File::parse ------------------------------------------------------
 
@@ -207,10 +204,23 @@ class _Reader:
             return None
         if shentsize != 64:
             raise Refused("error parsing ELF data: Invalid ELF section header entry size")
-        raw = self._bytes_at(shoff, 64)
+        raw = self.bytes_at(shoff, 64)
         if raw is None:
             raise Refused("error parsing ELF data: Invalid ELF section header offset or size")
         return struct.unpack(self.order + "IIQQQQIIQQ", raw)
+
+    def _program_headers(self, phoff: int, phentsize: int, phnum: int, shoff: int, shentsize: int) -> None:
+        """object reads the program header table too (eBPF objects have none)."""
+        if phnum == 0xFFFF:
+            zero = self._section_0(shoff, shentsize)
+            if zero is None:
+                raise Refused("error parsing ELF data: Missing ELF section headers for e_phnum overflow")
+            phnum = zero[7]
+        if phnum:
+            if phentsize != 56:
+                raise Refused("error parsing ELF data: Invalid ELF program header entry size")
+            if self.bytes_at(phoff, 56 * phnum) is None:
+                raise Refused("error parsing ELF data: Invalid ELF program header size or alignment")
 
     def _sections(self) -> None:
         if self.obj.elfclass != 2:
@@ -219,16 +229,7 @@ class _Reader:
         phoff, shoff = struct.unpack_from(order + "QQ", data, 32)
         phentsize, phnum, shentsize, shnum, shstrndx = struct.unpack_from(order + "HHHHH", data, 54)
         if phoff:
-            if phnum == 0xFFFF:
-                zero = self._section_0(shoff, shentsize)
-                if zero is None:
-                    raise Refused("error parsing ELF data: Missing ELF section headers for e_phnum overflow")
-                phnum = zero[7]
-            if phnum:
-                if phentsize != 56:
-                    raise Refused("error parsing ELF data: Invalid ELF program header entry size")
-                if self._bytes_at(phoff, 56 * phnum) is None:
-                    raise Refused("error parsing ELF data: Invalid ELF program header size or alignment")
+            self._program_headers(phoff, phentsize, phnum, shoff, shentsize)
         if shoff == 0:
             return
         if shnum == 0:
@@ -238,7 +239,7 @@ class _Reader:
             return
         if shentsize != 64:
             raise Refused("error parsing ELF data: Invalid ELF section header entry size")
-        if self._bytes_at(shoff, 64 * shnum) is None:
+        if self.bytes_at(shoff, 64 * shnum) is None:
             raise Refused("error parsing ELF data: Invalid ELF section header offset/size/alignment")
         headers = [struct.unpack_from(order + "IIQQQQIIQQ", data, shoff + 64 * i) for i in range(shnum)]
         if shstrndx == SHN_XINDEX:
@@ -249,9 +250,9 @@ class _Reader:
             raise Refused("error parsing ELF data: Invalid ELF e_shstrndx")
         names = self._table(headers[shstrndx], "shstrtab")
         for index, (name, kind, flags, addr, offset, size, link, info, _, _) in enumerate(headers):
-            raw = b"" if kind == SHT_NOBITS else self._bytes_at(offset, size)
+            raw = b"" if kind == SHT_NOBITS else self.bytes_at(offset, size)
             self.obj.sections.append(
-                Section(index, self._string(names, name), kind, flags, addr, offset, size, link, info, raw)
+                Section(index, self.string(names, name), kind, flags, addr, offset, size, link, info, raw)
             )
 
     def _table(self, header: tuple[int, ...], what: str) -> tuple[int, int] | None:
@@ -263,7 +264,7 @@ class _Reader:
             raise Refused(f"error parsing ELF data: Invalid ELF {what} size")
         return offset, offset + size
 
-    def _symbol_table(
+    def symbol_table(
         self, kind: int
     ) -> tuple[int, list[tuple[int, ...]], tuple[int, int] | None, list[int]]:
         """object's SymbolTable::parse for the first section of `kind`: (index, raw, strings, shndx)."""
@@ -294,7 +295,7 @@ class _Reader:
                 shndx = list(struct.unpack(f"{self.order}{len(section.data) // 4}I", section.data))
         return table.index, raw, strings, shndx
 
-    def _relocation_chains(self, symtab: int) -> dict[int, list[int]]:
+    def relocation_chains(self, symtab: int) -> dict[int, list[int]]:
         """object's RelocationSections::parse: target section -> its relocation sections."""
         sections = self.obj.sections
         chains: dict[int, list[int]] = {}
@@ -309,69 +310,7 @@ class _Reader:
         return chains
 
     # --- aya_obj::Object::parse -----------------------------------------------------------
-
-    def _aya(self) -> None:
-        obj, order = self.obj, self.order
-        symtab, raw_symbols, strings, shndx = self._symbol_table(SHT_SYMTAB)
-        self._symbol_table(SHT_DYNSYM)  # object reads it too, and fails on the same errors
-        self.chains = self._relocation_chains(symtab)
-        for index, (st_name, info, _other, st_shndx, value, size) in enumerate(raw_symbols):
-            if index == 0:
-                continue
-            if st_shndx == SHN_XINDEX:
-                extended = shndx[index] if index < len(shndx) else None
-                where = extended or None
-            else:
-                where = st_shndx if SHN_UNDEF < st_shndx < SHN_LORESERVE else None
-            name = self._string(strings, st_name)
-            obj.symbols.append(Symbol(index, name, info & 0xF, info >> 4, st_shndx, where, value, size))
-        license = self._by_name("license")
-        if license is not None:
-            text = self._checked(license).data or b""
-            if len(text) < 2 or text[-1] != 0 or b"\0" in text[:-1]:
-                raise Refused("invalid license: not a NUL-terminated string of 2 bytes or more")
-        version = self._by_name("version")
-        if version is not None and len(self._checked(version).data or b"") != 4:
-            raise Refused("invalid kernel version: the `version` section is not 4 bytes")
-        bad_name = next((s for s in obj.symbols if s.name is None), None)
-        if bad_name is not None:
-            raise Refused(f"BTF error: invalid symbol name (symbol {bad_name.index})")
-        for symbol in obj.symbols:
-            if symbol.section is not None:
-                self.by_section.setdefault(symbol.section, []).append(symbol)
-        btf = self._by_name(".BTF")
-        if btf is not None:
-            self.btf = _Btf.parse(self._checked(btf).data or b"", order)
-            ext = self._by_name(".BTF.ext")
-            if ext is not None:
-                self._btf_ext(self._checked(ext).data or b"")
-        for section in obj.sections[1:]:
-            if section.name in (".BTF", ".BTF.ext"):
-                continue
-            self._section(self._checked(section))
-        self._loader_checks()
-
-    def _by_name(self, name: str) -> Section | None:
-        return next((s for s in self.obj.sections if s.name == name), None)
-
-    def _checked(self, section: Section) -> Section:
-        """aya-obj's Section::try_from: a readable name and data, relocations with a symbol."""
-        if section.name is None:
-            raise Refused(f"error parsing section with index {section.index}: unreadable name")
-        if section.data is None:
-            raise Refused(
-                f"error parsing section with index {section.index}: Invalid ELF section size or offset"
-            )
-        found: dict[int, tuple[int, int]] = {}
-        for index in self.chains.get(section.index, []):
-            for offset, sym, size in self._relocation_entries(self.obj.sections[index]):
-                if sym == 0:
-                    raise Refused("unsupported relocation target")
-                found[offset] = (sym, size)
-        self.section_relocations[section.index] = found
-        return section
-
-    def _relocation_entries(self, section: Section) -> list[tuple[int, int, int]]:
+    def relocation_entries(self, section: Section) -> list[tuple[int, int, int]]:
         """(r_offset, r_sym, size in bits) per entry; unreadable tables are skipped, as object does."""
         if section.type == SHT_CREL:
             return []  # compact relocations: not produced for eBPF, and not read here
@@ -386,365 +325,3 @@ class _Reader:
             entries.append((r_offset, r_info >> 32, size))
         return entries
 
-    def _section(self, section: Section) -> None:
-        name = section.name or ""
-        data = section.data or b""
-        relocations = self.section_relocations.get(section.index, {})
-        if name.startswith(("license", "version")):
-            return
-        if name.startswith("maps"):
-            self._legacy_maps(section)
-        elif name.startswith(".maps"):
-            if self.btf is None:
-                raise Refused("no BTF parsed for object")
-            if section.index not in self.by_section:
-                raise Refused(f"no symbols found in the {name} section")
-            self.btf.datasec_names()  # BTF maps: only what aya-ebpf objects never hold is left unread
-        elif name.startswith(".text"):
-            self._text(section)
-            if relocations:
-                self.relocations[section.index] = relocations
-        elif name.startswith((".bss", ".data", ".rodata")):
-            if name.startswith(".bss"):
-                if section.size >= BSS_LIMIT:
-                    raise Refused(f"section {name} asks for {section.size} bytes of memory")
-                self.map_sections[section.index] = bytes(1) if section.size else b""
-            else:
-                self.map_sections[section.index] = data
-        elif section.type == 1 and section.flags & SHF_ALLOC and section.executable and section.size:
-            self._programs(section)
-            if relocations:
-                self.relocations[section.index] = relocations
-
-    def _legacy_maps(self, section: Section) -> None:
-        symbols = self.by_section.get(section.index)
-        if not symbols:
-            raise Refused(f"no symbols found in the {section.name} section")
-        data = section.data or b""
-        for symbol in symbols:
-            start, end = symbol.value, symbol.value + symbol.size
-            if end > _U64 or start > end or end > len(data):  # Aya slices: a panic
-                raise Refused(f"map {symbol.name}: its definition lies outside the {section.name} section")
-            raw = data[start:end]
-            if len(raw) < MINIMUM_MAP_SIZE:
-                raise Refused(f"error parsing map `{symbol.name}` (a definition of {len(raw)} bytes)")
-            fields = struct.unpack_from(self.order + "IIII", raw)
-            self.obj.maps = [m for m in self.obj.maps if m.name != symbol.name]
-            self.obj.maps.append(LegacyMap(symbol.name or "", *fields))
-            self.legacy_symbols[symbol.index] = section.index
-        self.map_sections[section.index] = b""  # legacy maps hold no data
-
-    def _instructions(self, raw: bytes) -> list[list[int]]:
-        if len(raw) % 8:
-            raise Refused("invalid program code")
-        code = []
-        for at in range(0, len(raw), 8):
-            opcode, regs, off, imm = struct.unpack_from(self.order + "BBhi", raw, at)
-            code.append([opcode, regs, off, imm])
-        return code
-
-    def _text(self, section: Section) -> None:
-        by_address: dict[int, Symbol] = {}
-        for symbol in self.obj.symbols:
-            if (
-                symbol.is_definition
-                and symbol.type in (STT_FUNC, STT_GNU_IFUNC)
-                and symbol.section == section.index
-            ):
-                if symbol.value in by_address:
-                    raise Refused(
-                        f"two or more symbols in section `{section.index}` have the same address "
-                        f"{symbol.value:#x}"
-                    )
-                by_address[symbol.value] = symbol
-        data = section.data or b""
-        offset = 0
-        while offset < len(data):
-            address = (section.addr + offset) & _U64
-            found = by_address.get(address)
-            if found is None:
-                raise Refused(f"unknown symbol in section `{section.index}` at address {address:#x}")
-            if found.size == 0:
-                raise Refused(f"invalid symbol, index `{found.index}` name: {found.name}")
-            if offset + found.size > len(data):
-                raise Refused(f"function {found.name} runs past the end of {section.name}")
-            code = self._instructions(data[offset : offset + found.size])
-            self.functions[(section.index, found.value)] = _Function(
-                section.index, address, offset, found.name or "", code
-            )
-            offset += found.size
-
-    def _programs(self, section: Section) -> None:
-        name = section.name or ""
-        if not _program_section(name):
-            raise Refused(f"invalid program section `{name}`")
-        symbols = self.by_section.get(section.index)
-        if symbols is None:
-            raise Refused(f"no symbols found in the {name} section")
-        data = section.data or b""
-        for symbol in symbols:
-            if symbol.type not in (STT_FUNC, STT_GNU_IFUNC) or not symbol.name:
-                continue
-            start, end = symbol.value, (symbol.value + symbol.size) & _U64
-            if start > end or end > len(data):  # Aya slices: a panic
-                raise Refused(f"program {symbol.name} lies outside its section {name}")
-            code = self._instructions(data[start:end])
-            self.obj.programs = [p for p in self.obj.programs if p.name != symbol.name]
-            self.obj.programs.append(Program(symbol.name, name, len(code)))
-            offset = (symbol.value - section.addr) & _U64
-            self.functions[(section.index, symbol.value)] = _Function(
-                section.index, symbol.value, offset, symbol.name, code
-            )
-            self.programs[symbol.name] = (section.index, symbol.value)
-
-    # --- aya_obj::btf::BtfExt::parse --------------------------------------------------------
-
-    def _btf_ext(self, data: bytes) -> None:
-        if len(data) < 8:
-            raise Refused("BTF error: invalid .BTF.ext header")
-        (hdr_len,) = struct.unpack_from(self.order + "I", data, 4)
-        if len(data) < hdr_len:
-            raise Refused("BTF error: invalid .BTF.ext header")
-        header = (data[: min(hdr_len, 32)] + bytes(32))[:32]
-        _, _, _, hdr_len, *fields = struct.unpack(self.order + "HBBIIIIIII", header)
-        records = []
-        for off, length in zip(fields[0::2], fields[1::2], strict=True):
-            start = hdr_len + off
-            if 0 < length < 4 or start + length > len(data):
-                raise Refused(
-                    f"BTF error: invalid BTF info, offset: {start} len: {length} section_len: {len(data)}"
-                )
-            rec_size = struct.unpack_from(self.order + "I", data, start)[0] if length else 0
-            body = data[start + 4 : start + length] if length else b""
-            records.append((rec_size, body))
-        assert self.btf is not None
-        for kind, (rec_size, body) in zip(("func_info", "line_info", "core_relo"), records, strict=True):
-            minimum = {"func_info": 8, "line_info": 16, "core_relo": 16}[kind]
-            for name_offset, chunk in self._sec_infos(body, rec_size):
-                if kind != "core_relo" and not self.btf.has_string(name_offset):
-                    raise Refused(f"BTF error: .BTF.ext {kind} names a section at a bad string offset")
-                if rec_size == 0:
-                    raise Refused(f".BTF.ext {kind} records have size 0")
-                for at in range(0, len(chunk), rec_size):
-                    record = chunk[at : at + rec_size]
-                    if len(record) < minimum:
-                        raise Refused(f"BTF error: a .BTF.ext {kind} record is {len(record)} bytes")
-                    if kind == "core_relo" and struct.unpack_from(self.order + "I", record, 12)[0] > 11:
-                        raise Refused("BTF error: invalid CO-RE relocation kind")
-
-    def _sec_infos(self, body: bytes, rec_size: int) -> list[tuple[int, bytes]]:
-        """aya-obj's SecInfoIter: (section name offset, records) until fewer than 9 bytes remain."""
-        found, offset = [], 0
-        while offset + 8 < len(body):
-            name_offset, count = struct.unpack_from(self.order + "II", body, offset)
-            offset += 8
-            end = offset + rec_size * count
-            if end > len(body):  # Aya slices: a panic
-                raise Refused(".BTF.ext: a section's records run past the end of the section")
-            found.append((name_offset, body[offset:end]))
-            offset = end
-        return found
-
-    # --- aya 0.14 EbpfLoader::load, before the kernel: map types, relocate_maps/_calls ---------
-
-    def _loader_checks(self) -> None:
-        for m in self.obj.maps:
-            if m.map_type not in MAP_TYPES_KNOWN:
-                raise Refused(f"map `{m.name}`: invalid map type {m.map_type}")
-            if m.map_type in MAPS_OF_MAPS:
-                raise Refused(f"map `{m.name}`: a map of maps without an inner map definition")
-        text_sections = {section for section, _ in self.functions}
-        symbols = {s.index: s for s in self.obj.symbols}
-        for function in self.functions.values():
-            relocations = self.relocations.get(function.section)
-            if relocations:
-                self._relocate_maps(function, relocations, symbols, text_sections)
-        for key in self.programs.values():
-            self._link(self.functions[key], symbols, text_sections)
-
-    def _relocate_maps(
-        self,
-        function: _Function,
-        relocations: dict[int, tuple[int, int]],
-        symbols: dict[int, Symbol],
-        text_sections: set[int],
-    ) -> None:
-        start, end = function.offset, function.offset + 8 * len(function.code)
-        for rel_offset, (sym_index, _size) in relocations.items():
-            if not start <= rel_offset < end:
-                continue
-            if (rel_offset - start) % 8:
-                raise Refused(f"error relocating `{function.name}`: invalid offset `{rel_offset}`")
-            index = (rel_offset - start) // 8
-            symbol = symbols.get(sym_index)
-            if symbol is None:
-                raise Refused(f"error relocating `{function.name}`: unknown symbol, index `{sym_index}`")
-            if symbol.section is None:
-                continue
-            if _is_call(function.code[index], self.obj.little_endian) or symbol.section in text_sections:
-                continue
-            if sym_index in self.legacy_symbols:
-                data = b""
-            elif symbol.section in self.map_sections:
-                data = self.map_sections[symbol.section]
-            else:
-                raise Refused(
-                    f"error relocating `{function.name}`: section `{symbol.section}` not found, "
-                    f"referenced by symbol `{symbol.name}` #{sym_index}"
-                )
-            instruction = function.code[index]
-            if not data:
-                instruction[1] = (instruction[1] & 0x0F) | (1 << 4 if self.obj.little_endian else 1)
-            else:
-                if index + 1 >= len(function.code):  # Aya writes the next instruction: a panic
-                    raise Refused(f"error relocating `{function.name}`: a map load is cut off")
-                instruction[1] = (instruction[1] & 0x0F) | (2 << 4 if self.obj.little_endian else 2)
-                function.code[index + 1][3] = _i32(instruction[3] + symbol.value)
-            instruction[3] = 1000  # a stand-in fd, as the helper's --parse-only uses
-
-    def _link(self, program: _Function, symbols: dict[int, Symbol], text_sections: set[int]) -> None:
-        """aya-obj's FunctionLinker: every call must reach a function it knows."""
-        linked: set[int] = set()
-        pending = [program]
-        while pending:
-            function = pending.pop()
-            relocations = self.relocations.get(function.section, {})
-            for number, instruction in enumerate(function.code):
-                call = _is_call(instruction, self.obj.little_endian)
-                found = relocations.get(function.offset + 8 * number)
-                symbol = symbols.get(found[0]) if found else None
-                if symbol is not None and not (
-                    symbol.type in (STT_FUNC, STT_GNU_IFUNC)
-                    or (symbol.section is not None and symbol.section in text_sections)
-                ):
-                    symbol = None
-                if not call and symbol is None:
-                    continue
-                if symbol is not None and found is not None:
-                    if symbol.type in (STT_FUNC, STT_GNU_IFUNC):
-                        address = symbol.value
-                    elif symbol.type == STT_SECTION and found[1] == 32:
-                        address = (symbol.value + ((_i32(instruction[3] + 1) * 8) & _U64)) & _U64
-                    elif symbol.type == STT_SECTION and found[1] == 64:
-                        address = (symbol.value + (instruction[3] & _U64)) & _U64
-                    elif found[1] == -1:
-                        return  # another machine's relocation types: not judged here
-                    else:  # Aya: todo!("FIXME: return an error here for kind=...")
-                        raise Refused(f"relocating {function.name}: a relocation Aya cannot handle (a panic)")
-                    if symbol.section is None:
-                        raise Refused(
-                            f"relocating {function.name}: a call to an undefined function (a panic)"
-                        )
-                    key = (symbol.section, address)
-                else:
-                    target = function.offset + 8 * number + 8 * (_i32(instruction[3] + 1))
-                    key = (function.section, target & _U64)
-                callee = self.functions.get(key)
-                if callee is None:
-                    raise Refused(
-                        f"error relocating `{program.name}`: function {key[1]:#x} not found while "
-                        f"relocating `{function.name}`"
-                    )
-                if callee.address not in linked:
-                    linked.add(callee.address)
-                    pending.append(callee)
-
-
-def _i32(value: int) -> int:
-    value &= _U32
-    return value - (1 << 32) if value & 0x80000000 else value
-
-
-def _is_call(instruction: list[int], little_endian: bool = True) -> bool:
-    """aya-obj's insn_is_call: `call` with src_reg BPF_PSEUDO_CALL, dst 0, off 0."""
-    opcode, regs, off, _ = instruction
-    src, dst = (regs >> 4, regs & 0xF) if little_endian else (regs & 0xF, regs >> 4)
-    return opcode == 0x85 and src == 1 and dst == 0 and off == 0
-
-
-# aya-obj's ProgramSection::from_str: the first `/` piece, and what some kinds require after it
-_KINDS = {
-    "kprobe", "kretprobe", "uprobe", "uprobe.s", "uretprobe", "uretprobe.s", "tp_btf", "tracepoint", "tp",
-    "socket", "sk_msg", "sockops", "classifier", "lirc_mode2", "perf_event", "raw_tp", "raw_tracepoint",
-    "lsm", "lsm.s", "lsm_cgroup", "fentry", "fentry.s", "fexit", "fexit.s", "flow_dissector", "freplace",
-    "sk_lookup", "iter", "iter.s",
-}  # fmt: skip
-_CGROUP = {
-    "skb", "sysctl", "dev", "getsockopt", "setsockopt", "sock", "post_bind4", "post_bind6", "sock_create",
-    "sock_release", "bind4", "bind6", "connect4", "connect6", "getpeername4", "getpeername6",
-    "getsockname4", "getsockname6", "sendmsg4", "sendmsg6", "recvmsg4", "recvmsg6",
-}  # fmt: skip
-
-
-def _program_section(name: str) -> bool:
-    kind, *rest = name.split("/")
-    after = rest[0] if rest else None
-    if kind in _KINDS:
-        return True
-    if kind in ("xdp", "xdp.frags"):
-        return after in (None, "cpumap", "devmap")
-    if kind == "sk_skb":
-        return after in ("stream_parser", "stream_verdict")
-    if kind == "cgroup_skb":
-        return after in ("ingress", "egress")
-    if kind == "cgroup":
-        return after in _CGROUP
-    if kind == "sk_reuseport":
-        return after in (None, "migrate")
-    return False
-
-
-class _Btf:
-    """aya-obj's Btf::parse: it checks offsets and type records, not the magic or names."""
-
-    def __init__(
-        self, hdr_len: int, str_off: int, str_len: int, strings: bytes, names: list[tuple[int, int]]
-    ):
-        self.hdr_len, self.str_off, self.str_len = hdr_len, str_off, str_len
-        self.strings = strings
-        self.names = names  # (kind, name offset) per type
-
-    @classmethod
-    def parse(cls, data: bytes, order: str) -> _Btf:
-        if len(data) < 24:
-            raise Refused("BTF error: invalid BTF header")
-        _, _, _, hdr_len, type_off, type_len, str_off, str_len = struct.unpack_from(order + "HBBIIIII", data)
-        if hdr_len + str_off + str_len > len(data):
-            raise Refused("BTF error: invalid BTF header")
-        strings = data[hdr_len + str_off : hdr_len + str_off + str_len]
-        base = hdr_len + type_off
-        if base + type_len > len(data):
-            raise Refused("BTF error: invalid BTF type info")
-        types = data[base : base + type_len]
-        names, position = [], 0
-        while position < len(types):
-            if position + 12 > len(types):
-                raise Refused("BTF error: invalid BTF type info")
-            name_off, info, _ = struct.unpack_from(order + "III", types, position)
-            kind, vlen = (info >> 24) & 0x1F, info & 0xFFFF
-            if kind > 19:
-                raise Refused(f"BTF error: invalid BTF kind {kind}")
-            fixed, per = _BTF_EXTRA.get(kind, (0, 0))
-            size = 12 + fixed + per * vlen
-            if position + size > len(types):
-                raise Refused("BTF error: invalid BTF type info")
-            names.append((kind, name_off))
-            position += size
-        return cls(hdr_len, str_off, str_len, strings, names)
-
-    def has_string(self, offset: int) -> bool:
-        """string_at succeeds (its bound check, then a NUL inside the strings)."""
-        if offset >= (self.str_off + self.hdr_len) % (1 << 32) + self.str_len:
-            return False
-        return offset <= len(self.strings) and self.strings.find(b"\0", offset) >= 0
-
-    def datasec_names(self) -> None:
-        """parse_btf_maps reads the name of every DATASEC type first."""
-        for kind, name_off in self.names:
-            if kind == 15 and not self.has_string(name_off):
-                raise Refused("BTF error: a DATASEC type has a bad name offset")
-
-
-# bytes after the 12-byte record: (fixed, per vlen entry), as aya-obj's BtfType::read reads them
-_BTF_EXTRA = {1: (4, 0), 3: (12, 0), 4: (0, 12), 5: (0, 12), 6: (0, 8), 13: (0, 8), 14: (4, 0), 15: (0, 12),
-              17: (4, 0), 19: (0, 12)}  # fmt: skip

@@ -11,6 +11,7 @@ from pathlib import Path
 from buildbpf._fs import OBJECT_LIMIT, read_regular
 from buildbpf.errors import ArtifactError, BuildbpfError, FileSystemError
 from buildbpf.objects import elf
+from buildbpf.objects.facts import ObjectFacts, read_facts
 
 EM_BPF = 247
 ELF_MAGIC = b"\x7fELF"
@@ -24,10 +25,11 @@ _E_TYPES = {0: "ET_NONE", 1: "ET_REL", 2: "ET_EXEC", 3: "ET_DYN", 4: "ET_CORE"}
 
 @dataclass(frozen=True)
 class Problem:
-    """One reason an object is not loadable eBPF."""
+    """One thing wrong with an object; a fatal one means it is not loadable eBPF."""
 
     what: str
-    fix: str
+    fix: str = ""
+    fatal: bool = True  # False: worth saying, but the object still loads (a warning)
 
 
 @dataclass
@@ -43,12 +45,15 @@ class Inspection:
     undefined: list[str] = field(default_factory=list)
     corrupt: str | None = None  # why Aya's loader would refuse the object, if it would
     object: elf.EbpfObject | None = None  # the object as read, for `check`
+    facts: ObjectFacts | None = None  # one walk over it (an ELFCLASS64 EM_BPF object), for `check`
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        """No fatal problem: the object is loadable eBPF."""
+        return not any(p.fatal for p in self.problems)
 
     def fail(self, what: str, fix: str) -> None:
+        """Record a fatal problem."""
         self.problems.append(Problem(what, fix))
 
 
@@ -107,17 +112,19 @@ def inspect(
     # one pass, the way Aya's loader reads it: what it refuses, the gate refuses (issue #11)
     obj = result.object = elf.parse(data)
     result.corrupt = obj.refusal
+    if obj.elfclass == 2 and obj.e_machine == EM_BPF:
+        result.facts = read_facts(obj)
     if obj.elfclass:
         _check_header(obj, target, result)
     if result.problems:
         return result  # a host object, say: that Aya cannot read it follows, and would mislead
     if obj.refusal is not None:
         fix = "rebuild the eBPF crate"
-        if obj.refusal.startswith("invalid license"):
+        if obj.refused_section == "license":
             fix = f"declare it as `{license_declaration(edition)}`"
         result.fail(f"corrupt ELF: {obj.refusal} (Aya's loader refuses it)", fix)
-    if obj.elfclass:
-        _check_sections(obj, btf, result, edition)
+    if result.facts is not None:
+        _check_sections(result.facts, btf, result, edition)
     return result
 
 
@@ -155,27 +162,17 @@ def license_declaration(edition: str | None) -> str:
     return '#[link_section = "license"] #[no_mangle] static LICENSE: [u8; 4] = *b"GPL\\0";'
 
 
-def _check_sections(
-    obj: elf.EbpfObject, btf: bool, result: Inspection, edition: str | None = None
-) -> None:
-    for section in obj.sections:
-        if section.executable and section.type == 1 and section.name != ".text" and section.size > 0:
-            result.programs.append(section.name or f"#{section.index}")
-        elif section.name == "license" and section.data is not None:
-            if b"\0" in section.data:
-                result.license = section.data.split(b"\0", 1)[0].decode("ascii", "replace")
-            elif result.corrupt is None:
-                result.fail(
-                    "the license section is not a NUL-terminated string",
-                    f"declare it as `{license_declaration(edition)}`",
-                )
-        elif section.name == ".BTF":
-            result.has_btf = True
-        elif section.name == ".BTF.ext":
-            result.has_btf_ext = True
-    for symbol in obj.symbols:
-        if symbol.shndx == elf.SHN_UNDEF and symbol.name and symbol.type not in (3, 4):
-            result.undefined.append(symbol.name)  # not STT_SECTION, STT_FILE
+def _check_sections(facts: ObjectFacts, btf: bool, result: Inspection, edition: str | None = None) -> None:
+    result.programs = list(facts.program_sections)
+    result.license = facts.license
+    result.has_btf, result.has_btf_ext = facts.has_btf, facts.has_btf_ext
+    result.undefined = list(facts.undefined)
+    if result.corrupt is None:
+        for _ in range(facts.unterminated_licenses):
+            result.fail(
+                "the license section is not a NUL-terminated string",
+                f"declare it as `{license_declaration(edition)}`",
+            )
     if not result.programs:
         result.fail(
             "no program section (no executable section besides .text)",
@@ -208,11 +205,11 @@ def gate(
 ) -> Inspection:
     """Raise ArtifactError naming the crate, the file and the fix unless `path` is good eBPF."""
     result = inspect(path, target=target, btf=btf, edition=edition)
-    if result.problems:
-        lines = [f"{p.what}" for p in result.problems]
+    fatal = [p for p in result.problems if p.fatal]
+    if fatal:
         raise ArtifactError(
-            f"crate {crate}: {path} is not loadable eBPF: " + "; ".join(lines),
-            fix=result.problems[0].fix,
+            f"crate {crate}: {path} is not loadable eBPF: " + "; ".join(p.what for p in fatal),
+            fix=fatal[0].fix,
         )
     return result
 

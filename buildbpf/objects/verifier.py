@@ -26,30 +26,15 @@ from pathlib import Path
 
 from buildbpf import _fs
 from buildbpf._process import run
-from buildbpf.build.plan import leaky_variables
+from buildbpf.cargo.env import leaky_variables
 from buildbpf.errors import KernelError, ToolchainError
 from buildbpf.objects import kernel
+from buildbpf.objects.sections import NET_ADMIN_TYPES, PERFMON_TYPES, load_target
 from buildbpf.toolchain.rust import RustToolchain
 
 LOADER_SOURCE = Path(__file__).parent / "_loader"
-# section prefixes whose suffix is the BTF attach target the kernel needs at load time
-TARGET_PREFIXES = (
-    "fentry/", "fentry.s/", "fexit/", "fexit.s/", "fmod_ret/", "fmod_ret.s/", "lsm/", "lsm.s/",
-    "lsm_cgroup/", "tp_btf/", "iter/", "iter.s/",
-)  # fmt: skip
 EPERM = 1
 CAP_NET_ADMIN = 12
-# the kernel's is_net_admin_prog_type / is_perfmon_prog_type (kernel/bpf/syscall.c), in
-# the helper's names for program types (Aya's ProgramType)
-NET_ADMIN_TYPES = frozenset({
-    "SchedClassifier", "SchedAction", "Xdp", "LwtInput", "LwtOutput", "LwtXmit", "SockOps",
-    "SkSkb", "SkMsg", "FlowDissector", "CgroupDevice", "CgroupSock", "CgroupSkb", "CgroupSockAddr",
-    "CgroupSockopt", "CgroupSysctl", "SkLookup", "SkReuseport", "Netfilter",
-})  # fmt: skip
-PERFMON_TYPES = frozenset({
-    "KProbe", "TracePoint", "PerfEvent", "RawTracePoint", "RawTracePointWritable", "Tracing",
-    "StructOps", "Extension", "Lsm",
-})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -127,9 +112,9 @@ def attach_targets(sections: dict[str, str]) -> list[str]:
     """`FUNCTION=TARGET` arguments for programs whose section names their BTF target."""
     found = []
     for function, section in sections.items():
-        for prefix in TARGET_PREFIXES:
-            if section.startswith(prefix) and len(section) > len(prefix):
-                found.append(f"{function}={section[len(prefix) :]}")
+        target = load_target(section)
+        if target is not None:
+            found.append(f"{function}={target}")
     return found
 
 

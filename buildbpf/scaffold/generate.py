@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from buildbpf.errors import ConfigError, FileSystemError
+from buildbpf.objects.sections import SECTION_NAMES
 from buildbpf.scaffold.program_types import PROGRAM_TYPES, ProgramType, syscall_symbol
 
 if TYPE_CHECKING:
@@ -260,7 +261,7 @@ def shell_word(value: str) -> str:
 
 # Section names aya-ebpf's macros use: a function with one of these names collides with
 # its own section symbol at link time ("symbol 'classifier' is already defined").
-_SECTION_NAMES = frozenset(PROGRAM_TYPES) | {"socket", "sockops", "sk_skb", "tc", "cgroup", "maps", "license"}
+_SECTION_NAMES = frozenset(PROGRAM_TYPES) | SECTION_NAMES
 
 
 def program_name(project: str) -> str:

@@ -12,6 +12,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from buildbpf.objects.sections import SYSCALL_WRAPPERS
+
 _U64_MAX = 2**64 - 1
 
 
@@ -115,8 +117,7 @@ class ProgramType:
 def syscall_symbol(syscall: str, arch: str | None = None) -> str:
     """The kernel symbol of a syscall's entry wrapper (x86_64: __x64_sys_NAME, 4.17+)."""
     arch = arch or platform.machine()
-    prefix = {"x86_64": "__x64_sys_", "aarch64": "__arm64_sys_", "arm64": "__arm64_sys_",
-              "riscv64": "__riscv_sys_", "s390x": "__s390x_sys_"}.get(arch, "sys_")  # fmt: skip
+    prefix = SYSCALL_WRAPPERS.get(arch, "sys_")
     return prefix + syscall
 
 

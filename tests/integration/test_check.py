@@ -16,7 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from buildbpf.objects import check, verifier
+from buildbpf.objects import verifier
+from buildbpf.objects.report import describe
 from buildbpf.toolchain import Toolchain
 from tests.integration.conftest import FIXTURES, buildbpf, cargo_build_ebpf
 from tests.integration.mutations import MUTATION, mutate
@@ -37,7 +38,7 @@ def real_object(toolchain: Toolchain, tmp_path_factory: pytest.TempPathFactory) 
 def test_minimal_object_report(real_object: bytes, tmp_path: Path) -> None:
     path = tmp_path / "minimal.o"
     path.write_bytes(real_object)
-    report = check.inspect(path, btf_required=True)
+    report = describe(path, btf_required=True)
     assert [(p.function, p.section, p.type) for p in report.programs] == [("xdp_pass", "xdp", "xdp")]
     assert report.programs[0].instructions >= 2
     assert (report.license, report.gpl_compatible, report.btf) == ("GPL", True, True)
@@ -82,7 +83,7 @@ def test_every_truncation_gets_a_verdict(real_object: bytes, tmp_path: Path) -> 
     path = tmp_path / "cut.o"
     for length in range(0, len(real_object), 97):
         path.write_bytes(real_object[:length])
-        report = check.inspect(path)
+        report = describe(path)
         assert not report.ok, length
 
 
@@ -96,7 +97,7 @@ def test_random_byte_flips_never_crash(
         data[position % len(data)] = value
     path = tmp_path / "flipped.o"
     path.write_bytes(bytes(data))
-    report = check.inspect(path)
+    report = describe(path)
     assert isinstance(report.ok, bool)
 
 
@@ -134,7 +135,7 @@ def agrees_with_aya(loader: Path, path: Path, data: bytes) -> None:
     tracemalloc.start()
     started = time.monotonic()
     try:
-        report = check.inspect(path)
+        report = describe(path)
     finally:
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
@@ -172,7 +173,7 @@ def test_a_panic_in_aya_is_one_verdict_line(real_object: bytes, loader: Path, tm
     path.write_bytes(mutate(real_object, [("btf_ext_rec_size", 0, 0)]))
     refusal = verifier.parse_object(loader, path)
     assert refusal is not None and "panicked" in refusal, refusal
-    report = check.inspect(path)
+    report = describe(path)
     assert report.corrupt is not None and not report.ok
     require_root()
     env = {**os.environ, "RUST_BACKTRACE": "full"}
@@ -254,7 +255,7 @@ def test_object_without_license_is_noted_and_loads(toolchain: Toolchain, tmp_pat
     crate = tmp_path / "no-license-ebpf"
     shutil.copytree(FIXTURES / "no-license-ebpf", crate)
     _, executables = cargo_build_ebpf(toolchain, crate)
-    report = check.inspect(executables[0])
+    report = describe(executables[0])
     assert report.ok, report.problems
     assert report.license is None
     assert report.helpers == ["bpf_probe_read_kernel"]

@@ -242,22 +242,23 @@ def test_license_fix_compiles_in_the_crates_edition(edition: str | None, unsafe:
 
 
 def test_helper_calls_and_the_license_verdict(tmp_path: Path) -> None:
-    from buildbpf.objects import check
+    from buildbpf.objects import facts
+    from buildbpf.objects.report import ObjectReport, _judge_license
 
     # r1 = 0; call 113 (bpf_probe_read_kernel); call 5 (ktime, not GPL-only); call pseudo (src 1)
     code = bytes.fromhex("b701000000000000" "8500000071000000" "8500000005000000" "8510000007000000")
-    assert check.helper_calls(code) == {113, 5}
+    assert facts.helper_calls(code) == {113, 5}
     big = bytes.fromhex("b710000000000000" "8500000000000071")
-    assert check.helper_calls(big, little_endian=False) == {113}
-    report = check.Report("x", license="Proprietary", helpers=["bpf_probe_read_kernel"])
-    check._judge_license(report)
+    assert facts.helper_calls(big, little_endian=False) == {113}
+    report = ObjectReport("x", license="Proprietary", helpers=["bpf_probe_read_kernel"])
+    _judge_license(report)
     assert report.gpl_compatible is False
     assert "bpf_probe_read_kernel" in report.warnings[0]
-    quiet = check.Report("x", license="Proprietary")
-    check._judge_license(quiet)
+    quiet = ObjectReport("x", license="Proprietary")
+    _judge_license(quiet)
     assert quiet.warnings == []  # not GPL-compatible, but nothing the kernel would refuse
-    absent = check.Report("x", helpers=["bpf_probe_read_kernel"])
-    check._judge_license(absent)
+    absent = ObjectReport("x", helpers=["bpf_probe_read_kernel"])
+    _judge_license(absent)
     assert absent.warnings == [] and 'tells the kernel "GPL"' in absent.notes[0]
 
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from buildbpf.objects import btf
-from buildbpf.objects.check import GPL_COMPATIBLE, program_type
+from buildbpf.objects.report import GPL_COMPATIBLE
 
 
 def section(
@@ -90,14 +90,6 @@ def test_random_bodies_never_raise(tail: bytes) -> None:
     assert isinstance(report.problems, list)
 
 
-def test_program_types_from_sections() -> None:
-    assert program_type("xdp") == "xdp"
-    assert program_type("kprobe/do_unlinkat") == "kprobe"
-    assert program_type("kretprobe/x") == "kretprobe"
-    assert program_type("tracepoint/syscalls/sys_enter_connect") == "tracepoint"
-    assert program_type("tp_btf/sched_process_exec") == "tracing (tp_btf)"
-    assert program_type("classifier") == "sched_cls"
-    assert program_type("cgroup/getsockopt") == "cgroup_sockopt"
-    assert program_type(".text") == "unknown"
+def test_gpl_compatible_licenses() -> None:
     assert "Dual MIT/GPL" in GPL_COMPATIBLE
     assert "MIT" not in GPL_COMPATIBLE

@@ -12,7 +12,7 @@ import pytest
 from buildbpf.build import execute
 from buildbpf.build.settings import BpfTarget
 from buildbpf.cli.app import run_cli
-from buildbpf.objects import check
+from buildbpf.objects.report import describe
 from tests.unit.fakes import answer_probes, bpf_object, isolate_toolchains, sysroot, workspace_metadata
 
 
@@ -64,10 +64,10 @@ def test_btf_flag_still_requires_it_of_a_named_object(
 def test_a_half_btf_object_named_alone_is_noted(tmp_path: Path) -> None:
     obj = tmp_path / "probe.o"
     obj.write_bytes(bpf_object(btf=True, btf_ext=False))
-    report = check.inspect(obj)
+    report = describe(obj)
     assert report.ok and report.btf
     assert any(n.startswith(".BTF without .BTF.ext") for n in report.notes)
-    assert not check.inspect(obj, btf_required=True).ok
+    assert not describe(obj, btf_required=True).ok
 
 
 @pytest.mark.parametrize(
