@@ -78,10 +78,12 @@ def load_reports(
 ) -> None:
     """Load the programs of every report into the kernel's verifier (`check --load`)."""
     from buildbpf.objects import verifier
-    from buildbpf.toolchain.rust import pin_from, resolve_rust
+    from buildbpf.toolchain.pin import file_pin
+    from buildbpf.toolchain.rust import resolve_rust
 
     verifier.require_privilege()
-    binary = verifier.loader_binary(rust or resolve_rust(pin_from(None, Path.cwd())))
+    # the CLI passes the toolchain its precedence chose; without one, the cwd's toolchain file
+    binary = verifier.loader_binary(rust or resolve_rust(file_pin(Path.cwd())))
     for report in reports:
         if report.programs:
             add_loads(report, binary, dict(extra_targets or {}))
