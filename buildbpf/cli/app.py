@@ -369,7 +369,7 @@ def init(
 ) -> None:
     """Scaffold a new Aya workspace (eBPF, common and userspace crates) that buildbpf builds."""
     from buildbpf.errors import ConfigError
-    from buildbpf.scaffold import generate
+    from buildbpf.scaffold import init as scaffold
     from buildbpf.scaffold.program_types import PROGRAM_TYPES
 
     if list_types:
@@ -387,7 +387,7 @@ def init(
         if not sep or not key:
             raise ConfigError(f"--option {item!r} is not KEY=VALUE", fix="e.g. -o iface=eth0")
         given[key.replace("-", "_")] = value
-    planned = generate.init(
+    planned = scaffold.run(
         path,
         name=name,
         kind_name=program_type,

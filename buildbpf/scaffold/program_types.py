@@ -7,10 +7,13 @@ the templates need to know about each type.
 
 from __future__ import annotations
 
+import difflib
 import platform
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+
+from buildbpf.errors import ConfigError
 
 _U64_MAX = 2**64 - 1
 
@@ -261,3 +264,34 @@ PROGRAM_TYPES: dict[str, ProgramType] = {
         ),
     )
 }
+
+
+def find_program_type(name: str) -> ProgramType:
+    """The program type called `name` (`-` and `_` alike), or a ConfigError with a did-you-mean."""
+    key = name.replace("-", "_")
+    if key in PROGRAM_TYPES:
+        return PROGRAM_TYPES[key]
+    guess = difflib.get_close_matches(key, list(PROGRAM_TYPES), n=1)
+    hint = f"; did you mean `{guess[0]}`?" if guess else ""
+    raise ConfigError(f"unknown program type {name!r}{hint}",
+                      fix=f"use one of: {', '.join(PROGRAM_TYPES)}")  # fmt: skip
+
+
+def options_for(kind: ProgramType, given: Mapping[str, str]) -> dict[str, str]:
+    """The type's defaults overridden by `-o key=value`; unknown keys and values that break
+    the option's rule are errors (the values are pasted into Rust source)."""
+    for key, value in given.items():
+        if key not in kind.options:
+            guess = difflib.get_close_matches(key, list(kind.options), n=1)
+            known = ", ".join(kind.options) or "none"
+            hint = f"; did you mean `{guess[0]}`?" if guess else ""
+            raise ConfigError(f"program type {kind.name} has no option {key!r}{hint} (options: {known})",
+                              fix=f"see `buildbpf init --list` for the options of {kind.name}")  # fmt: skip
+        rule = kind.rules[key]
+        if not rule.accepts(value):
+            shown = repr(value) if len(value) <= 80 else repr(value[:80]) + "..."
+            raise ConfigError(
+                f"-o {key}={shown} is not {rule.what} ({kind.name} option `{key}`): {rule.rule}",
+                fix=f"pass -o {key}=VALUE with {rule.what}, e.g. -o {key}={kind.options[key]}",
+            )
+    return {**kind.options, **given}

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from buildbpf.objects import gate
+from buildbpf.scaffold.dependencies import LOCKED_NAMES
 from buildbpf.scaffold.program_types import PROGRAM_TYPES
+from buildbpf.scaffold.templates import templates_root
 from buildbpf.toolchain import Toolchain
 from tests.integration.conftest import buildbpf
 from tests.support import skip_or_fail
@@ -95,7 +97,7 @@ def test_locked_dependencies_list_every_package_of_the_lock(toolchain: Toolchain
     own = {"probe", "probe-common", "probe-ebpf"}
     packages = tomllib.loads((project / "Cargo.lock").read_text())["package"]
     locked = sorted({p["name"] for p in packages} - own)
-    listed = generate.templates_root() / generate.LOCKED_NAMES
+    listed = templates_root() / LOCKED_NAMES
     header = [line for line in listed.read_text().splitlines() if line.startswith("#")]
     if os.environ.get("BUILDBPF_UPDATE_GOLDEN"):
         listed.write_text("\n".join([*header, *locked]) + "\n")
