@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from buildbpf.errors import ConfigError
-from buildbpf.scaffold.program_types import PROGRAM_TYPES
+from buildbpf.scaffold.program_types import find_program_type
 from buildbpf.scaffold.render import render_workspace
 from buildbpf.scaffold.templates import templates_root
 
@@ -36,7 +36,7 @@ def dependency_names() -> frozenset[str]:
     import tomllib
 
     names: set[str] = set()
-    placeholder = PROGRAM_TYPES["xdp"]
+    placeholder = find_program_type("xdp")
     for rendered in render_workspace(_PLACEHOLDER, placeholder, placeholder.options):
         if rendered.relative.name == "Cargo.toml":
             names |= registry_dependencies(tomllib.loads(rendered.text))

@@ -28,11 +28,13 @@ def run(
     force: bool = False,
     overwrite: bool = False,
     dry_run: bool = False,
+    templates: Path | None = None,
 ) -> list[Planned]:
-    """Validate, render, check the destination, then (unless dry_run) write."""
+    """Validate, render, check the destination, then (unless dry_run) write. `templates`:
+    another templates tree than buildbpf's own (its program types included)."""
     project = validate_name(name if name is not None else destination.resolve().name)
     dependencies.refuse_dependency_names(project)
-    kind = find_program_type(kind_name)
+    kind = find_program_type(kind_name, templates)
     values = options_for(kind, options)
     files = render_workspace(project, kind, values)
     planned = plan_init(destination, files, force=force, overwrite=overwrite)

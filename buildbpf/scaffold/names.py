@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 from buildbpf.errors import ConfigError
-from buildbpf.scaffold.program_types import PROGRAM_TYPES
+from buildbpf.scaffold.program_types import ProgramType
 
 RUST_KEYWORDS = frozenset(
     [
@@ -89,11 +90,18 @@ def validate_name(name: str) -> str:
 
 
 # Section names aya-ebpf's macros use: a function with one of these names collides with
-# its own section symbol at link time ("symbol 'classifier' is already defined").
-_SECTION_NAMES = frozenset(PROGRAM_TYPES) | {"socket", "sockops", "sk_skb", "tc", "cgroup", "maps", "license"}
+# its own section symbol at link time ("symbol 'classifier' is already defined"). Besides
+# these, each program type's name and its type.toml `section` when that is a plain name.
+_SECTION_NAMES = frozenset({"sk_skb", "tc", "cgroup", "maps", "license"})
 
 
-def program_name(project: str) -> str:
+def section_names(types: Collection[ProgramType]) -> frozenset[str]:
+    """Names an eBPF function must not take: the section names of aya-ebpf and of `types`."""
+    plain = {kind.section for kind in types if "/" not in kind.section}
+    return _SECTION_NAMES | {kind.name for kind in types} | plain
+
+
+def program_name(project: str, types: Collection[ProgramType]) -> str:
     """The eBPF function's name: the project's identifier, unless it collides with a section."""
     ident = project.replace("-", "_")
-    return f"{ident}_prog" if ident in _SECTION_NAMES else ident
+    return f"{ident}_prog" if ident in section_names(types) else ident

@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Any
 from buildbpf.errors import ConfigError
 from buildbpf.scaffold.literals import rust_comment, rust_identifier, rust_string, shell_word
 from buildbpf.scaffold.names import program_name
-from buildbpf.scaffold.program_types import ProgramType, syscall_symbol
-from buildbpf.scaffold.templates import templates_root
+from buildbpf.scaffold.program_types import ProgramType, load_program_types, syscall_symbol
 
 if TYPE_CHECKING:
     from jinja2.sandbox import SandboxedEnvironment
@@ -50,14 +49,15 @@ def _environment(root: Path) -> SandboxedEnvironment:
 def render_workspace(
     name: str, kind: ProgramType, options: Mapping[str, str], arch: str | None = None
 ) -> list[Rendered]:
-    """Render every template (paths too) in memory; pure apart from reading templates."""
-    root = templates_root()
+    """Render every template (paths too) of `kind`'s templates tree in memory; pure apart
+    from reading templates."""
+    root = kind.templates
     env = _environment(root)
     context: dict[str, Any] = {
         "name": name,
         "ident": name.replace("-", "_"),
         "program_type": kind.name,
-        "program": program_name(name),
+        "program": program_name(name, load_program_types(root).values()),
         "options": dict(options),
         "versions": VERSIONS,
         "syscall_symbol": lambda syscall: syscall_symbol(syscall, arch),

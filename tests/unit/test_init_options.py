@@ -15,11 +15,13 @@ from hypothesis import strategies as st
 from buildbpf.cli.app import run_cli
 from buildbpf.errors import ConfigError
 from buildbpf.scaffold.literals import rust_string
-from buildbpf.scaffold.program_types import PROGRAM_TYPES, OptionRule, ProgramType, options_for
+from buildbpf.scaffold.option_rules import OptionRule
+from buildbpf.scaffold.program_types import ProgramType, load_program_types, options_for
 from buildbpf.scaffold.render import render_workspace
 from buildbpf.scaffold.templates import templates_root
 from tests.unit.rust_tokens import LexError, Token, tokenize
 
+PROGRAM_TYPES = load_program_types()
 OPTIONS = [(kind, key) for kind, program in PROGRAM_TYPES.items() for key in program.options]
 EXAMPLES = settings(
     max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

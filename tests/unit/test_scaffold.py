@@ -15,10 +15,11 @@ from buildbpf.scaffold import dependencies, write
 from buildbpf.scaffold.init import run
 from buildbpf.scaffold.names import program_name
 from buildbpf.scaffold.plan import RECORD
-from buildbpf.scaffold.program_types import PROGRAM_TYPES, find_program_type, syscall_symbol
+from buildbpf.scaffold.program_types import find_program_type, load_program_types, syscall_symbol
 from buildbpf.scaffold.render import render_workspace
 from buildbpf.scaffold.templates import templates_root
 
+PROGRAM_TYPES = load_program_types()
 GOLDEN = Path(__file__).parent / "golden" / "init"
 
 
@@ -243,10 +244,14 @@ def test_destination_is_a_file(tmp_path: Path) -> None:
 
 
 def test_program_name_never_collides_with_a_section() -> None:
-    assert program_name("my-probe") == "my_probe"
-    assert program_name("classifier") == "classifier_prog"
-    assert program_name("sk_msg") == "sk_msg_prog"
-    assert program_name("xdp") == "xdp_prog"
+    types = PROGRAM_TYPES.values()
+    assert program_name("my-probe", types) == "my_probe"
+    assert program_name("classifier", types) == "classifier_prog"
+    assert program_name("sk_msg", types) == "sk_msg_prog"
+    assert program_name("xdp", types) == "xdp_prog"
+    assert program_name("socket", types) == "socket_prog"  # socket_filter's section
+    assert program_name("sockops", types) == "sockops_prog"  # sock_ops's section
+    assert program_name("license", types) == "license_prog"
 
 
 @pytest.mark.parametrize("name", ["aya", "aya-ebpf", "aya_ebpf", "anyhow", "libc", "log", "syn", "aya-build"])
