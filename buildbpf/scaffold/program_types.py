@@ -16,15 +16,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
 
 from buildbpf.errors import ConfigError
 from buildbpf.scaffold._type_file import AttachKind, TypeFile, known_keys
 from buildbpf.scaffold.option_rules import OptionRule
 from buildbpf.scaffold.templates import templates_root
-
-if TYPE_CHECKING:
-    from pydantic import ValidationError
 
 TYPE_FILE = "type.toml"
 _TEMPLATES = ("ebpf.rs.j2", "user.rs.j2")
@@ -82,8 +80,6 @@ def _load(root: Path) -> dict[str, ProgramType]:
 def _load_folder(folder: Path, root: Path) -> tuple[int, ProgramType]:
     """(its `order`, the type) of one folder; a ConfigError names what is wrong with it."""
     import tomllib
-
-    from pydantic import ValidationError
 
     path = folder / TYPE_FILE
     fix = f"correct {path} (templates/README.md describes its keys)"
