@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
+from typing import TYPE_CHECKING
 
 from buildbpf.errors import ConfigError
-from buildbpf.scaffold.program_types import ProgramType
+
+if TYPE_CHECKING:
+    from buildbpf.scaffold.program_types import ProgramType
 
 RUST_KEYWORDS = frozenset(
     [

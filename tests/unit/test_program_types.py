@@ -118,8 +118,7 @@ def test_every_type_names_its_aya_program_and_section_options() -> None:
     for name, kind in PROGRAM_TYPES.items():
         user = (templates_root() / "programs" / name / "user.rs.j2").read_text()
         assert f"aya::programs::{kind.aya_program} =" in user, name
-        assert kind.section.split("/")[0] in (name, "cgroup", "raw_tp", "sockops", "socket"), name
-        kind.section.format_map(kind.options)  # every placeholder is an option
+        kind.section.format_map(kind.options)  # every placeholder is an option (KeyError if not)
 
 
 def test_the_wheel_layout_is_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
