@@ -368,11 +368,11 @@ def init(
 ) -> None:
     """Scaffold a new Aya workspace (eBPF, common and userspace crates) that buildbpf builds."""
     from buildbpf.errors import ConfigError
-    from buildbpf.scaffold import generate
-    from buildbpf.scaffold.program_types import PROGRAM_TYPES
+    from buildbpf.scaffold import init as scaffold
+    from buildbpf.scaffold.program_types import load_program_types
 
     if list_types:
-        for kind in PROGRAM_TYPES.values():
+        for kind in load_program_types().values():
             described = (f"{key}={default}: {kind.rules[key].what}" for key, default in kind.options.items())
             opts = ", ".join(described) or "no options"
             needs = f"  [needs {kind.needs}]" if kind.needs else ""
@@ -386,7 +386,7 @@ def init(
         if not sep or not key:
             raise ConfigError(f"--option {item!r} is not KEY=VALUE", fix="e.g. -o iface=eth0")
         given[key.replace("-", "_")] = value
-    planned = generate.init(
+    planned = scaffold.run(
         path,
         name=name,
         kind_name=program_type,

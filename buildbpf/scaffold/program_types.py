@@ -1,117 +1,52 @@
-"""The program types `buildbpf init` can scaffold, with their options and defaults.
+"""The program types `buildbpf init` can scaffold: one folder each under `templates/programs/`.
 
-The code for each type lives in `templates/programs/<type>/` (`ebpf.rs.j2`: the eBPF
-function; `user.rs.j2`: the userspace attach code); this table holds what the CLI and
-the templates need to know about each type.
+A folder holds `type.toml` (summary, section, attach kind, Aya program type, and the options
+with their defaults, rules and help), `ebpf.rs.j2` (the eBPF function) and `user.rs.j2` (the
+userspace attach code). Adding a program type is adding a folder: it is found, validated and
+offered at init time, with no Python change. The option rules a type.toml names stay in
+Python (`option_rules.RULES`).
 """
 
 from __future__ import annotations
 
+import difflib
+import functools
 import platform
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 
+from pydantic import ValidationError
+
+from buildbpf.errors import ConfigError
 from buildbpf.objects.sections import SYSCALL_WRAPPERS
+from buildbpf.scaffold._type_file import AttachKind, TypeFile, known_keys
+from buildbpf.scaffold.option_rules import OptionRule
+from buildbpf.scaffold.templates import templates_root
 
-_U64_MAX = 2**64 - 1
-
-
-@dataclass(frozen=True)
-class OptionRule:
-    """What one option's value must be. Values end up in Rust source (string literals, attribute
-    arguments, comments), so `init` accepts only what the rule allows (issue #11, item 6)."""
-
-    what: str  # "an interface name"
-    rule: str  # the rule in words, for the error message
-    pattern: str | None = None  # the whole value must match it
-    choices: tuple[str, ...] = ()
-    extra: Callable[[str], bool] | None = None  # a further check the pattern cannot express
-
-    def accepts(self, value: str) -> bool:
-        """Whether `value` follows the rule."""
-        if self.choices and value not in self.choices:
-            return False
-        if self.pattern is not None and re.fullmatch(self.pattern, value) is None:
-            return False
-        return self.extra is None or self.extra(value)
-
-
-def _printable_path(value: str) -> bool:
-    # No control characters, line breaks or lone surrogates (undecodable bytes from argv):
-    # any of those in a path is a mistake or an attack.
-    return 0 < len(value) <= 4096 and value.isprintable()
-
-
-def _positive_u64(value: str) -> bool:
-    return 1 <= int(value) <= _U64_MAX
-
-
-def one_of(*choices: str) -> OptionRule:
-    """A rule that accepts exactly `choices`."""
-    listed = ", ".join(choices)
-    return OptionRule(f"one of {listed}", f"must be one of: {listed}", choices=choices)
-
-
-# The kernel's dev_valid_name() allows more (anything but `/`, `:` and white space), but
-# names outside this set do not occur in practice and need quoting everywhere.
-INTERFACE = OptionRule(
-    "an interface name",
-    "1 to 15 characters from letters, digits and `_ . - @ +`, not `.` or `..`",
-    pattern=r"[A-Za-z0-9_.@+-]{1,15}",
-    extra=lambda value: value not in (".", ".."),
-)
-# /proc/kallsyms names: C identifiers with compiler suffixes such as `.isra.0`, `.cold`.
-KERNEL_FUNCTION = OptionRule(
-    "a kernel function name",
-    "a C identifier, optionally followed by `.suffix` parts as in /proc/kallsyms "
-    "(e.g. do_unlinkat, tcp_v4_connect.cold), at most 511 characters",
-    pattern=r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*",
-    extra=lambda value: len(value) <= 511,
-)
-IDENTIFIER = OptionRule(
-    "a kernel identifier",
-    "a C identifier: a letter or `_`, then letters, digits or `_` (at most 128 characters)",
-    pattern=r"[A-Za-z_][A-Za-z0-9_]{0,127}",
-)
-# tracefs categories are TRACE_SYSTEM names, e.g. `syscalls`, `9p`, `xhci-hcd`.
-TRACEPOINT_CATEGORY = OptionRule(
-    "a tracepoint category",
-    "letters, digits, `_` and `-`, not starting with `-` (at most 128 characters), "
-    "a directory under events/ in tracefs",
-    pattern=r"[A-Za-z0-9_][A-Za-z0-9_-]{0,127}",
-)
-USER_SYMBOL = OptionRule(
-    "a symbol name",
-    "a symbol of the binary's symbol table: letters, digits and `_ . $ @`, not starting "
-    "with a digit or `@` (at most 1024 characters)",
-    pattern=r"[A-Za-z_.$][A-Za-z0-9_.$@]{0,1023}",
-)
-PATH = OptionRule(
-    "a path",
-    "1 to 4096 printable characters (no control characters or line breaks)",
-    extra=_printable_path,
-)
-FREQUENCY = OptionRule(
-    "a positive integer",
-    f"a whole number from 1 to {_U64_MAX}, digits only",
-    pattern=r"[0-9]{1,20}",
-    extra=_positive_u64,
-)
-DIRECTION = one_of("ingress", "egress")
+TYPE_FILE = "type.toml"
+_TEMPLATES = ("ebpf.rs.j2", "user.rs.j2")
+# A type's folder name is its name: `-t NAME`, and `programs/NAME/` in the templates.
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
 @dataclass(frozen=True)
 class ProgramType:
-    """One scaffoldable program type."""
+    """One scaffoldable program type, as its folder's type.toml describes it."""
 
     name: str
     summary: str
-    options: dict[str, str] = field(default_factory=dict)  # option -> default
-    help: dict[str, str] = field(default_factory=dict)  # option -> what it means
+    # the ELF section aya-ebpf's macro gives the program, `{option}` standing for its value
+    section: str
+    attach: AttachKind
+    aya_program: str  # the aya::programs type the loader converts it to, e.g. `KProbe`
+    options: dict[str, str]  # option -> default
+    help: dict[str, str]  # option -> what it means
+    rules: dict[str, OptionRule]  # option -> what its value must be
     # why the running kernel may not attach it (shown by tests and `init --list`)
-    needs: str = ""
-    rules: dict[str, OptionRule] = field(default_factory=dict)  # option -> what its value must be
+    needs: str
+    templates: Path  # the templates tree it belongs to (`programs/NAME/` in it)
 
 
 def syscall_symbol(syscall: str, arch: str | None = None) -> str:
@@ -121,144 +56,106 @@ def syscall_symbol(syscall: str, arch: str | None = None) -> str:
     return prefix + syscall
 
 
-_SYSCALL = syscall_symbol("openat")
+def load_program_types(root: Path | None = None) -> dict[str, ProgramType]:
+    """Every program type under `root/programs` (default: buildbpf's templates), in `--list`
+    order: by each type.toml's `order`, then by name. A malformed folder is a ConfigError
+    naming the file and the key."""
+    return _load((root or templates_root()).resolve())
 
-PROGRAM_TYPES: dict[str, ProgramType] = {
-    p.name: p
-    for p in (
-        ProgramType(
-            "xdp",
-            "XDP: count packets on an interface",
-            {"iface": "lo"},
-            {"iface": "interface to attach to"},
-            rules={"iface": INTERFACE},
-        ),
-        ProgramType(
-            "classifier",
-            "tc classifier (cls_bpf) on an interface",
-            {"iface": "lo", "direction": "ingress"},
-            {"iface": "interface", "direction": "ingress or egress"},
-            rules={"iface": INTERFACE, "direction": DIRECTION},
-        ),
-        ProgramType(
-            "cgroup_skb",
-            "cgroup socket buffer filter",
-            {"cgroup": "/sys/fs/cgroup", "direction": "ingress"},
-            {"cgroup": "cgroup v2 directory", "direction": "ingress or egress"},
-            rules={"cgroup": PATH, "direction": DIRECTION},
-        ),
-        ProgramType(
-            "cgroup_sockopt",
-            "cgroup getsockopt/setsockopt hook",
-            {"cgroup": "/sys/fs/cgroup", "attach_type": "getsockopt"},
-            {"cgroup": "cgroup v2 directory", "attach_type": "getsockopt or setsockopt"},
-            rules={"cgroup": PATH, "attach_type": one_of("getsockopt", "setsockopt")},
-        ),
-        ProgramType(
-            "cgroup_sysctl",
-            "cgroup sysctl access hook",
-            {"cgroup": "/sys/fs/cgroup"},
-            {"cgroup": "cgroup v2 directory"},
-            rules={"cgroup": PATH},
-        ),
-        ProgramType(
-            "fentry",
-            "fentry: trace a kernel function's entry (BTF)",
-            {"function": "do_unlinkat"},
-            {"function": "kernel function with BTF"},
-            rules={"function": KERNEL_FUNCTION},
-            needs="kernel BTF (5.5+)",
-        ),
-        ProgramType(
-            "fexit",
-            "fexit: trace a kernel function's return (BTF)",
-            {"function": "do_unlinkat"},
-            {"function": "kernel function with BTF"},
-            rules={"function": KERNEL_FUNCTION},
-            needs="kernel BTF (5.5+)",
-        ),
-        ProgramType(
-            "kprobe",
-            "kprobe on a kernel function",
-            {"function": _SYSCALL},
-            {"function": "kernel symbol (syscalls: the arch wrapper, e.g. __x64_sys_openat)"},
-            rules={"function": KERNEL_FUNCTION},
-            needs="CONFIG_KPROBES",
-        ),
-        ProgramType(
-            "kretprobe",
-            "kretprobe on a kernel function",
-            {"function": _SYSCALL},
-            {"function": "kernel symbol"},
-            rules={"function": KERNEL_FUNCTION},
-            needs="CONFIG_KPROBES",
-        ),
-        ProgramType(
-            "lsm",
-            "LSM hook (BPF LSM)",
-            {"hook": "file_open"},
-            {"hook": "LSM hook name"},
-            rules={"hook": IDENTIFIER},
-            needs="CONFIG_BPF_LSM and lsm=bpf on the kernel command line",
-        ),
-        ProgramType(
-            "perf_event",
-            "perf event sampler (CPU clock)",
-            {"frequency": "1"},
-            {"frequency": "samples per second"},
-            rules={"frequency": FREQUENCY},
-        ),
-        ProgramType(
-            "raw_tracepoint",
-            "raw tracepoint",
-            {"tracepoint": "sys_enter"},
-            {"tracepoint": "raw tracepoint name"},
-            rules={"tracepoint": IDENTIFIER},
-        ),
-        ProgramType(
-            "sk_msg",
-            "sk_msg on a sockhash",
-            {},
-            {},
-        ),
-        ProgramType(
-            "sock_ops",
-            "sock_ops on a cgroup",
-            {"cgroup": "/sys/fs/cgroup"},
-            {"cgroup": "cgroup v2 directory"},
-            rules={"cgroup": PATH},
-        ),
-        ProgramType("socket_filter", "socket filter on a socket", {}, {}),
-        ProgramType(
-            "tp_btf",
-            "BTF-enabled tracepoint",
-            {"tracepoint": "sched_process_exec"},
-            {"tracepoint": "BTF tracepoint name"},
-            rules={"tracepoint": IDENTIFIER},
-            needs="kernel BTF (5.5+)",
-        ),
-        ProgramType(
-            "tracepoint",
-            "tracepoint",
-            {"category": "syscalls", "tracepoint": "sys_enter_openat"},
-            {"category": "tracefs category", "tracepoint": "tracepoint name"},
-            rules={"category": TRACEPOINT_CATEGORY, "tracepoint": IDENTIFIER},
-        ),
-        ProgramType(
-            "uprobe",
-            "uprobe on a user-space function",
-            {"binary": "libc", "function": "getpid"},
-            {"binary": "path or library name", "function": "symbol"},
-            rules={"binary": PATH, "function": USER_SYMBOL},
-            needs="CONFIG_UPROBE_EVENTS",
-        ),
-        ProgramType(
-            "uretprobe",
-            "uretprobe on a user-space function",
-            {"binary": "libc", "function": "getpid"},
-            {"binary": "path or library name", "function": "symbol"},
-            rules={"binary": PATH, "function": USER_SYMBOL},
-            needs="CONFIG_UPROBE_EVENTS",
-        ),
+
+@functools.cache
+def _load(root: Path) -> dict[str, ProgramType]:
+    """Read once per process and tree: `init` and `--list` ask more than once."""
+    programs = root / "programs"
+    try:
+        folders = sorted(p for p in programs.iterdir() if p.is_dir())
+    except OSError as exc:
+        raise ConfigError(f"cannot list the program types in {programs}: {exc.strerror}",
+                          fix="reinstall buildbpf") from exc  # fmt: skip
+    loaded = [_load_folder(folder, root) for folder in folders]
+    loaded.sort(key=lambda item: (item[0], item[1].name))
+    return {kind.name: kind for _, kind in loaded}
+
+
+def _load_folder(folder: Path, root: Path) -> tuple[int, ProgramType]:
+    """(its `order`, the type) of one folder; a ConfigError names what is wrong with it."""
+    import tomllib
+
+    path = folder / TYPE_FILE
+    fix = f"correct {path} (templates/README.md describes its keys)"
+    if not _NAME.fullmatch(folder.name):
+        raise ConfigError(f"program type folder {folder}: the name must be lowercase letters, digits and "
+                          "`_`, starting with a letter", fix=f"rename {folder}")  # fmt: skip
+    for required in (TYPE_FILE, *_TEMPLATES):
+        if not (folder / required).is_file():
+            raise ConfigError(f"program type folder {folder} has no {required}",
+                              fix=f"add {folder / required}")  # fmt: skip
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: {exc}", fix=fix) from exc
+    try:
+        spec = TypeFile.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_problems(exc)}", fix=fix) from exc
+    options = {key: option.default_value(syscall_symbol) for key, option in spec.options.items()}
+    kind = ProgramType(
+        name=folder.name,
+        summary=spec.summary,
+        section=spec.section,
+        attach=spec.attach,
+        aya_program=spec.aya_program,
+        options=options,
+        help={key: option.help for key, option in spec.options.items()},
+        rules={key: option.option_rule() for key, option in spec.options.items()},
+        needs=spec.needs,
+        templates=root,
     )
-}
+    return spec.order, kind
+
+
+def _problems(error: ValidationError) -> str:
+    """Each problem as `key: message`, unknown keys with a did-you-mean."""
+    problems = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            known = known_keys(item["loc"][:-1])
+            guess = difflib.get_close_matches(str(item["loc"][-1]), known, n=1)
+            hint = f"; did you mean `{guess[0]}`?" if guess else f" (known keys: {', '.join(known)})"
+            message = f"unknown key{hint}"
+        problems.append(f"{key}: {message}" if key else message)
+    return "; ".join(problems)
+
+
+def find_program_type(name: str, root: Path | None = None) -> ProgramType:
+    """The program type called `name` (`-` and `_` alike), or a ConfigError with a did-you-mean."""
+    types = load_program_types(root)
+    key = name.replace("-", "_")
+    if key in types:
+        return types[key]
+    guess = difflib.get_close_matches(key, list(types), n=1)
+    hint = f"; did you mean `{guess[0]}`?" if guess else ""
+    raise ConfigError(f"unknown program type {name!r}{hint}",
+                      fix=f"use one of: {', '.join(types)}")  # fmt: skip
+
+
+def options_for(kind: ProgramType, given: Mapping[str, str]) -> dict[str, str]:
+    """The type's defaults overridden by `-o key=value`; unknown keys and values that break
+    the option's rule are errors (the values are pasted into Rust source)."""
+    for key, value in given.items():
+        if key not in kind.options:
+            guess = difflib.get_close_matches(key, list(kind.options), n=1)
+            known = ", ".join(kind.options) or "none"
+            hint = f"; did you mean `{guess[0]}`?" if guess else ""
+            raise ConfigError(f"program type {kind.name} has no option {key!r}{hint} (options: {known})",
+                              fix=f"see `buildbpf init --list` for the options of {kind.name}")  # fmt: skip
+        rule = kind.rules[key]
+        if not rule.accepts(value):
+            shown = repr(value) if len(value) <= 80 else repr(value[:80]) + "..."
+            raise ConfigError(
+                f"-o {key}={shown} is not {rule.what} ({kind.name} option `{key}`): {rule.rule}",
+                fix=f"pass -o {key}=VALUE with {rule.what}, e.g. -o {key}={kind.options[key]}",
+            )
+    return {**kind.options, **given}

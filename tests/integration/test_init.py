@@ -12,11 +12,14 @@ from pathlib import Path
 import pytest
 
 from buildbpf.objects import gate
-from buildbpf.scaffold.program_types import PROGRAM_TYPES
+from buildbpf.scaffold.dependencies import LOCKED_NAMES
+from buildbpf.scaffold.program_types import load_program_types
+from buildbpf.scaffold.templates import templates_root
 from buildbpf.toolchain import Toolchain
 from tests.integration.conftest import buildbpf
 from tests.support import skip_or_fail
 
+PROGRAM_TYPES = load_program_types()
 
 def project_name(kind: str) -> str:
     return "p-" + kind.replace("_", "-")
@@ -34,6 +37,8 @@ def scaffold_and_build(kind: str, tmp_path: Path, target_dir: Path) -> Path:
     checked = gate.inspect(Path(objects[0]["path"]), target="bpfel")
     assert checked.ok, checked.problems
     assert checked.programs, "no program section"
+    program = PROGRAM_TYPES[kind]
+    assert checked.programs == [program.section.format_map(program.options)], "type.toml's section"
     return target_dir / "release" / project_name(kind)
 
 
@@ -95,7 +100,7 @@ def test_locked_dependencies_list_every_package_of_the_lock(toolchain: Toolchain
     own = {"probe", "probe-common", "probe-ebpf"}
     packages = tomllib.loads((project / "Cargo.lock").read_text())["package"]
     locked = sorted({p["name"] for p in packages} - own)
-    listed = generate.templates_root() / generate.LOCKED_NAMES
+    listed = templates_root() / LOCKED_NAMES
     header = [line for line in listed.read_text().splitlines() if line.startswith("#")]
     if os.environ.get("BUILDBPF_UPDATE_GOLDEN"):
         listed.write_text("\n".join([*header, *locked]) + "\n")

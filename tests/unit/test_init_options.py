@@ -14,10 +14,14 @@ from hypothesis import strategies as st
 
 from buildbpf.cli.app import run_cli
 from buildbpf.errors import ConfigError
-from buildbpf.scaffold import generate
-from buildbpf.scaffold.program_types import PROGRAM_TYPES, OptionRule, ProgramType
+from buildbpf.scaffold.literals import rust_string
+from buildbpf.scaffold.option_rules import OptionRule
+from buildbpf.scaffold.program_types import ProgramType, load_program_types, options_for
+from buildbpf.scaffold.render import render_workspace
+from buildbpf.scaffold.templates import templates_root
 from tests.unit.rust_tokens import LexError, Token, tokenize
 
+PROGRAM_TYPES = load_program_types()
 OPTIONS = [(kind, key) for kind, program in PROGRAM_TYPES.items() for key in program.options]
 EXAMPLES = settings(
     max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -43,7 +47,7 @@ def accepted(rule: OptionRule) -> st.SearchStrategy[str]:
 
 def rust_files(kind: ProgramType, options: dict[str, str]) -> dict[str, list[Token]]:
     """The tokens of each generated Rust file."""
-    files = generate.render("probe", kind, options)
+    files = render_workspace("probe", kind, options)
     return {str(f.relative): tokenize(f.text) for f in files if f.relative.suffix == ".rs"}
 
 
@@ -113,14 +117,14 @@ def test_a_path_with_quotes_and_backslashes_is_one_literal() -> None:
     kind = PROGRAM_TYPES["uprobe"]
     value = '/opt/my "app"\\bin/{x}'
     assert_only_the_literal_changed(kind, "binary", value)
-    ebpf = next(f.text for f in generate.render("probe", kind, {**kind.options, "binary": value})
+    ebpf = next(f.text for f in render_workspace("probe", kind, {**kind.options, "binary": value})
                 if f.relative.name == "main.rs" and "ebpf" in str(f.relative))  # fmt: skip
     assert 'path = "/opt/my \\"app\\"\\\\bin/{x}"' in ebpf
 
 
 def test_readme_quotes_values_for_the_shell() -> None:
     kind = PROGRAM_TYPES["cgroup_skb"]
-    files = generate.render("probe", kind, {**kind.options, "cgroup": "/sys/fs/cgroup/my app; rm -rf ~"})
+    files = render_workspace("probe", kind, {**kind.options, "cgroup": "/sys/fs/cgroup/my app; rm -rf ~"})
     readme = next(f.text for f in files if str(f.relative) == "README.md")
     assert "--cgroup '/sys/fs/cgroup/my app; rm -rf ~'" in readme
 
@@ -128,7 +132,7 @@ def test_readme_quotes_values_for_the_shell() -> None:
 def test_templates_filter_every_option_value() -> None:
     """A value reaches a template only through rust_str, rust_comment, rust_ident or sh."""
     trusted = {"name", "ident", "program", "program_type", "versions", "key"}
-    for template in generate.templates_root().rglob("*.j2"):
+    for template in templates_root().rglob("*.j2"):
         for expression in re.findall(r"\{\{(.*?)\}\}", template.read_text()):
             root = re.match(r"\s*(\w+)", expression)
             assert root is not None, (template, expression)
@@ -151,7 +155,7 @@ def test_accepted_values_render_to_the_same_literal(kind: str, key: str, data: s
 @settings(max_examples=200, deadline=None)
 @given(value=texts())
 def test_rust_string_filter_round_trips(value: str) -> None:
-    assert tokenize(f"const X: &str = {generate.rust_string(value)};")[6] == Token("str", value)
+    assert tokenize(f"const X: &str = {rust_string(value)};")[6] == Token("str", value)
 
 
 @pytest.mark.parametrize("kind", [k for k in PROGRAM_TYPES if PROGRAM_TYPES[k].options])
@@ -171,7 +175,7 @@ def test_random_values_through_init_dry_run(
     if code == 2:
         assert "buildbpf: fix:" in err
         with pytest.raises(ConfigError):
-            generate.options_for(program, {key: value})
+            options_for(program, {key: value})
         return
     try:
         assert_only_the_literal_changed(program, key, value)

@@ -11,9 +11,15 @@ import pytest
 
 from buildbpf.cli.app import run_cli
 from buildbpf.errors import ConfigError, FileSystemError
-from buildbpf.scaffold import generate
-from buildbpf.scaffold.program_types import PROGRAM_TYPES, syscall_symbol
+from buildbpf.scaffold import dependencies, write
+from buildbpf.scaffold.init import run
+from buildbpf.scaffold.names import program_name
+from buildbpf.scaffold.plan import RECORD
+from buildbpf.scaffold.program_types import find_program_type, load_program_types, syscall_symbol
+from buildbpf.scaffold.render import render_workspace
+from buildbpf.scaffold.templates import templates_root
 
+PROGRAM_TYPES = load_program_types()
 GOLDEN = Path(__file__).parent / "golden" / "init"
 
 
@@ -23,8 +29,8 @@ def tree(root: Path) -> dict[str, bytes]:
 
 @pytest.mark.parametrize("kind", ["xdp", "tracepoint", "fentry"])
 def test_rendered_files_golden(kind: str) -> None:
-    program = generate.program_type(kind)
-    files = generate.render("probe", program, program.options, arch="x86_64")
+    program = find_program_type(kind)
+    files = render_workspace("probe", program, program.options, arch="x86_64")
     golden = GOLDEN / kind
     if os.environ.get("BUILDBPF_UPDATE_GOLDEN"):
         for item in files:
@@ -34,7 +40,7 @@ def test_rendered_files_golden(kind: str) -> None:
 
 
 def test_every_program_type_has_templates() -> None:
-    root = generate.templates_root() / "programs"
+    root = templates_root() / "programs"
     for name in PROGRAM_TYPES:
         assert (root / name / "ebpf.rs.j2").is_file(), name
         assert (root / name / "user.rs.j2").is_file(), name
@@ -42,7 +48,7 @@ def test_every_program_type_has_templates() -> None:
 
 def test_layout_and_names() -> None:
     files = {
-        str(f.relative): f.text for f in generate.render("my-probe", PROGRAM_TYPES["xdp"], {"iface": "eth0"})
+        str(f.relative): f.text for f in render_workspace("my-probe", PROGRAM_TYPES["xdp"], {"iface": "eth0"})
     }
     assert set(files) == {
         ".gitignore", "Cargo.toml", "README.md", "buildbpf.toml",
@@ -70,14 +76,14 @@ def test_syscall_symbols_follow_the_arch() -> None:
 )
 def test_bad_names_are_refused_and_nothing_is_written(tmp_path: Path, name: str) -> None:
     with pytest.raises(ConfigError) as caught:
-        generate.init(tmp_path / "new", name=name, kind_name="xdp", options={})
+        run(tmp_path / "new", name=name, kind_name="xdp", options={})
     assert caught.value.fix
     assert not (tmp_path / "new").exists()
     assert list(tmp_path.iterdir()) == []
 
 
 def test_name_defaults_to_the_directory(tmp_path: Path) -> None:
-    planned = generate.init(tmp_path / "net-probe", name=None, kind_name="xdp", options={}, dry_run=True)
+    planned = run(tmp_path / "net-probe", name=None, kind_name="xdp", options={}, dry_run=True)
     assert tmp_path / "net-probe" / "net-probe-ebpf" / "Cargo.toml" in [p.path for p in planned]
     assert not (tmp_path / "net-probe").exists()  # dry run
 
@@ -85,7 +91,7 @@ def test_name_defaults_to_the_directory(tmp_path: Path) -> None:
 def test_non_empty_directory_is_refused(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(ConfigError, match="not empty") as caught:
-        generate.init(tmp_path, name="probe", kind_name="xdp", options={})
+        run(tmp_path, name="probe", kind_name="xdp", options={})
     assert caught.value.fix is not None
     assert "--force" in caught.value.fix
     assert tree(tmp_path) == {"notes.txt": b"mine"}
@@ -93,7 +99,7 @@ def test_non_empty_directory_is_refused(tmp_path: Path) -> None:
 
 def test_force_adds_generated_files_and_deletes_nothing(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("mine")
-    planned = generate.init(tmp_path, name="probe", kind_name="xdp", options={}, force=True)
+    planned = run(tmp_path, name="probe", kind_name="xdp", options={}, force=True)
     assert {p.action for p in planned} == {"create"}
     assert (tmp_path / "notes.txt").read_text() == "mine"
     assert (tmp_path / "Cargo.toml").read_text().startswith("[workspace]")
@@ -106,7 +112,7 @@ def test_force_never_replaces_files_it_did_not_generate(
     (tmp_path / ".gitignore").write_text("/mine\n")
     before = tree(tmp_path)
     with pytest.raises(ConfigError, match=r"2 file\(s\) .*: \.gitignore, Cargo\.toml$"):
-        generate.init(tmp_path, name="probe", kind_name="xdp", options={}, force=True)
+        run(tmp_path, name="probe", kind_name="xdp", options={}, force=True)
     assert tree(tmp_path) == before
     assert run_cli(["init", str(tmp_path), "--name", "probe", "--force"]) == 2
     err = capsys.readouterr().err
@@ -128,9 +134,9 @@ def test_overwrite_keeps_the_old_file_beside_it(tmp_path: Path, capsys: pytest.C
 
 
 def test_force_updates_its_own_unedited_files_only(tmp_path: Path) -> None:
-    generate.init(tmp_path, name="probe", kind_name="xdp", options={})
+    run(tmp_path, name="probe", kind_name="xdp", options={})
     main = tmp_path / "probe" / "src" / "main.rs"
-    planned = generate.init(tmp_path, name="probe", kind_name="xdp", options={"iface": "eth0"}, force=True)
+    planned = run(tmp_path, name="probe", kind_name="xdp", options={"iface": "eth0"}, force=True)
     actions = {str(p.path.relative_to(tmp_path)): p.action for p in planned}
     assert actions["probe/src/main.rs"] == "update"
     assert actions["Cargo.toml"] == "unchanged"
@@ -139,24 +145,24 @@ def test_force_updates_its_own_unedited_files_only(tmp_path: Path) -> None:
     main.write_text(main.read_text() + "// my change\n")
     before = tree(tmp_path)
     with pytest.raises(ConfigError, match=r"probe/src/main\.rs"):
-        generate.init(tmp_path, name="probe", kind_name="xdp", options={"iface": "lo"}, force=True)
+        run(tmp_path, name="probe", kind_name="xdp", options={"iface": "lo"}, force=True)
     assert tree(tmp_path) == before
 
 
 def test_without_a_record_only_identical_files_pass(tmp_path: Path) -> None:
-    generate.init(tmp_path, name="probe", kind_name="xdp", options={})
-    (tmp_path / generate.RECORD).unlink()
+    run(tmp_path, name="probe", kind_name="xdp", options={})
+    (tmp_path / RECORD).unlink()
     with pytest.raises(ConfigError, match=r"probe/src/main\.rs"):
-        generate.init(tmp_path, name="probe", kind_name="xdp", options={"iface": "eth0"}, force=True)
-    planned = generate.init(tmp_path, name="probe", kind_name="xdp", options={}, force=True)
-    assert {p.action for p in planned if p.path.name != generate.RECORD} == {"unchanged"}
+        run(tmp_path, name="probe", kind_name="xdp", options={"iface": "eth0"}, force=True)
+    planned = run(tmp_path, name="probe", kind_name="xdp", options={}, force=True)
+    assert {p.action for p in planned if p.path.name != RECORD} == {"unchanged"}
 
 
 def test_a_broken_record_is_named(tmp_path: Path) -> None:
-    generate.init(tmp_path, name="probe", kind_name="xdp", options={})
-    (tmp_path / generate.RECORD).write_text("files = 3")
+    run(tmp_path, name="probe", kind_name="xdp", options={})
+    (tmp_path / RECORD).write_text("files = 3")
     with pytest.raises(ConfigError, match=r"\.buildbpf-init\.toml is not a record") as caught:
-        generate.init(tmp_path, name="probe", kind_name="xdp", options={}, force=True)
+        run(tmp_path, name="probe", kind_name="xdp", options={}, force=True)
     assert caught.value.fix is not None
     assert "delete" in caught.value.fix
 
@@ -164,33 +170,33 @@ def test_a_broken_record_is_named(tmp_path: Path) -> None:
 def _fail_after(monkeypatch: pytest.MonkeyPatch, n: int) -> list[Path]:
     """Make the n-th file write (0-based) fail as on a full disk; the files written before it."""
     written: list[Path] = []
-    real = generate._write_file
+    real = write._write_file
 
-    def write(path: Path, data: bytes, mode: int) -> None:
+    def failing_write(path: Path, data: bytes, mode: int) -> None:
         if len(written) == n:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
         real(path, data, mode)
         written.append(path)
 
-    monkeypatch.setattr(generate, "_write_file", write)
+    monkeypatch.setattr(write, "_write_file", failing_write)
     return written
 
 
-FILE_COUNT = len(generate.render("probe", PROGRAM_TYPES["xdp"], {})) + 1  # and the record
+FILE_COUNT = len(render_workspace("probe", PROGRAM_TYPES["xdp"], {})) + 1  # and the record
 
 
 @pytest.mark.parametrize("n", range(FILE_COUNT))
 def test_a_full_disk_leaves_no_new_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, n: int) -> None:
     written = _fail_after(monkeypatch, n)
     with pytest.raises(FileSystemError, match="No space left on device") as caught:
-        generate.init(tmp_path / "a" / "new", name="probe", kind_name="xdp", options={})
+        run(tmp_path / "a" / "new", name="probe", kind_name="xdp", options={})
     assert len(written) == n
     assert "left nothing behind" in caught.value.message
     assert caught.value.fix is not None
     assert "free some space" in caught.value.fix
     assert list(tmp_path.iterdir()) == []  # not even the parent it created
     monkeypatch.undo()
-    generate.init(tmp_path / "a" / "new", name="probe", kind_name="xdp", options={})  # a retry works
+    run(tmp_path / "a" / "new", name="probe", kind_name="xdp", options={})  # a retry works
     assert len(tree(tmp_path / "a" / "new")) == FILE_COUNT
 
 
@@ -203,11 +209,11 @@ def test_a_full_disk_leaves_an_existing_directory_as_it_was(
     before = tree(tmp_path)
     _fail_after(monkeypatch, n)
     with pytest.raises(FileSystemError, match="No space left on device"):
-        generate.init(tmp_path, name="probe", kind_name="xdp", options={}, overwrite=True)
+        run(tmp_path, name="probe", kind_name="xdp", options={}, overwrite=True)
     assert tree(tmp_path) == before
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["Cargo.toml", "notes"]
     monkeypatch.undo()
-    generate.init(tmp_path, name="probe", kind_name="xdp", options={}, overwrite=True)
+    run(tmp_path, name="probe", kind_name="xdp", options={}, overwrite=True)
     assert (tmp_path / "Cargo.toml.orig").read_text() == "mine"
 
 
@@ -218,56 +224,60 @@ def test_force_refuses_to_write_through_a_symlink(tmp_path: Path) -> None:
     project.mkdir()
     (project / "README.md").symlink_to(outside)
     with pytest.raises(ConfigError, match="not a regular file"):
-        generate.init(project, name="probe", kind_name="xdp", options={}, force=True)
+        run(project, name="probe", kind_name="xdp", options={}, force=True)
     assert outside.read_text() == "keep"
     assert sorted(p.name for p in project.iterdir()) == ["README.md"]
 
 
 def test_unknown_type_and_option(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="did you mean `kprobe`"):
-        generate.init(tmp_path / "x", name=None, kind_name="kprobee", options={})
+        run(tmp_path / "x", name=None, kind_name="kprobee", options={})
     with pytest.raises(ConfigError, match="did you mean `iface`"):
-        generate.init(tmp_path / "x", name=None, kind_name="xdp", options={"ifce": "eth0"})
+        run(tmp_path / "x", name=None, kind_name="xdp", options={"ifce": "eth0"})
     assert not (tmp_path / "x").exists()
 
 
 def test_destination_is_a_file(tmp_path: Path) -> None:
     (tmp_path / "f").write_text("")
     with pytest.raises(ConfigError, match="not a directory"):
-        generate.init(tmp_path / "f", name="probe", kind_name="xdp", options={})
+        run(tmp_path / "f", name="probe", kind_name="xdp", options={})
 
 
 def test_program_name_never_collides_with_a_section() -> None:
-    assert generate.program_name("my-probe") == "my_probe"
-    assert generate.program_name("classifier") == "classifier_prog"
-    assert generate.program_name("sk_msg") == "sk_msg_prog"
-    assert generate.program_name("xdp") == "xdp_prog"
+    types = PROGRAM_TYPES.values()
+    assert program_name("my-probe", types) == "my_probe"
+    assert program_name("classifier", types) == "classifier_prog"
+    assert program_name("sk_msg", types) == "sk_msg_prog"
+    assert program_name("xdp", types) == "xdp_prog"
+    assert program_name("socket", types) == "socket_prog"  # socket_filter's section
+    assert program_name("sockops", types) == "sockops_prog"  # sock_ops's section
+    assert program_name("license", types) == "license_prog"
 
 
 @pytest.mark.parametrize("name", ["aya", "aya-ebpf", "aya_ebpf", "anyhow", "libc", "log", "syn", "aya-build"])
 def test_names_of_dependencies_are_refused(tmp_path: Path, name: str) -> None:
     with pytest.raises(ConfigError, match="specification is ambiguous") as caught:
-        generate.init(tmp_path / "new", name=name, kind_name="xdp", options={})
+        run(tmp_path / "new", name=name, kind_name="xdp", options={})
     assert caught.value.fix == f"pick another name, e.g. --name {name}-probe"
     assert not (tmp_path / "new").exists()
 
 
 def test_derived_crate_names_are_checked_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(generate, "dependency_names", lambda: frozenset({"foo-ebpf"}))
+    monkeypatch.setattr(dependencies, "dependency_names", lambda: frozenset({"foo-ebpf"}))
     with pytest.raises(ConfigError, match="makes a crate `foo-ebpf`"):
-        generate.init(tmp_path / "new", name="foo", kind_name="xdp", options={})
-    generate.init(tmp_path / "new", name="foo-probe", kind_name="xdp", options={}, dry_run=True)
+        run(tmp_path / "new", name="foo", kind_name="xdp", options={})
+    run(tmp_path / "new", name="foo-probe", kind_name="xdp", options={}, dry_run=True)
 
 
 def test_dependency_names_come_from_the_templates() -> None:
     import tomllib
 
-    files = {str(f.relative): f.text for f in generate.render("probe", PROGRAM_TYPES["xdp"], {})}
+    files = {str(f.relative): f.text for f in render_workspace("probe", PROGRAM_TYPES["xdp"], {})}
     workspace = tomllib.loads(files["Cargo.toml"])
-    direct = generate._registry_dependencies(workspace)
+    direct = dependencies.registry_dependencies(workspace)
     assert direct == {"aya", "aya-ebpf", "anyhow", "libc"}  # probe-common is a path dependency
-    assert direct <= generate.dependency_names()
-    assert {"log", "aya-obj", "thiserror"} <= generate.dependency_names()  # from the lock
+    assert direct <= dependencies.dependency_names()
+    assert {"log", "aya-obj", "thiserror"} <= dependencies.dependency_names()  # from the lock
 
 
 def test_next_step_quotes_the_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -280,7 +290,7 @@ def test_next_step_quotes_the_directory(tmp_path: Path, capsys: pytest.CaptureFi
 def test_init_under_a_regular_file_is_one_clear_error(tmp_path: Path, dry_run: bool) -> None:
     (tmp_path / "file").write_text("mine")
     with pytest.raises(FileSystemError, match=r"file is not a directory"):
-        generate.init(tmp_path / "file" / "a" / "new", name="p", kind_name="xdp", options={}, dry_run=dry_run)
+        run(tmp_path / "file" / "a" / "new", name="p", kind_name="xdp", options={}, dry_run=dry_run)
     assert tree(tmp_path) == {"file": b"mine"}
 
 
@@ -292,15 +302,15 @@ def test_an_unlistable_destination_is_one_clear_error(
 
     monkeypatch.setattr(Path, "iterdir", refuse)
     with pytest.raises(FileSystemError, match=r"cannot list .*: Permission denied"):
-        generate.init(tmp_path, name="probe", kind_name="xdp", options={})
+        run(tmp_path, name="probe", kind_name="xdp", options={})
 
 
 def test_a_read_only_parent_names_the_destination(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def read_only(prefix: str, dir: Path) -> str:
         raise OSError(errno.EROFS, "Read-only file system", str(dir / (prefix + "x")))
 
-    monkeypatch.setattr(generate.tempfile, "mkdtemp", read_only)
+    monkeypatch.setattr(write.tempfile, "mkdtemp", read_only)
     expected = f"cannot write {tmp_path / 'new'}: Read-only file system"
     with pytest.raises(FileSystemError, match=re.escape(expected)):
-        generate.init(tmp_path / "new", name="probe", kind_name="xdp", options={})
+        run(tmp_path / "new", name="probe", kind_name="xdp", options={})
     assert list(tmp_path.iterdir()) == []
