@@ -13,7 +13,7 @@ eBPF crate (its object must be gated), an object that is not the one verified.
 
 Only the standard library is imported on the replay path: it runs instead of
 loading typer, pydantic, plumbum and `cargo metadata`, which cost more than the
-no-op cargo calls themselves.
+no-op cargo calls themselves. The recording side, on the full path, is build/record.py.
 """
 
 from __future__ import annotations
@@ -21,15 +21,13 @@ from __future__ import annotations
 import marshal
 import os
 import sys
-import time
 
 from buildbpf import __version__, xdg
+from buildbpf.cargo.messages import all_fresh
 
 TYPE_CHECKING = False  # typing itself costs 8 ms to import; mypy honours this name
 if TYPE_CHECKING:
-    import logging
-    from collections.abc import Iterable, Mapping, Sequence
-    from pathlib import Path
+    from collections.abc import Mapping, Sequence
 
 FORMAT = 1
 DISABLE = "BUILDBPF_NO_REPLAY"
@@ -39,11 +37,6 @@ _ENV_NAMES = frozenset({"PATH", "HOME"})
 # Arguments whose output is not a build (or not only one): always the full path.
 _FULL_PATH_ARGS = frozenset({"--dry-run", "--print-plan", "--check", "--load", "--help", "-h", "--debug"})
 _VERBOSE = frozenset({"-v", "--verbose"})
-# An input modified this close to the start of the build that read it may have changed
-# again within the same timestamp tick: do not trust its stat (git's "racily clean").
-RACY_NS = 1_000_000_000
-KEEP = 200  # records kept in the cache
-
 Stat = tuple[int, int, int, int]
 
 
@@ -83,134 +76,6 @@ def stat_of(path: str) -> Stat | None:
     except OSError:
         return None
     return (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
-
-
-# --- recording (the full path) ------------------------------------------------------------
-
-
-def call_record(
-    *,
-    argv: Sequence[str],
-    cwd: str,
-    env_set: Mapping[str, str],
-    env_remove: Sequence[str],
-    echo: str,
-    what: str,
-    gate: bool,
-    outputs: Sequence[str] = (),
-) -> dict[str, object]:
-    """One recorded cargo call.
-
-    `echo` is the `+ ...` line the full path printed; `what` names the build for an error
-    message; `gate`: a unit cargo rebuilt means an object to verify, so hand over to the
-    full path; `outputs`: files that must be unchanged after the call.
-    """
-    return {
-        "argv": list(argv),
-        "cwd": cwd,
-        "env_set": dict(env_set),
-        "env_remove": list(env_remove),
-        "echo": echo,
-        "what": what,
-        "gate": gate,
-        "outputs": [(path, stat_of(path)) for path in outputs],
-    }
-
-
-class Recorder:
-    """Started when a replayable build begins on the full path; saves the record if it ends clean."""
-
-    def __init__(self, cwd: str, argv: Sequence[str]) -> None:
-        import logging
-
-        self.cwd = cwd
-        self.argv = list(argv)
-        self.started_ns = time.time_ns()
-        self.warnings = 0  # a build that warned is not replayed: the warning would be lost
-        self._logger = logging.getLogger("buildbpf")
-        self._logger.addFilter(self._count)
-
-    def _count(self, record: logging.LogRecord) -> bool:
-        if record.levelno >= 30:  # logging.WARNING
-            self.warnings += 1
-        return True
-
-    def close(self) -> None:
-        """Stop counting warnings."""
-        self._logger.removeFilter(self._count)
-
-    def save(
-        self,
-        *,
-        inputs: Iterable[str],
-        calls: Sequence[dict[str, object]],
-        prelude: Sequence[str],
-        stdout: str,
-    ) -> bool:
-        """Write the record; False (and nothing written) if an input changed while the build ran."""
-        from pathlib import Path
-
-        from buildbpf._fs import write_optional
-
-        if self.warnings:
-            self._logger.debug("not recorded for a replay: the build warned")
-            return False
-        fingerprints = [(path, stat_of(path)) for path in dict.fromkeys(inputs)]
-        racy = [path for path, fp in fingerprints if fp is not None and fp[0] >= self.started_ns - RACY_NS]
-        if racy:
-            self._logger.debug("not recorded for a replay: %s changed within a second of this build", racy[0])
-            return False
-        record = {
-            "format": FORMAT,
-            "version": __version__,
-            "cwd": self.cwd,
-            "argv": self.argv,
-            "env": environment(os.environ),
-            "inputs": fingerprints,
-            "prelude": list(prelude),
-            "calls": list(calls),
-            "stdout": stdout,
-        }
-        path = Path(record_path(self.cwd, self.argv))
-        # the record only saves time: an unwritable or full cache costs the next build a plan
-        if not write_optional(path, marshal.dumps(record), "the replay record"):
-            return False
-        _prune(path.parent)
-        return True
-
-
-def _prune(directory: Path) -> None:
-    """Keep the KEEP newest records (one per workspace and argument list ever built)."""
-
-    def newest_first(record: Path) -> int:
-        try:
-            return -record.stat().st_mtime_ns
-        except OSError:  # pruned by a concurrent build
-            return 0
-
-    try:
-        records = sorted(directory.glob("*.marshal"), key=newest_first)
-        for stale in records[KEEP:]:
-            stale.unlink(missing_ok=True)
-    except OSError as exc:  # pruning only saves space
-        import logging
-
-        logging.getLogger("buildbpf").debug("old replay records not pruned: %s", exc)
-
-
-def begin(argv: Sequence[str]) -> Recorder | None:
-    """Forget the record of this build (it is about to be redone) and start a new one."""
-    if not eligible(argv, os.environ):
-        return None
-    try:
-        cwd = os.getcwd()
-    except OSError:  # a directory deleted under the shell: nothing to record
-        return None
-    try:  # noqa: SIM105 (contextlib costs 3 ms to import)
-        os.unlink(record_path(cwd, argv))
-    except OSError:
-        pass
-    return Recorder(cwd, argv)
 
 
 # --- replaying (before anything heavy is imported) ----------------------------------------
@@ -279,15 +144,6 @@ def _spawn(call: Mapping[str, object]) -> tuple[int, str, str]:
         os.waitstatus_to_exitcode(status),
         out.decode(errors="replace"),
         b"".join(err).decode(errors="replace"),
-    )
-
-
-def all_fresh(messages: str) -> bool:
-    """Whether cargo's JSON messages report every compiled unit fresh."""
-    return all(
-        '"fresh":true' in line
-        for line in messages.splitlines()
-        if line.startswith('{"reason":"compiler-artifact"')
     )
 
 
