@@ -147,15 +147,8 @@ def _spawn(call: Mapping[str, object]) -> tuple[int, str, str]:
     )
 
 
-def replay(argv: Sequence[str]) -> int | None:
-    """Replay the recorded build of `buildbpf ARGV`: its exit code, or None for the full path."""
-    if not eligible(argv, os.environ):
-        return None
-    verbose = any(arg in _VERBOSE for arg in argv)
-    try:
-        cwd = os.getcwd()
-    except OSError:  # a directory deleted under the shell: the full path explains it
-        return None
+def _unchanged_record(argv: Sequence[str], cwd: str, verbose: bool) -> dict[str, object] | None:
+    """The record of `buildbpf ARGV` in `cwd` when its environment and inputs are as recorded."""
     path = record_path(cwd, argv)
     record = _load(path)
     if (
@@ -177,31 +170,58 @@ def replay(argv: Sequence[str]) -> int | None:
             f"buildbpf: no input of the last plan changed ({path}); replaying its cargo calls",
             file=sys.stderr,
         )
+    return record
+
+
+_HAND_OVER = -1  # what `_replay_call` returns when the full path must take over
+
+
+def _replay_call(call: Mapping[str, object], argv: Sequence[str], verbose: bool) -> int | None:
+    """Run one recorded call: None when it went as recorded, else buildbpf's exit code, or
+    `_HAND_OVER`."""
+    command = call["argv"][0]  # type: ignore[index]
+    print(f"+ {call['echo']}", file=sys.stderr, flush=True)
+    try:
+        code, out, err = _spawn(call)
+    except OSError as exc:
+        _hand_over(verbose, f"cannot run {command}: {exc}")
+        return _HAND_OVER
+    except KeyboardInterrupt:
+        from buildbpf.errors import Interrupted, render, wants_json
+
+        return render(Interrupted(f"interrupted while running {command}"), as_json=wants_json(argv))
+    if code != 0:
+        from buildbpf.build.advice import cargo_failure
+        from buildbpf.errors import render, wants_json
+
+        return render(cargo_failure(str(call["what"]), code, out + err), as_json=wants_json(argv))
+    if call["gate"] and not all_fresh(out):
+        _hand_over(verbose, f"cargo rebuilt part of {call['what']}")
+        return _HAND_OVER
+    if changed := _changed(call["outputs"]):
+        _hand_over(verbose, f"{changed} is not the object buildbpf verified")
+        return _HAND_OVER
+    return None
+
+
+def replay(argv: Sequence[str]) -> int | None:
+    """Replay the recorded build of `buildbpf ARGV`: its exit code, or None for the full path."""
+    if not eligible(argv, os.environ):
+        return None
+    verbose = any(arg in _VERBOSE for arg in argv)
+    try:
+        cwd = os.getcwd()
+    except OSError:  # a directory deleted under the shell: the full path explains it
+        return None
+    record = _unchanged_record(argv, cwd, verbose)
+    if record is None:
+        return None
     for line in record["prelude"]:  # type: ignore[attr-defined]
         print(line, file=sys.stderr)
     for call in record["calls"]:  # type: ignore[attr-defined]
-        print(f"+ {call['echo']}", file=sys.stderr, flush=True)
-        try:
-            code, out, err = _spawn(call)
-        except OSError as exc:
-            _hand_over(verbose, f"cannot run {call['argv'][0]}: {exc}")
-            return None
-        except KeyboardInterrupt:
-            from buildbpf.errors import Interrupted, render, wants_json
-
-            interrupted = Interrupted(f"interrupted while running {call['argv'][0]}")
-            return render(interrupted, as_json=wants_json(argv))
-        if code != 0:
-            from buildbpf.build.advice import cargo_failure
-            from buildbpf.errors import render, wants_json
-
-            return render(cargo_failure(call["what"], code, out + err), as_json=wants_json(argv))
-        if call["gate"] and not all_fresh(out):
-            _hand_over(verbose, f"cargo rebuilt part of {call['what']}")
-            return None
-        if changed := _changed(call["outputs"]):
-            _hand_over(verbose, f"{changed} is not the object buildbpf verified")
-            return None
+        stopped = _replay_call(call, argv, verbose)
+        if stopped is not None:
+            return None if stopped == _HAND_OVER else stopped
     sys.stdout.write(str(record["stdout"]))
     sys.stdout.flush()
     return 0
