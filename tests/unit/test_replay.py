@@ -241,3 +241,42 @@ def test_a_deleted_working_directory_is_a_clear_error(
     err = capsys.readouterr().err
     assert "buildbpf: config error: the current directory is gone" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("status", "ok", "recorded"),
+    [
+        ("unchanged", True, True),
+        ("create", True, False),
+        ("update", True, False),
+        ("unchanged", False, False),
+    ],
+)
+def test_the_pipeline_records_only_a_clean_no_op(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, status: str, ok: bool, recorded: bool
+) -> None:
+    """A build that wrote a config, or whose objects failed `--check`, is not replayed."""
+    from types import SimpleNamespace
+
+    from buildbpf.build import execute, pipeline
+    from buildbpf.cargo.config_file import Outcome, Status
+
+    saved: list[dict[str, object]] = []
+    recorder = SimpleNamespace(save=lambda **kwargs: saved.append(kwargs))
+    monkeypatch.setattr(record_module, "replay_inputs", lambda context, cwd: [str(cwd / "Cargo.toml")])
+    monkeypatch.setattr(record_module, "replay_calls", lambda plan, objects: [])
+    executed = execute.Result(configs=[Outcome(tmp_path / "config.toml", Status(status), "")])
+    result = pipeline.BuildResult(
+        context=None,  # type: ignore[arg-type]
+        plan=None,  # type: ignore[arg-type]
+        cwd=tmp_path,
+        prelude=["buildbpf: a notice"],
+        executed=executed,
+        reports=[SimpleNamespace(ok=ok)],  # type: ignore[list-item]
+    )
+    pipeline.remember(recorder, result, "verified x\n")  # type: ignore[arg-type]
+    assert bool(saved) is recorded
+    if recorded:
+        assert saved[0]["inputs"] == [str(tmp_path / "Cargo.toml")]
+        assert (saved[0]["prelude"], saved[0]["stdout"]) == (["buildbpf: a notice"], "verified x\n")
+    pipeline.remember(None, result, "")  # no recorder (not a replayable build): nothing to do
