@@ -185,7 +185,7 @@ def peer_environment(env: dict[str, str]) -> dict[str, str]:
     aya-build runs `cargo +nightly` / `rustup run nightly cargo`; buildbpf's stand-ins for
     those (first on PATH) run the resolved toolchain, as they do inside `buildbpf build`.
     """
-    from buildbpf.build.execute import aya_build_environment
+    from buildbpf.build.aya_build import aya_build_environment
     from buildbpf.toolchain import resolve
 
     return {**env, **aya_build_environment(resolve(), env)}

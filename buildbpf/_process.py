@@ -15,7 +15,7 @@ import shlex
 import subprocess
 import sys
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -36,12 +36,20 @@ def _quote(value: str) -> str:
 
 @dataclass(frozen=True)
 class Command:
-    """A process to run: argv, working directory and environment changes."""
+    """A process to run: argv, working directory and environment changes.
+
+    The one shape of a call: the plan holds cargo's as these (build/plan.py), `run_command`
+    runs them, and the replay record is made from them (build/record.py).
+    """
 
     argv: tuple[str, ...]
     cwd: Path | None = None
     env_set: Mapping[str, str] = field(default_factory=dict)
-    env_remove: frozenset[str] = frozenset()
+    env_remove: Collection[str] = ()  # kept as a sorted tuple: a plan prints it in a stable order
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "argv", tuple(os.fspath(a) for a in self.argv))
+        object.__setattr__(self, "env_remove", tuple(sorted(set(self.env_remove))))
 
     def shell_line(self) -> str:
         """A line a user can paste into a shell to run the same thing."""
@@ -158,12 +166,22 @@ def run(
     timeout: float | None = None,
 ) -> Completed:
     """Run a command, echoing it first; raise `CargoError` on a non-zero exit if `check`."""
-    command = Command(
-        tuple(os.fspath(a) for a in argv),
-        cwd,
-        dict(env_set or {}),
-        frozenset(env_remove),
+    command = Command(tuple(os.fspath(a) for a in argv), cwd, dict(env_set or {}), tuple(env_remove))
+    return run_command(
+        command, echo=echo, stream=stream, echo_stdout=echo_stdout, check=check, timeout=timeout
     )
+
+
+def run_command(
+    command: Command,
+    *,
+    echo: bool = True,
+    stream: bool = True,
+    echo_stdout: bool = True,
+    check: bool = True,
+    timeout: float | None = None,
+) -> Completed:
+    """Run a `Command` as `run` does (echoed, streamed, a failure a `CargoError` if `check`)."""
     line = command.shell_line()
     if echo:
         print(f"+ {line}", file=sys.stderr, flush=True)

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
+from buildbpf._process import Command
+from buildbpf.build.layout import objects_dir
 from buildbpf.build.settings import BpfTarget, Effective, Role
-from buildbpf.cargo.config_file import ManagedKey, managed_keys
+from buildbpf.build.steps import BuildOptions, BuildPlan, ConfigStep, CrateTools, EbpfStep, UserspaceStep
+from buildbpf.cargo.config_file import managed_keys
 from buildbpf.cargo.env import leaky_variables
 from buildbpf.cargo.workspace import Crate, Workspace
 from buildbpf.errors import ConfigError
@@ -56,22 +57,6 @@ def toml_value(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return json.dumps(value)
-
-
-@dataclass(frozen=True)
-class CargoCall:
-    """One cargo invocation: argv, where to run it, and the environment changes."""
-
-    argv: tuple[str, ...]
-    cwd: Path
-    env_set: Mapping[str, str] = field(default_factory=dict)
-    env_remove: tuple[str, ...] = ()
-
-    def shell_line(self) -> str:
-        """The line buildbpf echoes before running it, and a user can paste."""
-        from buildbpf._process import Command
-
-        return Command(self.argv, self.cwd, self.env_set, frozenset(self.env_remove)).shell_line()
 
 
 def ebpf_rustflags(
@@ -124,7 +109,7 @@ def ebpf_build(
     features: tuple[str, ...] = (),
     no_default_features: bool = False,
     environ: Mapping[str, str] | None = None,
-) -> CargoCall:
+) -> Command:
     """The cargo call that builds one eBPF crate into a linked, BTF-carrying object.
 
     It runs from the crate's directory (so its `.cargo/config.toml` applies) and still
@@ -160,141 +145,12 @@ def ebpf_build(
         "CARGO_ENCODED_RUSTFLAGS": "\x1f".join(flags),
         "PATH": linker_first_on_path(linker, environ),
     }
-    return CargoCall(
+    return Command(
         argv=tuple(argv),
         cwd=crate_dir,
         env_set=env_set,
         env_remove=tuple(k for k in leaky_variables(environ or {}) if k not in env_set),
     )
-
-
-def _artifacts(stdout: str) -> Iterator[Mapping[str, Any]]:
-    """cargo's `compiler-artifact` messages that name an executable."""
-    for line in stdout.splitlines():
-        if not line.startswith("{"):
-            continue
-        try:
-            message = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if message.get("reason") == "compiler-artifact" and message.get("executable"):
-            yield message
-
-
-def executables_from_messages(stdout: str) -> list[Path]:
-    """Executables cargo reports in its JSON messages (never guess target paths)."""
-    return [Path(message["executable"]) for message in _artifacts(stdout)]
-
-
-def rebuilt_executables(stdout: str) -> set[Path]:
-    """Executables of units cargo compiled in this run (`"fresh": false`), not reused ones."""
-    return {Path(message["executable"]) for message in _artifacts(stdout) if message.get("fresh") is False}
-
-
-# --- the whole build ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BuildOptions:
-    """What the user asked `buildbpf build` for."""
-
-    release: bool = False
-    packages: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class ConfigStep:
-    """Managed keys for one eBPF crate's `.cargo/config.toml`."""
-
-    crate: str
-    directory: Path
-    keys: tuple[ManagedKey, ...]
-
-
-@dataclass(frozen=True)
-class EbpfStep:
-    """Build eBPF crates for one byte order, then gate and publish their objects.
-
-    Crates whose flags are all the same share one cargo call (one dependency graph, one
-    lock, parallel codegen); a crate with its own settings is built alone.
-    """
-
-    crates: tuple[str, ...]
-    target: BpfTarget
-    bins: tuple[tuple[str, str], ...]  # (crate, bin)
-    btf: bool
-    call: CargoCall
-    objects_dir: Path
-    # where an outside crate's project expects the object besides cargo's own release dir
-    # (xtask-era userspace embeds `target/bpfel-unknown-none/debug/NAME` in debug builds)
-    mirror_dirs: tuple[Path, ...] = ()
-    editions: tuple[tuple[str, str], ...] = ()  # (crate, Rust edition), for fix lines
-
-    @property
-    def what(self) -> str:
-        """How messages name this build: `eBPF crate x (bpfel-unknown-none)`."""
-        plural = "s" if len(self.crates) > 1 else ""
-        return f"eBPF crate{plural} {', '.join(self.crates)} ({self.target.triple})"
-
-
-@dataclass(frozen=True)
-class UserspaceStep:
-    """Build the userspace crates with the verified objects available."""
-
-    crates: tuple[str, ...]
-    call: CargoCall
-    # eBPF objects that aya-build (in a build.rs) puts into OUT_DIR: gated after the build
-    aya_build_objects: tuple[tuple[str, str], ...] = ()  # (userspace crate, eBPF bin)
-    target: BpfTarget = BpfTarget.BPFEL
-    aya_built: tuple[tuple[str, str], ...] = ()  # (eBPF crate, bin) only aya-build compiles
-    objects_dir: Path | None = None  # where the gated aya-build objects are published
-
-    @property
-    def what(self) -> str:
-        """How messages name this build: `userspace crates x, x-common`."""
-        return f"userspace crates {', '.join(self.crates)}"
-
-
-@dataclass(frozen=True)
-class BuildPlan:
-    """Everything `buildbpf build` will do, as data."""
-
-    configs: tuple[ConfigStep, ...]
-    ebpf: tuple[EbpfStep, ...]
-    userspace: UserspaceStep | None
-    objects_env: str = "BUILDBPF_OBJECTS"
-
-    def as_json(self) -> dict[str, object]:
-        def call(c: CargoCall) -> dict[str, object]:
-            return {
-                "argv": list(c.argv),
-                "cwd": str(c.cwd),
-                "env_set": dict(sorted(c.env_set.items())),
-                "env_remove": list(c.env_remove),
-            }
-
-        return {
-            "configs": [
-                {"crate": s.crate, "path": str(s.directory / ".cargo" / "config.toml"),
-                 "keys": {k.dotted: k.value for k in s.keys}}
-                for s in self.configs
-            ],
-            "ebpf": [
-                {"crates": list(s.crates), "target": s.target.value, "bins": [b for _, b in s.bins],
-                 "btf": s.btf, "objects_dir": str(s.objects_dir), "cargo": call(s.call),
-                 **({"mirror_dirs": [str(d) for d in s.mirror_dirs]} if s.mirror_dirs else {})}
-                for s in self.ebpf
-            ],
-            "userspace": None if self.userspace is None
-            else {"crates": list(self.userspace.crates), "cargo": call(self.userspace.call),
-                  "aya_build_objects": [list(p) for p in self.userspace.aya_build_objects],
-                  "aya_built": [list(p) for p in self.userspace.aya_built]},
-        }  # fmt: skip
-
-
-def objects_dir(target_dir: Path, target: BpfTarget) -> Path:
-    """Where verified objects of one byte order are published (honours CARGO_TARGET_DIR)."""
-    return target_dir / "buildbpf" / target.triple
 
 
 def target_arch(triple: str) -> str:
@@ -322,18 +178,6 @@ def no_ebpf_crate(workspace: Workspace) -> ConfigError:
         f"no eBPF crate in the workspace at {workspace.root}: {why}",
         fix='add [crates.NAME] role = "ebpf" to buildbpf.toml, or depend on aya-ebpf from a bin crate',
     )
-
-
-@dataclass(frozen=True)
-class CrateTools:
-    """The cargo (with its environment) and bpf-linker one eBPF crate is built with."""
-
-    cargo: Path
-    cargo_env: Mapping[str, str]
-    linker: Path
-
-    def __hash__(self) -> int:
-        return hash((self.cargo, tuple(sorted(self.cargo_env.items())), self.linker))
 
 
 def _userspace_step(
@@ -366,7 +210,7 @@ def _userspace_step(
     bins = [(e.name, b) for e in workspace.ebpf_roots() for b in e.bins]
     return UserspaceStep(
         tuple(c.name for c in user_crates),
-        CargoCall(tuple(argv), workspace.root, env, ()),
+        Command(tuple(argv), workspace.root, env, ()),
         tuple((c.name, b) for c in nested for _, b in bins),
         chosen,
         tuple((e, b) for e, b in bins if e in aya_built),
@@ -374,7 +218,107 @@ def _userspace_step(
     )
 
 
-def make_plan(
+def _crate_rustflags(eff: Effective, arch: str) -> list[str]:
+    """The bpf-target rustflags one crate's settings ask for."""
+    link = eff["linker"]
+    return ebpf_rustflags(
+        btf=eff["btf"],
+        debuginfo=eff["debuginfo"],
+        bpf_target_arch=eff["bpf_target_arch"] or arch,
+        cpu=link.cpu.value if link.cpu else None,
+        cpu_features=tuple(link.cpu_features or ()),
+        linker_args=(
+            *(("--unroll-loops",) if link.unroll_loops else ()),
+            *(("--ignore-inline-never",) if link.ignore_inline_never else ()),
+            *(link.extra_args or ()),
+        ),
+        extra=tuple(eff["rustflags"]),
+    )
+
+
+_Member = tuple[Crate, BpfTarget, list[str], Effective]
+
+
+def _group(
+    ebpf_crates: Sequence[Crate],
+    settings: Mapping[str, Effective],
+    arch: str,
+    solo: frozenset[str],
+    crate_tools: Mapping[str, CrateTools],
+) -> tuple[list[list[_Member]], list[ConfigStep]]:
+    """eBPF crates grouped by the cargo call that builds them, and each crate's config keys.
+
+    Crates built with the same flags share a cargo call, unless their directory holds cargo
+    settings of the user's (only a call from that directory applies them) or they have
+    features (cargo applies --features to every selected package).
+    """
+    configs = []
+    groups: dict[tuple[object, ...], list[_Member]] = {}
+    for crate in ebpf_crates:
+        eff = settings[crate.name]
+        targets: list[BpfTarget] = list(eff["targets"])
+        flags_by_triple: dict[str, list[str]] = {}
+        for target in targets:
+            flags = flags_by_triple[target.triple] = _crate_rustflags(eff, arch)
+            shared = (
+                target, tuple(flags), tuple(eff["build_std"]), str(eff["opt_level"]), str(eff["lto"]),
+                eff["codegen_units"], eff["no_default_features"], eff["btf"],
+            )  # fmt: skip
+            alone = crate.name in solo or bool(eff["features"]) or crate.outside is not None
+            key = ("alone", crate.name, target) if alone else (*shared, crate_tools.get(crate.name))
+            while any(set(m.bins) & set(crate.bins) for m, *_ in groups.get(key, [])):
+                key = (*key, "again")  # two bins of one name would overwrite each other
+            groups.setdefault(key, []).append((crate, target, flags, eff))
+        keys = managed_keys([t.triple for t in targets], flags_by_triple, eff["build_std"])
+        configs.append(ConfigStep(crate.name, crate.directory, tuple(keys)))
+    return list(groups.values()), configs
+
+
+def _ebpf_step(
+    workspace: Workspace,
+    members: Sequence[_Member],
+    tools: CrateTools,
+    *,
+    ambiguous: frozenset[str],
+    environ: Mapping[str, str],
+    release: bool,
+) -> EbpfStep:
+    """The step that builds one group of eBPF crates for one byte order."""
+    crate, target, flags, eff = members[0]
+    call = ebpf_build(
+        cargo=tools.cargo,
+        cargo_env=tools.cargo_env,
+        linker=tools.linker,
+        # one crate: from its directory, so its .cargo/config.toml applies as for `cargo build` there
+        crate_dir=crate.directory if len(members) == 1 else workspace.root,
+        target=target.value,
+        release=True,  # debug builds of eBPF do not pass the verifier (PITFALLS #6)
+        btf=eff["btf"],
+        build_std=tuple(eff["build_std"]),
+        rustflags=flags,
+        profile={"opt-level": eff["opt_level"], "lto": eff["lto"], "codegen-units": eff["codegen_units"]},
+        packages=[m[0].spec(ambiguous) for m in members],
+        features=tuple(eff["features"]),
+        no_default_features=eff["no_default_features"],
+        environ=environ,
+    )
+    return EbpfStep(
+        tuple(m[0].name for m in members),
+        target,
+        tuple((m[0].name, b) for m in members for b in m[0].bins),
+        eff["btf"],
+        call,
+        objects_dir(workspace.target_dir, target),
+        tuple(
+            m[0].own_target_dir / target.triple / "debug"
+            for m in members
+            if m[0].own_target_dir is not None and not release
+        ),
+        tuple((m[0].name, m[0].edition) for m in members),
+    )
+
+
+def plan_build(
     workspace: Workspace,
     settings: Mapping[str, Effective],
     *,
@@ -410,84 +354,13 @@ def make_plan(
     if not workspace.ebpf_roots():
         raise no_ebpf_crate(workspace)
     arch = target_arch(userspace_triple)
-    configs = []
-    # crates built with the same flags share a cargo call, unless their directory holds
-    # cargo settings of the user's (only a call from that directory applies them) or
-    # they have features (cargo applies --features to every selected package)
-    groups: dict[tuple[object, ...], list[tuple[Crate, BpfTarget, list[str], Effective]]] = {}
-    for crate in ebpf_crates:
-        eff = settings[crate.name]
-        targets: list[BpfTarget] = list(eff["targets"])
-        link = eff["linker"]
-        flags_by_triple: dict[str, list[str]] = {}
-        for target in targets:
-            flags = ebpf_rustflags(
-                btf=eff["btf"],
-                debuginfo=eff["debuginfo"],
-                bpf_target_arch=eff["bpf_target_arch"] or arch,
-                cpu=link.cpu.value if link.cpu else None,
-                cpu_features=tuple(link.cpu_features or ()),
-                linker_args=(
-                    *(("--unroll-loops",) if link.unroll_loops else ()),
-                    *(("--ignore-inline-never",) if link.ignore_inline_never else ()),
-                    *(link.extra_args or ()),
-                ),
-                extra=tuple(eff["rustflags"]),
-            )
-            flags_by_triple[target.triple] = flags
-            shared = (
-                target, tuple(flags), tuple(eff["build_std"]), str(eff["opt_level"]), str(eff["lto"]),
-                eff["codegen_units"], eff["no_default_features"], eff["btf"],
-            )  # fmt: skip
-            alone = crate.name in solo or bool(eff["features"]) or crate.outside is not None
-            tools = (crate_tools or {}).get(crate.name)
-            key = ("alone", crate.name, target) if alone else (*shared, tools)
-            while any(set(m.bins) & set(crate.bins) for m, *_ in groups.get(key, [])):
-                key = (*key, "again")  # two bins of one name would overwrite each other
-            groups.setdefault(key, []).append((crate, target, flags, eff))
-        keys = managed_keys([t.triple for t in targets], flags_by_triple, eff["build_std"])
-        configs.append(ConfigStep(crate.name, crate.directory, tuple(keys)))
-    steps = []
-    for members in groups.values():
-        crate, target, flags, eff = members[0]
-        tools = (crate_tools or {}).get(crate.name) or CrateTools(cargo, cargo_env, linker)
-        call = ebpf_build(
-            cargo=tools.cargo,
-            cargo_env=tools.cargo_env,
-            linker=tools.linker,
-            # one crate: from its directory, so its .cargo/config.toml applies as for `cargo build` there
-            crate_dir=crate.directory if len(members) == 1 else workspace.root,
-            target=target.value,
-            release=True,  # debug builds of eBPF do not pass the verifier (PITFALLS #6)
-            btf=eff["btf"],
-            build_std=tuple(eff["build_std"]),
-            rustflags=flags,
-            profile={
-                "opt-level": eff["opt_level"],
-                "lto": eff["lto"],
-                "codegen-units": eff["codegen_units"],
-            },
-            packages=[m[0].spec(ambiguous) for m in members],
-            features=tuple(eff["features"]),
-            no_default_features=eff["no_default_features"],
-            environ=environ,
-        )
-        steps.append(
-            EbpfStep(
-                tuple(m[0].name for m in members),
-                target,
-                tuple((m[0].name, b) for m in members for b in m[0].bins),
-                eff["btf"],
-                call,
-                objects_dir(workspace.target_dir, target),
-                tuple(
-                    m[0].own_target_dir / target.triple / "debug"
-                    for m in members
-                    if m[0].own_target_dir is not None and not options.release
-                ),
-                tuple((m[0].name, m[0].edition) for m in members),
-            )
-        )
+    groups, configs = _group(ebpf_crates, settings, arch, solo, crate_tools or {})
+    default_tools = CrateTools(cargo, cargo_env, linker)
+    steps = [
+        _ebpf_step(workspace, members, (crate_tools or {}).get(members[0][0].name) or default_tools,
+                   ambiguous=ambiguous, environ=environ, release=options.release)
+        for members in groups
+    ]  # fmt: skip
     userspace = None
     if user_crates:
         built = {s.target for s in steps}

@@ -13,7 +13,7 @@ eBPF crate (its object must be gated), an object that is not the one verified.
 
 Only the standard library is imported on the replay path: it runs instead of
 loading typer, pydantic, plumbum and `cargo metadata`, which cost more than the
-no-op cargo calls themselves.
+no-op cargo calls themselves. The recording side, on the full path, is build/record.py.
 """
 
 from __future__ import annotations
@@ -21,15 +21,13 @@ from __future__ import annotations
 import marshal
 import os
 import sys
-import time
 
 from buildbpf import __version__, xdg
+from buildbpf.cargo.messages import all_fresh
 
 TYPE_CHECKING = False  # typing itself costs 8 ms to import; mypy honours this name
 if TYPE_CHECKING:
-    import logging
-    from collections.abc import Iterable, Mapping, Sequence
-    from pathlib import Path
+    from collections.abc import Mapping, Sequence
 
 FORMAT = 1
 DISABLE = "BUILDBPF_NO_REPLAY"
@@ -39,11 +37,6 @@ _ENV_NAMES = frozenset({"PATH", "HOME"})
 # Arguments whose output is not a build (or not only one): always the full path.
 _FULL_PATH_ARGS = frozenset({"--dry-run", "--print-plan", "--check", "--load", "--help", "-h", "--debug"})
 _VERBOSE = frozenset({"-v", "--verbose"})
-# An input modified this close to the start of the build that read it may have changed
-# again within the same timestamp tick: do not trust its stat (git's "racily clean").
-RACY_NS = 1_000_000_000
-KEEP = 200  # records kept in the cache
-
 Stat = tuple[int, int, int, int]
 
 
@@ -83,134 +76,6 @@ def stat_of(path: str) -> Stat | None:
     except OSError:
         return None
     return (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
-
-
-# --- recording (the full path) ------------------------------------------------------------
-
-
-def call_record(
-    *,
-    argv: Sequence[str],
-    cwd: str,
-    env_set: Mapping[str, str],
-    env_remove: Sequence[str],
-    echo: str,
-    what: str,
-    gate: bool,
-    outputs: Sequence[str] = (),
-) -> dict[str, object]:
-    """One recorded cargo call.
-
-    `echo` is the `+ ...` line the full path printed; `what` names the build for an error
-    message; `gate`: a unit cargo rebuilt means an object to verify, so hand over to the
-    full path; `outputs`: files that must be unchanged after the call.
-    """
-    return {
-        "argv": list(argv),
-        "cwd": cwd,
-        "env_set": dict(env_set),
-        "env_remove": list(env_remove),
-        "echo": echo,
-        "what": what,
-        "gate": gate,
-        "outputs": [(path, stat_of(path)) for path in outputs],
-    }
-
-
-class Recorder:
-    """Started when a replayable build begins on the full path; saves the record if it ends clean."""
-
-    def __init__(self, cwd: str, argv: Sequence[str]) -> None:
-        import logging
-
-        self.cwd = cwd
-        self.argv = list(argv)
-        self.started_ns = time.time_ns()
-        self.warnings = 0  # a build that warned is not replayed: the warning would be lost
-        self._logger = logging.getLogger("buildbpf")
-        self._logger.addFilter(self._count)
-
-    def _count(self, record: logging.LogRecord) -> bool:
-        if record.levelno >= 30:  # logging.WARNING
-            self.warnings += 1
-        return True
-
-    def close(self) -> None:
-        """Stop counting warnings."""
-        self._logger.removeFilter(self._count)
-
-    def save(
-        self,
-        *,
-        inputs: Iterable[str],
-        calls: Sequence[dict[str, object]],
-        prelude: Sequence[str],
-        stdout: str,
-    ) -> bool:
-        """Write the record; False (and nothing written) if an input changed while the build ran."""
-        from pathlib import Path
-
-        from buildbpf._fs import write_optional
-
-        if self.warnings:
-            self._logger.debug("not recorded for a replay: the build warned")
-            return False
-        fingerprints = [(path, stat_of(path)) for path in dict.fromkeys(inputs)]
-        racy = [path for path, fp in fingerprints if fp is not None and fp[0] >= self.started_ns - RACY_NS]
-        if racy:
-            self._logger.debug("not recorded for a replay: %s changed within a second of this build", racy[0])
-            return False
-        record = {
-            "format": FORMAT,
-            "version": __version__,
-            "cwd": self.cwd,
-            "argv": self.argv,
-            "env": environment(os.environ),
-            "inputs": fingerprints,
-            "prelude": list(prelude),
-            "calls": list(calls),
-            "stdout": stdout,
-        }
-        path = Path(record_path(self.cwd, self.argv))
-        # the record only saves time: an unwritable or full cache costs the next build a plan
-        if not write_optional(path, marshal.dumps(record), "the replay record"):
-            return False
-        _prune(path.parent)
-        return True
-
-
-def _prune(directory: Path) -> None:
-    """Keep the KEEP newest records (one per workspace and argument list ever built)."""
-
-    def newest_first(record: Path) -> int:
-        try:
-            return -record.stat().st_mtime_ns
-        except OSError:  # pruned by a concurrent build
-            return 0
-
-    try:
-        records = sorted(directory.glob("*.marshal"), key=newest_first)
-        for stale in records[KEEP:]:
-            stale.unlink(missing_ok=True)
-    except OSError as exc:  # pruning only saves space
-        import logging
-
-        logging.getLogger("buildbpf").debug("old replay records not pruned: %s", exc)
-
-
-def begin(argv: Sequence[str]) -> Recorder | None:
-    """Forget the record of this build (it is about to be redone) and start a new one."""
-    if not eligible(argv, os.environ):
-        return None
-    try:
-        cwd = os.getcwd()
-    except OSError:  # a directory deleted under the shell: nothing to record
-        return None
-    try:  # noqa: SIM105 (contextlib costs 3 ms to import)
-        os.unlink(record_path(cwd, argv))
-    except OSError:
-        pass
-    return Recorder(cwd, argv)
 
 
 # --- replaying (before anything heavy is imported) ----------------------------------------
@@ -282,24 +147,8 @@ def _spawn(call: Mapping[str, object]) -> tuple[int, str, str]:
     )
 
 
-def all_fresh(messages: str) -> bool:
-    """Whether cargo's JSON messages report every compiled unit fresh."""
-    return all(
-        '"fresh":true' in line
-        for line in messages.splitlines()
-        if line.startswith('{"reason":"compiler-artifact"')
-    )
-
-
-def replay(argv: Sequence[str]) -> int | None:
-    """Replay the recorded build of `buildbpf ARGV`: its exit code, or None for the full path."""
-    if not eligible(argv, os.environ):
-        return None
-    verbose = any(arg in _VERBOSE for arg in argv)
-    try:
-        cwd = os.getcwd()
-    except OSError:  # a directory deleted under the shell: the full path explains it
-        return None
+def _unchanged_record(argv: Sequence[str], cwd: str, verbose: bool) -> dict[str, object] | None:
+    """The record of `buildbpf ARGV` in `cwd` when its environment and inputs are as recorded."""
     path = record_path(cwd, argv)
     record = _load(path)
     if (
@@ -321,31 +170,58 @@ def replay(argv: Sequence[str]) -> int | None:
             f"buildbpf: no input of the last plan changed ({path}); replaying its cargo calls",
             file=sys.stderr,
         )
+    return record
+
+
+_HAND_OVER = -1  # what `_replay_call` returns when the full path must take over
+
+
+def _replay_call(call: Mapping[str, object], argv: Sequence[str], verbose: bool) -> int | None:
+    """Run one recorded call: None when it went as recorded, else buildbpf's exit code, or
+    `_HAND_OVER`."""
+    command = call["argv"][0]  # type: ignore[index]
+    print(f"+ {call['echo']}", file=sys.stderr, flush=True)
+    try:
+        code, out, err = _spawn(call)
+    except OSError as exc:
+        _hand_over(verbose, f"cannot run {command}: {exc}")
+        return _HAND_OVER
+    except KeyboardInterrupt:
+        from buildbpf.errors import Interrupted, render, wants_json
+
+        return render(Interrupted(f"interrupted while running {command}"), as_json=wants_json(argv))
+    if code != 0:
+        from buildbpf.build.advice import cargo_failure
+        from buildbpf.errors import render, wants_json
+
+        return render(cargo_failure(str(call["what"]), code, out + err), as_json=wants_json(argv))
+    if call["gate"] and not all_fresh(out):
+        _hand_over(verbose, f"cargo rebuilt part of {call['what']}")
+        return _HAND_OVER
+    if changed := _changed(call["outputs"]):
+        _hand_over(verbose, f"{changed} is not the object buildbpf verified")
+        return _HAND_OVER
+    return None
+
+
+def replay(argv: Sequence[str]) -> int | None:
+    """Replay the recorded build of `buildbpf ARGV`: its exit code, or None for the full path."""
+    if not eligible(argv, os.environ):
+        return None
+    verbose = any(arg in _VERBOSE for arg in argv)
+    try:
+        cwd = os.getcwd()
+    except OSError:  # a directory deleted under the shell: the full path explains it
+        return None
+    record = _unchanged_record(argv, cwd, verbose)
+    if record is None:
+        return None
     for line in record["prelude"]:  # type: ignore[attr-defined]
         print(line, file=sys.stderr)
     for call in record["calls"]:  # type: ignore[attr-defined]
-        print(f"+ {call['echo']}", file=sys.stderr, flush=True)
-        try:
-            code, out, err = _spawn(call)
-        except OSError as exc:
-            _hand_over(verbose, f"cannot run {call['argv'][0]}: {exc}")
-            return None
-        except KeyboardInterrupt:
-            from buildbpf.errors import Interrupted, render, wants_json
-
-            interrupted = Interrupted(f"interrupted while running {call['argv'][0]}")
-            return render(interrupted, as_json=wants_json(argv))
-        if code != 0:
-            from buildbpf.build.advice import cargo_failure
-            from buildbpf.errors import render, wants_json
-
-            return render(cargo_failure(call["what"], code, out + err), as_json=wants_json(argv))
-        if call["gate"] and not all_fresh(out):
-            _hand_over(verbose, f"cargo rebuilt part of {call['what']}")
-            return None
-        if changed := _changed(call["outputs"]):
-            _hand_over(verbose, f"{changed} is not the object buildbpf verified")
-            return None
+        stopped = _replay_call(call, argv, verbose)
+        if stopped is not None:
+            return None if stopped == _HAND_OVER else stopped
     sys.stdout.write(str(record["stdout"]))
     sys.stdout.flush()
     return 0

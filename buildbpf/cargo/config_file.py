@@ -207,6 +207,14 @@ def has_user_settings(crate_dir: Path) -> bool:
     return user_item(doc)
 
 
+def config_chain(cwd: Path, home: Path | None = None) -> list[Path]:
+    """The cargo configuration files cargo reads for a call in `cwd`, first one first: each
+    directory's `.cargo/config.toml` (then the legacy `config`) up to `/`, then cargo's home."""
+    home = _fs.cargo_home() if home is None else home
+    configs = [d / ".cargo" / name for d in (cwd, *cwd.parents) for name in CONFIG_NAMES]
+    return [*configs, *(home / name for name in CONFIG_NAMES)]
+
+
 def unused_bpf_rustflags(cwd: Path, home: Path, triples: Sequence[str]) -> list[tuple[Path, list[str]]]:
     """rustflags a cargo config gives the bpf targets, which buildbpf's eBPF calls do not use.
 
@@ -215,8 +223,7 @@ def unused_bpf_rustflags(cwd: Path, home: Path, triples: Sequence[str]) -> list[
     configs cargo reads from `cwd` are ignored for those calls.
     """
     found = []
-    configs = [d / ".cargo" / name for d in (cwd, *cwd.parents) for name in CONFIG_NAMES]
-    for path in [*configs, *(home / name for name in CONFIG_NAMES)]:
+    for path in config_chain(cwd, home):
         if not _fs.is_file(path):
             continue
         try:

@@ -1,19 +1,23 @@
-"""The `buildbpf` command line: parse, dispatch, and turn every domain error into one message."""
+"""The `buildbpf` command line: the typer app, its main options, and `run_cli`, the one place
+every domain error becomes a message and an exit code.
+
+Each command lives in its own module (build, check, init, config, toolchain): it parses
+its options, calls one function and renders what comes back.
+"""
 
 from __future__ import annotations
 
-import enum
-import json
 import logging
 import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from buildbpf import __version__
+from buildbpf.cli import build, check, config, init, toolchain
 from buildbpf.errors import (
     BuildbpfError,
     ConfigError,
@@ -35,25 +39,6 @@ app = typer.Typer(
 )
 
 log = logging.getLogger("buildbpf")
-
-ToolchainOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--toolchain",
-        help="rustup toolchain to build with (e.g. nightly-2026-05-01); "
-        "default: env BUILDBPF_TOOLCHAIN, rust-toolchain.toml, then auto-detect.",
-        show_default=False,
-    ),
-]
-LinkerOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--bpf-linker",
-        help="path to bpf-linker, used or refused, never replaced (default: env BUILDBPF_BPF_LINKER, "
-        "bpf_linker in buildbpf.toml, then buildbpf's own, PATH, ~/.cargo/bin).",
-        show_default=False,
-    ),
-]
 
 
 def _version(value: bool) -> None:
@@ -82,481 +67,17 @@ def main_options(
         log.warning("%s", line)
 
 
-_COLOURS = {"ok": "green", "warn": "yellow", "fail": "red"}
-
-
-@app.command()
-def doctor(
-    toolchain: ToolchainOpt = None,
-    bpf_linker: LinkerOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-) -> None:
-    """Check the toolchain, bpf-linker and kernel; exit 0 when an eBPF build can work here."""
-    from buildbpf.build.precedence import pin_from
-    from buildbpf.toolchain.doctor import diagnose
-
-    report = diagnose(pin_from(toolchain, Path.cwd()), bpf_linker)
-    if as_json:
-        print(json.dumps(report.as_json(), indent=2))
-    else:
-        width = max(len(c.name) for c in report.checks)
-        for check in report.checks:
-            status = typer.style(f"{check.status:<4}", fg=_COLOURS[check.status], bold=True)
-            typer.echo(f"  {status}  {check.name:<{width}}  {check.detail}")
-            if check.fix and check.status != "ok":
-                typer.echo(f"  {'':<4}  {'':<{width}}  fix: {check.fix}")
-        verdict = "eBPF builds can work here" if report.can_build else "eBPF builds cannot work here yet"
-        typer.echo(f"\n{verdict}.")
-    raise typer.Exit(0 if report.can_build else 3)
-
-
-@app.command()
-def setup(
-    toolchain: ToolchainOpt = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be installed.")] = False,
-    bpf_linker_version: Annotated[
-        str | None,
-        typer.Option("--bpf-linker-version", help="bpf-linker version to install.", show_default=False),
-    ] = None,
-) -> None:
-    """Install what is missing: rust-src (rustup), bpf-linker matching rustc's LLVM.
-
-    bpf-linker goes to $BUILDBPF_HOME (default ~/.local/share/buildbpf), where buildbpf
-    finds it. Distro packages it cannot install itself are printed as exact commands.
-    """
-    from buildbpf.build.precedence import pin_from
-    from buildbpf.toolchain import provision
-
-    pin = pin_from(toolchain, Path.cwd())
-    version = bpf_linker_version or provision.BPF_LINKER_VERSION
-    if dry_run:
-        plan = provision.plan_setup(pin, version)
-        for item in plan.present:
-            typer.echo(f"present: {item}")
-        for step in plan.steps:
-            typer.echo(f"would {'ask you to ' if step.manual else ''}{step.render()}")
-        if plan.nothing_to_do:
-            typer.echo("nothing to do: the toolchain is complete")
-        return
-    outcome = provision.setup(pin, bpf_linker_version=version)
-    for item in outcome.present:
-        typer.echo(f"present: {item}")
-    if not outcome.done and not outcome.manual:
-        typer.echo("nothing to do: the toolchain is complete")
-    for step in outcome.done:
-        typer.echo(f"done: {step.what}")
-    if outcome.manual:
-        for step in outcome.manual:
-            typer.echo(f"needs you: {step.render()}")
-        raise typer.Exit(6)
-
-
-class MessageFormat(enum.StrEnum):
-    """How `build` reports its result."""
-
-    HUMAN = "human"
-    JSON = "json"
-
-
-@app.command()
-def build(
-    ctx: typer.Context,
-    release: Annotated[bool, typer.Option("--release", help="Build userspace in release mode.")] = False,
-    package: Annotated[
-        list[str] | None,
-        typer.Option("--package", "-p", help="Only these crates (repeatable).", show_default=False),
-    ] = None,
-    target: Annotated[
-        str | None,
-        typer.Option("--target", help="eBPF byte order: bpfel, bpfeb or all.", show_default=False),
-    ] = None,
-    toolchain: ToolchainOpt = None,
-    bpf_linker: LinkerOpt = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Show the commands and config changes; change nothing.")
-    ] = False,
-    print_plan: Annotated[
-        bool, typer.Option("--print-plan", help="Print the plan as JSON and stop.")
-    ] = False,
-    message_format: Annotated[
-        MessageFormat, typer.Option("--message-format", help="human, or json on stdout.")
-    ] = MessageFormat.HUMAN,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show debug output.")] = False,
-    run_check: Annotated[
-        bool, typer.Option("--check", help="Run `buildbpf check` on the objects afterwards.")
-    ] = False,
-    load: Annotated[
-        bool, typer.Option("--load", help="Run `buildbpf check --load` (kernel verifier, root) afterwards.")
-    ] = False,
-) -> None:
-    """Build the eBPF crates, verify every object, then build the userspace crates.
-
-    eBPF crates are always built with release settings (opt-level 3, LTO, one codegen unit,
-    panic=abort): debug eBPF does not pass the verifier. Verified objects are copied to
-    <target-dir>/buildbpf/<bpf-triple>/<bin>, and userspace is built with
-    BUILDBPF_OBJECTS pointing there.
-
-    When nothing the plan depends on changed since the last identical build, its cargo
-    calls are replayed without planning again (-v says why either way;
-    BUILDBPF_NO_REPLAY=1 turns this off).
-    """
-    from buildbpf.build import execute as builder
-    from buildbpf.build.environment import env_flag
-    from buildbpf.build.plan import BuildOptions
-    from buildbpf.build.precedence import cli_overrides
-    from buildbpf.build.replay import DISABLE
-
-    if verbose:
-        logging.getLogger().setLevel(logging.DEBUG)
-    env_flag(os.environ, DISABLE)  # BUILDBPF_NO_REPLAY=maybe is an error, not "off"
-    overrides = cli_overrides(targets=target, toolchain=toolchain, bpf_linker=bpf_linker)
-    context = builder.load(Path.cwd(), overrides, os.environ)
-    plan = builder.plan_for(context, BuildOptions(release=release, packages=tuple(package or ())), os.environ)
-    if print_plan:
-        print(json.dumps(plan.as_json(), indent=2))
-        return
-    human = message_format is MessageFormat.HUMAN
-    prelude = []
-    if human and (notice := context.toolchain.rust.bootstrap_notice()):
-        prelude.append(f"buildbpf: {notice}")
-        typer.echo(prelude[-1], err=True)
-    if dry_run:
-        result = builder.execute(plan, dry_run=True)
-        for outcome in result.configs:
-            typer.echo(
-                f"would {outcome.status}: {outcome.path}"
-                if outcome.status != "unchanged"
-                else f"unchanged: {outcome.path}"
-            )
-        calls = [s.call for s in plan.ebpf] + ([plan.userspace.call] if plan.userspace else [])
-        for call in calls:
-            typer.echo(f"would run: {call.shell_line()}")
-        return
-    builder.prepare_sources(context)
-    result = builder.execute(plan, timeout=context.cargo_timeout)
-    reports: list[Any] = []
-    if run_check or load:
-        from buildbpf.objects.report import describe
-
-        reports = []
-        for obj in result.objects:  # as each was built: BTF only where its settings asked for it
-            btf, origin = builder.btf_expected(context.effective[obj.crate], aya_build=obj.aya_build)
-            reports.append(describe(Path(obj.path), btf_required=btf, btf_origin=origin))
-        if load:
-            _load_reports(reports)
-    if not human:
-        output = json.dumps({**result.as_json(), "checks": [r.as_json() for r in reports]}, indent=2) + "\n"
-    else:
-        output = "".join(f"{line}\n" for line in _build_lines(result))
-    typer.echo(output, nl=False)
-    if human:
-        for report in reports:
-            _print_report(report)
-    if not all(r.ok for r in reports):
-        raise typer.Exit(5)
-    recorder = ctx.obj
-    if recorder is not None and all(c.status == "unchanged" for c in result.configs):
-        # a clean no-op: the next identical build may replay it (buildbpf/replay.py)
-        recorder.save(
-            inputs=builder.replay_inputs(context, Path.cwd()),
-            calls=builder.replay_calls(plan, result),
-            prelude=prelude,
-            stdout=output,
-        )
-
-
-def _build_lines(result: Any) -> list[str]:
-    lines = [
-        f"verified {obj.crate} ({obj.target}): {obj.path} — {obj.size} bytes, "
-        f"programs: {', '.join(obj.programs)}; "
-        + (f"license {obj.license}" if obj.license is not None else "no license section (Aya says GPL)")
-        for obj in result.objects
-    ]
-    if result.userspace:
-        lines.append(f"built userspace: {', '.join(result.userspace)}")
-    return lines
-
-
-@app.command()
-def config(
-    toolchain: ToolchainOpt = None,
-    target: Annotated[str | None, typer.Option("--target", help="As for build.", show_default=False)] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
-) -> None:
-    """Print the effective settings of every crate and where each value came from."""
-    from buildbpf.build import execute as builder
-    from buildbpf.build.precedence import cargo_timeout, cli_overrides
-    from buildbpf.build.settings import describe
-
-    context = builder.load(Path.cwd(), cli_overrides(targets=target, toolchain=toolchain), os.environ)
-    timeout = cargo_timeout(context.config, os.environ)
-    data: dict[str, Any] = {
-        "config_file": str(context.config.path) if context.config.path else None,
-        "toolchain": context.toolchain.rust.describe(),
-        "bpf_linker": context.toolchain.linker.describe(),
-        "cargo_timeout": {
-            "value": timeout.value, "source": timeout.source.name.lower(), "origin": timeout.origin
-        },
-        "crates": {
-            crate.name: {
-                "role": crate.role.value,
-                "settings": {
-                    name: {"value": describe(v.value), "source": v.source.name.lower(), "origin": v.origin}
-                    for name, v in context.effective[crate.name].values.items()
-                    if name != "role"
-                },
-            }
-            for crate in context.workspace.crates
-        },
-    }
-    if as_json:
-        print(json.dumps(data, indent=2))
-        return
-    typer.echo(f"config file: {data['config_file'] or '(none: zero-config)'}")
-    typer.echo(f"toolchain:   {data['toolchain']}")
-    typer.echo(f"bpf-linker:  {data['bpf_linker']}")
-    typer.echo(f"cargo timeout: {timeout.value:g} s    # {data['cargo_timeout']['source']}: {timeout.origin}")
-    for name, crate in data["crates"].items():
-        typer.echo(f"\n[{name}] role = {crate['role']}")
-        if crate["role"] != "ebpf":
-            continue
-        for key, value in crate["settings"].items():
-            typer.echo(f"  {key} = {json.dumps(value['value'])}    # {value['source']}: {value['origin']}")
-
-
-@app.command()
-def init(
-    path: Annotated[
-        Path | None, typer.Argument(help="Directory of the new workspace.", show_default=False)
-    ] = None,
-    name: Annotated[
-        str | None,
-        typer.Option("--name", help="Project name (default: the directory name).", show_default=False),
-    ] = None,
-    program_type: Annotated[
-        str, typer.Option("--program-type", "-t", help="Program type (see --list).")
-    ] = "xdp",
-    option: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--option",
-            "-o",
-            help="Program option KEY=VALUE (repeatable; see --list). A value that breaks the option's "
-            "rule (an interface name, a kernel function name, a path, ...) is refused.",
-            show_default=False,
-        ),
-    ] = None,
-    force: Annotated[
-        bool,
-        typer.Option(
-            "--force",
-            help="Write into a non-empty directory: add the generated files and update those an "
-            "earlier init generated and nobody edited since. Never replaces or deletes your files: "
-            "a file with other content is listed and init stops (exit 2).",
-        ),
-    ] = False,
-    overwrite: Annotated[
-        bool,
-        typer.Option(
-            "--overwrite",
-            help="Like --force, and also replace files init did not generate (or that were edited), "
-            "keeping each old one beside it as FILE.orig.",
-        ),
-    ] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="List the files; write nothing.")] = False,
-    list_types: Annotated[bool, typer.Option("--list", help="List program types and their options.")] = False,
-) -> None:
-    """Scaffold a new Aya workspace (eBPF, common and userspace crates) that buildbpf builds."""
-    from buildbpf.errors import ConfigError
-    from buildbpf.scaffold import init as scaffold
-    from buildbpf.scaffold.program_types import load_program_types
-
-    if list_types:
-        for kind in load_program_types().values():
-            described = (f"{key}={default}: {kind.rules[key].what}" for key, default in kind.options.items())
-            opts = ", ".join(described) or "no options"
-            needs = f"  [needs {kind.needs}]" if kind.needs else ""
-            typer.echo(f"{kind.name:<15} {kind.summary} ({opts}){needs}")
-        return
-    if path is None:
-        raise ConfigError("init needs a PATH", fix="buildbpf init my-probe --program-type xdp")
-    given = {}
-    for item in option or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--option {item!r} is not KEY=VALUE", fix="e.g. -o iface=eth0")
-        given[key.replace("-", "_")] = value
-    planned = scaffold.run(
-        path,
-        name=name,
-        kind_name=program_type,
-        options=given,
-        force=force,
-        overwrite=overwrite,
-        dry_run=dry_run,
-    )
-    for planned_file in planned:
-        kept = f" (yours kept as {planned_file.backup})" if planned_file.backup else ""
-        would = "would " if dry_run and planned_file.writes else ""
-        typer.echo(f"{would}{planned_file.action}: {planned_file.path}{kept}")
-    if not dry_run:
-        import shlex
-
-        typer.echo(f"\nnext: cd {shlex.quote(str(path))} && buildbpf build --release")
-
-
-@app.command()
-def check(
-    objects: Annotated[
-        list[Path] | None,
-        typer.Argument(
-            help="Objects to inspect (default: every verified object of the workspace).", show_default=False
-        ),
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the reports as JSON.")] = False,
-    btf_required: Annotated[
-        bool | None,
-        typer.Option(
-            "--btf/--no-btf",
-            help="Require .BTF and .BTF.ext, or not. Default: as each crate's settings say (btf) for "
-            "the workspace's objects; not required of an object named here (missing BTF is a note).",
-            show_default=False,
-        ),
-    ] = None,
-    load: Annotated[
-        bool, typer.Option("--load", help="Also load every program into this kernel's verifier (root).")
-    ] = False,
-    full_log: Annotated[
-        bool, typer.Option("--full-log", help="With --load: the whole verifier log.")
-    ] = False,
-    attach_targets: Annotated[
-        bool,
-        typer.Option(
-            "--attach-targets/--no-attach-targets", help="Check attach targets against this kernel."
-        ),
-    ] = True,
-    attach_target: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--attach-target",
-            help="FUNCTION=TARGET for --load, for programs whose section does not name it (repeatable).",
-            show_default=False,
-        ),
-    ] = None,
-) -> None:
-    """Inspect eBPF objects: programs, maps, license, BTF lint, undefined symbols, size, sha256.
-
-    With --load, every program is loaded into the running kernel's verifier (with Aya, so
-    Aya's legacy maps work) and unloaded again; nothing stays in the kernel. Exit 5 when
-    any object has a problem, 7 when the kernel cannot be asked (no privilege).
-    """
-    from buildbpf.errors import ConfigError
-    from buildbpf.objects import check as checker
-    from buildbpf.objects.report import describe
-
-    # (path, BTF required, why): a named object is judged alone, the workspace's objects by
-    # the settings they were built with; --btf/--no-btf overrides both
-    judged: list[tuple[Path, bool, str | None]] = [(p, False, None) for p in objects or []]
-    if not judged:
-        from buildbpf.build import execute as builder
-
-        published, found = builder.published_objects(Path.cwd(), os.environ)
-        if not found:
-            raise ConfigError(
-                f"no verified objects under {published}", fix="run `buildbpf build --release` first"
-            )
-        judged = [(o.path, o.btf, f"crate {o.crate}: {o.btf_origin}") for o in found]
-    if btf_required is not None:
-        judged = [(p, btf_required, "--no-btf") for p, _, _ in judged]
-    reports = [describe(p, btf_required=btf, btf_origin=why) for p, btf, why in judged]
-    if attach_targets:
-        for report in reports:
-            checker.add_attach_targets(report)
-    if load:
-        extra = {}
-        for item in attach_target or []:
-            function, sep, target = item.partition("=")
-            if not sep:
-                raise ConfigError(
-                    f"--attach-target {item!r} is not FUNCTION=TARGET", fix="e.g. my_fentry=do_unlinkat"
-                )
-            extra[function] = target
-        _load_reports(reports, extra)
-    if as_json:
-        print(json.dumps([r.as_json() for r in reports], indent=2))
-    else:
-        for report in reports:
-            _print_report(report, full_log)
-    if not all(r.ok for r in reports):
-        raise typer.Exit(5)
-
-
-def _load_reports(reports: list[Any], extra_targets: dict[str, str] | None = None) -> None:
-    from buildbpf.build.precedence import pin_from
-    from buildbpf.objects import check as checker
-    from buildbpf.objects import verifier
-    from buildbpf.toolchain.rust import resolve_rust
-
-    verifier.require_privilege()
-    binary = verifier.loader_binary(resolve_rust(pin_from(None, Path.cwd())))
-    for report in reports:
-        if report.programs:
-            checker.add_loads(report, binary, extra_targets or {})
-
-
-def _print_report(report: object, full_log: bool = False) -> None:
-    from buildbpf.objects.report import ObjectReport
-
-    assert isinstance(report, ObjectReport)
-    verdict = typer.style("ok" if report.ok else "FAIL", fg="green" if report.ok else "red", bold=True)
-    typer.echo(f"{verdict}  {report.path}  ({report.size} bytes, sha256 {report.sha256[:16]}...)")
-    for program in report.programs:
-        typer.echo(
-            f"      program {program.function}: {program.type}, section {program.section}, "
-            f"{program.instructions} instructions"
-        )
-    for item in report.maps:
-        typer.echo(
-            f"      map {item.name}: {item.type}, key {item.key_size} B, value {item.value_size} B, "
-            f"max {item.max_entries}"
-        )
-    if report.license is not None:
-        compatible = "GPL-compatible" if report.gpl_compatible else "not GPL-compatible"
-        typer.echo(f"      license {report.license!r} ({compatible})")
-    typer.echo(f"      BTF: {f'{report.btf_types} types' if report.btf else 'none'}")
-    if report.undefined:
-        typer.echo(f"      undefined symbols: {', '.join(report.undefined)}")
-    for warning in report.warnings:
-        typer.echo(f"      warning: {warning}")
-    for note in report.notes:
-        typer.echo(f"      note: {note}")
-    for verdict in report.attach:
-        state = {True: "found", False: "MISSING", None: "not checked"}[verdict.found]
-        typer.echo(f"      attach target {verdict.kind} {verdict.target}: {state}")
-    for loaded in report.loads:
-        if loaded.ok:
-            typer.echo(
-                f"      verifier: {loaded.name} passed: {loaded.translated_insns} insns translated, "
-                f"{loaded.verified_insns} processed, {loaded.jited_bytes} bytes jited"
-            )
-            continue
-        if loaded.status == "not verified":
-            typer.echo(f"      verifier: {loaded.name} not verified here (see the warning)")
-            continue
-        typer.echo(f"      verifier: {loaded.name} REJECTED: {loaded.error}")
-        lines = (loaded.verifier_log or "").rstrip().splitlines()
-        for line in lines if full_log else lines[-15:]:
-            typer.echo(f"        | {line}")
-    for problem in report.problems:
-        typer.echo(f"      problem: {problem}")
-
-
-@app.command()
-def schema() -> None:
-    """Print the JSON schema of buildbpf.toml."""
-    from buildbpf.build.settings import schema as make_schema
-
-    print(json.dumps(make_schema(), indent=2))
+# in the order `buildbpf --help` lists them
+for command in (
+    toolchain.doctor,
+    toolchain.setup,
+    build.build,
+    config.config,
+    init.init,
+    check.check,
+    config.schema,
+):
+    app.command()(command)
 
 
 def _report(error: BuildbpfError, debug: bool, as_json: bool = False) -> int:
@@ -609,7 +130,7 @@ def run_cli(argv: list[str]) -> int:
     FileSystemError (exit 8) naming the path, the operation and the errno; `--debug` shows
     the traceback.
     """
-    from buildbpf.build import replay
+    from buildbpf.build import record
 
     debug = "--debug" in argv
     as_json = wants_json(argv)
@@ -619,7 +140,7 @@ def run_cli(argv: list[str]) -> int:
         if argv and not {"--help", "-h"} & set(argv):
             gone = f"the current directory is gone ({exc.strerror})"
             return _report(ConfigError(gone, fix="cd into the workspace again"), debug, as_json)
-    recorder = replay.begin(argv)
+    recorder = record.begin(argv)
     try:
         # in a JSON mode typer must not print usage errors itself: they become JSON too
         code = app(args=argv, prog_name="buildbpf", obj=recorder, standalone_mode=not as_json)

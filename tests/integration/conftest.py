@@ -14,6 +14,7 @@ import pytest
 from buildbpf import _process
 from buildbpf._process import Completed
 from buildbpf.build import plan
+from buildbpf.cargo import messages
 from buildbpf.errors import BuildbpfError
 from buildbpf.toolchain import Toolchain, resolve
 from tests.support import skip_or_fail
@@ -74,7 +75,7 @@ def cargo_build_ebpf(
     done = _process.run(call.argv, cwd=call.cwd, env_set=env_set, env_remove=call.env_remove, stream=False,
                    check=False, timeout=900)  # fmt: skip
     assert done.returncode == 0, f"{crate.name} ({target}) failed:\n{done.stderr[-4000:]}"
-    return done, plan.executables_from_messages(done.stdout)
+    return done, messages.executables(done.stdout)
 
 
 def buildbpf(

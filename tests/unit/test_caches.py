@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from buildbpf import _fs
-from buildbpf.build import execute, replay
+from buildbpf.build import aya_build, record, replay
 from buildbpf.toolchain import Toolchain
 from buildbpf.toolchain.linker import BpfLinker
 from buildbpf.toolchain.probe_cache import cached_probe
@@ -50,7 +50,7 @@ def test_a_replay_record_that_cannot_be_saved_is_a_debug_line(
     monkeypatch.delenv(replay.DISABLE, raising=False)
     with broken_cache(tmp_path, how) as cache:
         monkeypatch.setenv("BUILDBPF_CACHE_DIR", str(cache / "buildbpf"))
-        recorder = replay.begin(["build"])
+        recorder = record.begin(["build"])
         assert recorder is not None
         with caplog.at_level(logging.DEBUG, logger="buildbpf"):
             assert recorder.save(inputs=[], calls=[], prelude=[], stdout="verified x\n") is False
@@ -85,14 +85,14 @@ def test_aya_build_shims_without_a_cache_live_in_a_scratch_directory(
     monkeypatch.setattr(_fs, "_scratch", [])
     with broken_cache(tmp_path, how) as cache:
         monkeypatch.setenv("BUILDBPF_CACHE_DIR", str(cache / "buildbpf"))
-        shims = execute.aya_build_shims(toolchain(tmp_path))
+        shims = aya_build.aya_build_shims(toolchain(tmp_path))
         assert not shims.is_relative_to(cache)
         assert (shims / "cargo").read_text().startswith("#!/bin/sh")
         assert (shims / "rustc").readlink() == tmp_path / "rustc"
-        assert execute.aya_build_shims(toolchain(tmp_path)) == shims  # one scratch dir per run
+        assert aya_build.aya_build_shims(toolchain(tmp_path)) == shims  # one scratch dir per run
 
 
 def test_a_usable_cache_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BUILDBPF_CACHE_DIR", str(tmp_path / "cache"))
     assert _fs.usable_cache("loader", "abc") == tmp_path / "cache" / "loader" / "abc"
-    assert execute.aya_build_shims(toolchain(tmp_path)).is_relative_to(tmp_path / "cache")
+    assert aya_build.aya_build_shims(toolchain(tmp_path)).is_relative_to(tmp_path / "cache")

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from buildbpf.build import execute
+from buildbpf.build.layout import Published
 from buildbpf.build.settings import BpfTarget
+from buildbpf.cargo import metadata
 from buildbpf.cli.app import run_cli
 from buildbpf.objects.report import describe
 from tests.unit.fakes import answer_probes, bpf_object, isolate_toolchains, sysroot, workspace_metadata
@@ -25,8 +27,8 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("BUILDBPF_NO_REPLAY", "1")
     monkeypatch.delenv("BUILDBPF_BTF", raising=False)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(execute, "cargo_metadata", lambda rust, cwd: workspace_metadata(tmp_path))
-    monkeypatch.setattr(execute, "outside_metadata", lambda rust, data: [])
+    monkeypatch.setattr(metadata, "cargo_metadata", lambda rust, cwd: workspace_metadata(tmp_path))
+    monkeypatch.setattr(metadata, "outside_metadata", lambda rust, data: [])
     published = tmp_path / "target" / "buildbpf" / BpfTarget.BPFEL.triple / "x-ebpf"
     published.parent.mkdir(parents=True)
     published.write_bytes(bpf_object(btf=False))
@@ -122,7 +124,7 @@ def test_objects_aya_build_linked_are_judged_as_the_build_gated_them(
         ]
         return data
 
-    monkeypatch.setattr(execute, "cargo_metadata", aya_template)
+    monkeypatch.setattr(metadata, "cargo_metadata", aya_template)
     assert run_cli(["check", "--no-attach-targets"]) == 0
 
 
@@ -140,7 +142,7 @@ def test_build_check_judges_each_object_as_it_was_built(
     data = obj.read_bytes()
 
     def fake_execute(plan: object, **_: object) -> execute.Result:
-        published = execute.Published(
+        published = Published(
             "x-ebpf", "bpfel", "x-ebpf", obj, "0" * 64, len(data), ("xdp_pass",), "GPL", False
         )
         return execute.Result(objects=[published])

@@ -165,7 +165,7 @@ def test_a_full_disk_while_writing_a_config_leaves_nothing(tmp_path: Path) -> No
 
 def test_a_broken_manifest_keeps_cargos_whole_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from buildbpf._process import Command, Completed
-    from buildbpf.build import execute
+    from buildbpf.cargo import metadata
     from buildbpf.errors import ConfigError
 
     stderr = (
@@ -179,10 +179,10 @@ def test_a_broken_manifest_keeps_cargos_whole_error(tmp_path: Path, monkeypatch:
     def cargo(argv: list[object], **_: object) -> Completed:
         return Completed(Command(tuple(map(str, argv))), 101, "", stderr)
 
-    monkeypatch.setattr(execute, "run", cargo)
+    monkeypatch.setattr(metadata, "run", cargo)
     rust = type("Rust", (), {"cargo": Path("cargo"), "cargo_env": lambda self: {}})()
     with pytest.raises(ConfigError) as caught:
-        execute.cargo_metadata(rust, tmp_path)  # type: ignore[arg-type]
+        metadata.cargo_metadata(rust, tmp_path)  # type: ignore[arg-type]
     message = caught.value.message
     assert message.startswith(f"cargo metadata failed in {tmp_path}:\n  error: invalid type")
     assert "  --> Cargo.toml:1:11" in message and "1 | package = \"x\"" in message

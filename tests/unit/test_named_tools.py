@@ -77,7 +77,7 @@ def test_a_named_linker_that_works_is_the_one_used(machine: Path, monkeypatch: p
 
 
 def test_the_config_files_linker_is_relative_to_the_file_and_named_by_its_key(tmp_path: Path) -> None:
-    from buildbpf.build.execute import linker_setting
+    from buildbpf.build.context import linker_setting
     from buildbpf.build.settings import Overrides, load_config
 
     (tmp_path / "buildbpf.toml").write_text('\nbpf_linker = "tools/bpf-linker"\n')
@@ -96,19 +96,20 @@ def test_the_config_files_linker_is_not_ignored_with_a_toolchain_pin(
     machine: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`toolchain` and `bpf_linker` both in buildbpf.toml: the linker key used to be dropped."""
-    from buildbpf.build import execute
+    from buildbpf.build import context as loading
     from buildbpf.build.settings import Overrides
+    from buildbpf.cargo import metadata
     from tests.unit.fakes import workspace_metadata
 
     (machine / "buildbpf.toml").write_text('toolchain = "nightly"\nbpf_linker = "tools/bpf-linker"\n')
-    monkeypatch.setattr(execute, "cargo_metadata", lambda rust, cwd: workspace_metadata(machine))
-    monkeypatch.setattr(execute, "outside_metadata", lambda rust, data: [])
+    monkeypatch.setattr(metadata, "cargo_metadata", lambda rust, cwd: workspace_metadata(machine))
+    monkeypatch.setattr(metadata, "outside_metadata", lambda rust, data: [])
     with pytest.raises(
         NamedToolError, match=r"^buildbpf.toml:2 bpf_linker=.*tools/bpf-linker does not exist"
     ):
-        execute.load(machine, Overrides(), {})
+        loading.load(machine, Overrides(), {})
     executable(machine / "tools" / "bpf-linker")
-    context = execute.load(machine, Overrides(), {})
+    context = loading.load(machine, Overrides(), {})
     assert context.toolchain.linker.path == machine / "tools" / "bpf-linker"
     assert context.toolchain.rust.rustup_name == "nightly-x86_64-unknown-linux-gnu"
 
@@ -116,7 +117,7 @@ def test_the_config_files_linker_is_not_ignored_with_a_toolchain_pin(
 def test_a_broken_named_linker_fails_the_cli_with_exit_3(
     machine: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from buildbpf.build import execute
+    from buildbpf.cargo import metadata
     from buildbpf.cli.app import run_cli
     from tests.unit.fakes import workspace_metadata
 
@@ -124,8 +125,8 @@ def test_a_broken_named_linker_fails_the_cli_with_exit_3(
     monkeypatch.setenv("BUILDBPF_BPF_LINKER", str(named))
     monkeypatch.setenv("BUILDBPF_NO_REPLAY", "1")
     monkeypatch.chdir(machine)
-    monkeypatch.setattr(execute, "cargo_metadata", lambda rust, cwd: workspace_metadata(machine))
-    monkeypatch.setattr(execute, "outside_metadata", lambda rust, data: [])
+    monkeypatch.setattr(metadata, "cargo_metadata", lambda rust, cwd: workspace_metadata(machine))
+    monkeypatch.setattr(metadata, "outside_metadata", lambda rust, data: [])
     assert run_cli(["build", "--print-plan"]) == 3
     out, err = capsys.readouterr()
     assert f"BUILDBPF_BPF_LINKER={named} is not executable" in err
@@ -234,7 +235,7 @@ def test_a_system_rustc_not_on_path_is_not_labelled_path(
 def test_doctor_and_config_say_where_the_rustc_came_from(
     machine: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from buildbpf.build import execute
+    from buildbpf.cargo import metadata
     from buildbpf.cli.app import run_cli
     from buildbpf.toolchain import doctor
     from tests.unit.fakes import workspace_metadata
@@ -250,8 +251,8 @@ def test_doctor_and_config_say_where_the_rustc_came_from(
     assert report.toolchain["source"] == label
     assert any(c.name == "toolchain" and label in c.detail for c in report.checks)
     monkeypatch.chdir(machine)
-    monkeypatch.setattr(execute, "cargo_metadata", lambda rust, cwd: workspace_metadata(machine))
-    monkeypatch.setattr(execute, "outside_metadata", lambda rust, data: [])
+    monkeypatch.setattr(metadata, "cargo_metadata", lambda rust, cwd: workspace_metadata(machine))
+    monkeypatch.setattr(metadata, "outside_metadata", lambda rust, data: [])
     assert run_cli(["config"]) == 0
     assert f"from {label}" in capsys.readouterr().out
 

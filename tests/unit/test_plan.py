@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 
 from buildbpf.build import plan
-from buildbpf.build.plan import BuildOptions, host_endianness, leaky_variables, make_plan
+from buildbpf.build.plan import host_endianness, plan_build
 from buildbpf.build.precedence import effective
 from buildbpf.build.settings import LoadedConfig, load_config
+from buildbpf.build.steps import BuildOptions
+from buildbpf.cargo.env import leaky_variables
 from buildbpf.cargo.workspace import Workspace, from_metadata
 from buildbpf.errors import ConfigError
 
@@ -57,7 +59,7 @@ def plan_json(
 ) -> str:
     workspace = from_metadata(metadata(extra), config)
     settings = {c.name: effective(c.name, config, environ=environ) for c in workspace.crates}
-    plan = make_plan(
+    plan = plan_build(
         workspace,
         settings,
         cargo=Path("/usr/bin/cargo"),
@@ -175,7 +177,7 @@ def test_bins_of_one_name_are_not_built_by_one_call(tmp_path: Path) -> None:
     clash["probe-xdp"] = replace(clash["probe-xdp"], bins=("probe-ebpf",))
     workspace = replace(workspace, crates=tuple(clash.values()))
     settings = {c.name: effective(c.name, load_config(tmp_path), environ={}) for c in workspace.crates}
-    plan = make_plan(
+    plan = plan_build(
         workspace, settings, cargo=Path("/usr/bin/cargo"), cargo_env={}, linker=Path("/bpf-linker"),
         userspace_triple="x86_64-unknown-linux-gnu", options=BuildOptions(), environ={},
     )  # fmt: skip
@@ -215,7 +217,7 @@ def test_workspace_roles_and_errors(tmp_path: Path) -> None:
     ],
 )
 def test_package_name_from_cargo_package_id(package_id: str, name: str) -> None:
-    from buildbpf.build.execute import package_name
+    from buildbpf.cargo.messages import package_name
 
     assert package_name(package_id) == name
 
@@ -244,7 +246,7 @@ def test_bpf_target_arch_follows_the_userspace_target(tmp_path: Path) -> None:
 def test_the_userspace_target_is_found_as_cargo_finds_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from buildbpf.build.execute import userspace_triple
+    from buildbpf.build.context import userspace_triple
 
     monkeypatch.setenv("CARGO_HOME", str(tmp_path / "cargo-home"))
     root = tmp_path / "parent" / "ws"
@@ -279,7 +281,7 @@ def test_an_ebpf_root_package_gets_no_config_where_userspace_builds(tmp_path: Pa
     workspace = from_metadata(data, config)
     assert next(c for c in workspace.crates if c.name == "probe-ebpf").directory == ROOT
     settings = {c.name: effective(c.name, config, environ={}) for c in workspace.crates}
-    built = make_plan(workspace, settings, cargo=Path("/usr/bin/cargo"), cargo_env={},
+    built = plan_build(workspace, settings, cargo=Path("/usr/bin/cargo"), cargo_env={},
                       linker=Path("/opt/bpf-linker"), userspace_triple="x86_64-unknown-linux-gnu",
                       options=BuildOptions(release=True), environ={})  # fmt: skip
     assert [s.directory for s in built.configs] == []
@@ -288,14 +290,14 @@ def test_an_ebpf_root_package_gets_no_config_where_userspace_builds(tmp_path: Pa
     assert built.userspace is not None
     # an eBPF-only workspace keeps its config: no userspace call runs there
     alone = replace(workspace, crates=tuple(c for c in workspace.crates if c.name == "probe-ebpf"))
-    built = make_plan(alone, settings, cargo=Path("/usr/bin/cargo"), cargo_env={},
+    built = plan_build(alone, settings, cargo=Path("/usr/bin/cargo"), cargo_env={},
                       linker=Path("/opt/bpf-linker"), userspace_triple="x86_64-unknown-linux-gnu",
                       options=BuildOptions(release=True), environ={})  # fmt: skip
     assert [s.directory for s in built.configs] == [ROOT]
 
 
 def test_a_member_named_like_a_dependency_is_named_with_its_version(tmp_path: Path) -> None:
-    from buildbpf.build.execute import locked_duplicates
+    from buildbpf.cargo.metadata import locked_duplicates
 
     lock = tmp_path / "Cargo.lock"
     lock.write_text(
@@ -307,7 +309,7 @@ def test_a_member_named_like_a_dependency_is_named_with_its_version(tmp_path: Pa
     config = load_config(tmp_path)
     workspace = from_metadata(metadata(), config)
     settings = {c.name: effective(c.name, config, environ={}) for c in workspace.crates}
-    built = make_plan(workspace, settings, cargo=Path("/usr/bin/cargo"), cargo_env={},
+    built = plan_build(workspace, settings, cargo=Path("/usr/bin/cargo"), cargo_env={},
                       linker=Path("/opt/bpf-linker"), userspace_triple="x86_64-unknown-linux-gnu",
                       options=BuildOptions(release=True), environ={},
                       ambiguous=frozenset({"probe"}))  # fmt: skip

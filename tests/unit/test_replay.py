@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from buildbpf._process import Command
+from buildbpf.build import record as record_module
 from buildbpf.build import replay
 
 FRESH = (
@@ -38,12 +40,9 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def call(root: Path, *, gate: bool = True, outputs: tuple[str, ...] = ()) -> dict[str, object]:
-    return replay.call_record(
-        argv=["/usr/bin/cargo", "build"],
-        cwd=str(root),
-        env_set={"RUSTC": "/usr/bin/rustc"},
-        env_remove=["RUSTFLAGS"],
-        echo="cd ws && RUSTC=/usr/bin/rustc /usr/bin/cargo build",
+    command = Command(("/usr/bin/cargo", "build"), root, {"RUSTC": "/usr/bin/rustc"}, ("RUSTFLAGS",))
+    return record_module.call_record(
+        command,
         what="eBPF crate x (bpfel-unknown-none)",
         gate=gate,
         outputs=outputs,
@@ -51,7 +50,7 @@ def call(root: Path, *, gate: bool = True, outputs: tuple[str, ...] = ()) -> dic
 
 
 def record(root: Path, argv: list[str], calls: list[dict[str, object]], **kwargs: object) -> bool:
-    recorder = replay.begin(argv)
+    recorder = record_module.begin(argv)
     assert recorder is not None
     try:
         return recorder.save(
@@ -127,7 +126,8 @@ def test_a_recorded_build_is_replayed(
     assert out == "verified x\n"
     assert (
         err.splitlines()
-        == ["buildbpf: a notice"] + ["+ cd ws && RUSTC=/usr/bin/rustc /usr/bin/cargo build"] * 2
+        == ["buildbpf: a notice"]
+        + [f"+ cd {workspace} && env -u RUSTFLAGS RUSTC=/usr/bin/rustc /usr/bin/cargo build"] * 2
     )
     assert replay.replay(["build"]) is None  # other arguments, other record
 
@@ -193,7 +193,7 @@ def test_a_failed_cargo_is_reported_like_the_full_path(
 
 
 def test_nothing_is_recorded_from_a_build_that_warned_or_raced(workspace: Path) -> None:
-    recorder = replay.begin(["build"])
+    recorder = record_module.begin(["build"])
     assert recorder is not None
     logging.getLogger("buildbpf").warning("keeping your build.target")
     assert not recorder.save(inputs=[], calls=[], prelude=[], stdout="")
@@ -207,7 +207,7 @@ def test_starting_a_build_forgets_its_record(workspace: Path) -> None:
     assert record(workspace, ["build"], [])
     path = Path(replay.record_path(str(workspace), ["build"]))
     assert path.exists()
-    recorder = replay.begin(["build"])
+    recorder = record_module.begin(["build"])
     assert recorder is not None
     recorder.close()
     assert not path.exists()  # a build that fails leaves nothing to replay
@@ -219,7 +219,7 @@ def test_old_records_are_pruned(workspace: Path, monkeypatch: pytest.MonkeyPatch
         path = Path(replay.record_path(str(workspace), ["build", "-p", f"c{n}"]))
         os.utime(path, ns=(PAST + n, PAST + n))
     assert len(list(path.parent.iterdir())) == 4
-    monkeypatch.setattr(replay, "KEEP", 2)
+    monkeypatch.setattr(record_module, "KEEP", 2)
     assert record(workspace, ["build"], [])
     left = sorted(p.name for p in path.parent.iterdir())
     assert len(left) == 2
@@ -236,8 +236,47 @@ def test_a_deleted_working_directory_is_a_clear_error(
     monkeypatch.chdir(gone)
     gone.rmdir()
     assert replay.replay(["build"]) is None
-    assert replay.begin(["build"]) is None
+    assert record_module.begin(["build"]) is None
     assert run_cli(["build"]) == 2
     err = capsys.readouterr().err
     assert "buildbpf: config error: the current directory is gone" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("status", "ok", "recorded"),
+    [
+        ("unchanged", True, True),
+        ("create", True, False),
+        ("update", True, False),
+        ("unchanged", False, False),
+    ],
+)
+def test_the_pipeline_records_only_a_clean_no_op(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, status: str, ok: bool, recorded: bool
+) -> None:
+    """A build that wrote a config, or whose objects failed `--check`, is not replayed."""
+    from types import SimpleNamespace
+
+    from buildbpf.build import execute, pipeline
+    from buildbpf.cargo.config_file import ConfigOutcome, ConfigStatus
+
+    saved: list[dict[str, object]] = []
+    recorder = SimpleNamespace(save=lambda **kwargs: saved.append(kwargs))
+    monkeypatch.setattr(record_module, "replay_inputs", lambda context, cwd: [str(cwd / "Cargo.toml")])
+    monkeypatch.setattr(record_module, "replay_calls", lambda plan, objects: [])
+    executed = execute.Result(configs=[ConfigOutcome(tmp_path / "config.toml", ConfigStatus(status), "")])
+    result = pipeline.BuildResult(
+        context=None,  # type: ignore[arg-type]
+        plan=None,  # type: ignore[arg-type]
+        cwd=tmp_path,
+        prelude=["buildbpf: a notice"],
+        executed=executed,
+        reports=[SimpleNamespace(ok=ok)],  # type: ignore[list-item]
+    )
+    pipeline.remember(recorder, result, "verified x\n")  # type: ignore[arg-type]
+    assert bool(saved) is recorded
+    if recorded:
+        assert saved[0]["inputs"] == [str(tmp_path / "Cargo.toml")]
+        assert (saved[0]["prelude"], saved[0]["stdout"]) == (["buildbpf: a notice"], "verified x\n")
+    pipeline.remember(None, result, "")  # no recorder (not a replayable build): nothing to do

@@ -56,3 +56,20 @@ def test_failure_becomes_cargo_error(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_unit_tests_cannot_spawn() -> None:
     with pytest.raises(AssertionError, match="unit test tried to run a process"):
         _process.run(["true"], echo=False)
+
+
+def test_a_command_keeps_its_removals_sorted_and_once() -> None:
+    """One Command type for a planned cargo call too: its removals print in a stable order."""
+    command = _process.Command(("cargo",), env_remove=["RUSTFLAGS", "CARGO_BUILD_TARGET", "RUSTFLAGS"])
+    assert command.env_remove == ("CARGO_BUILD_TARGET", "RUSTFLAGS")
+
+
+def test_a_replay_record_is_made_from_the_command(tmp_path: Path) -> None:
+    from buildbpf.build.record import call_record
+
+    command = _process.Command(("/usr/bin/cargo", "build"), tmp_path, {"RUSTC": "/r"}, ("RUSTFLAGS",))
+    recorded = call_record(command, what="userspace crates x", gate=True)
+    assert recorded["echo"] == command.shell_line()
+    assert (recorded["argv"], recorded["cwd"], recorded["env_set"], recorded["env_remove"]) == (
+        ["/usr/bin/cargo", "build"], str(tmp_path), {"RUSTC": "/r"}, ["RUSTFLAGS"],
+    )  # fmt: skip

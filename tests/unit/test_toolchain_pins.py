@@ -91,10 +91,10 @@ def machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     second = workspace_metadata(root, ebpf="b-ebpf")["packages"][0]
     metadata["packages"].append(second)
     metadata["workspace_members"].append(second["id"])
-    from buildbpf.build import execute
+    from buildbpf.cargo import metadata as cargo_metadata
 
-    monkeypatch.setattr(execute, "cargo_metadata", lambda rust, cwd: metadata)
-    monkeypatch.setattr(execute, "outside_metadata", lambda rust, data: [])
+    monkeypatch.setattr(cargo_metadata, "cargo_metadata", lambda rust, cwd: metadata)
+    monkeypatch.setattr(cargo_metadata, "outside_metadata", lambda rust, data: [])
     monkeypatch.chdir(root)
     return root
 

@@ -82,7 +82,7 @@ def test_outside_crate_joins_the_workspace_with_its_own_target_dir(tmp_path: Pat
 
 
 def test_how_objects_were_built_is_recorded_beside_them(tmp_path: Path) -> None:
-    from buildbpf.build.execute import BUILT_RECORD, Published, read_built, record_built
+    from buildbpf.build.layout import BUILT_RECORD, Published, read_built, record_built
 
     objects = tmp_path / "target" / "buildbpf" / "bpfel-unknown-none"
     objects.mkdir(parents=True)

@@ -1,0 +1,172 @@
+"""The `build` and `check` pipelines: load -> plan -> execute -> gate -> check -> record.
+
+The CLI parses options into a `BuildRequest` or `CheckRequest`, calls `run` or `check`, and
+renders what comes back; everything between happens here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from buildbpf.build import context as loading
+from buildbpf.build import execute, record
+from buildbpf.build.aya_build import aya_build_environment
+from buildbpf.build.environment import env_flag
+from buildbpf.build.layout import btf_expected, published_objects
+from buildbpf.build.plan import plan_build
+from buildbpf.build.replay import DISABLE
+from buildbpf.build.settings import Overrides
+from buildbpf.build.steps import BuildOptions, BuildPlan, CrateTools
+from buildbpf.cargo import config_file
+from buildbpf.errors import ConfigError
+
+if TYPE_CHECKING:
+    from buildbpf.objects.report import ObjectReport
+
+
+def plan_for(context: loading.Context, options: BuildOptions, environ: Mapping[str, str]) -> BuildPlan:
+    """The build plan for a loaded context."""
+    rust = context.toolchain.rust
+    solo = frozenset(
+        crate.name
+        for crate in context.workspace.ebpf_roots()
+        if config_file.has_user_settings(crate.directory)
+    )
+    return plan_build(
+        context.workspace,
+        context.effective,
+        cargo=rust.cargo,
+        cargo_env=rust.cargo_env(),
+        linker=context.toolchain.linker.path,
+        userspace_triple=loading.userspace_triple(context.workspace.root, environ, rust.rustc_info.host),
+        options=options,
+        environ=environ,
+        aya_build_env=aya_build_environment(context.toolchain, environ),
+        solo=solo,
+        ambiguous=context.ambiguous,
+        crate_tools={
+            name: CrateTools(t.rust.cargo, t.rust.cargo_env(), t.linker.path)
+            for name, t in context.crate_toolchains.items()
+        },
+    )
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """What `buildbpf build` was asked for."""
+
+    cwd: Path
+    environ: Mapping[str, str]
+    overrides: Overrides = field(default_factory=Overrides)
+    options: BuildOptions = field(default_factory=BuildOptions)
+    dry_run: bool = False  # write nothing, run nothing: what would be written and run
+    print_plan: bool = False  # stop after planning
+    check: bool = False  # `buildbpf check` the objects afterwards
+    load: bool = False  # ... and load them into the kernel's verifier
+
+
+@dataclass
+class BuildResult:
+    """What a build pipeline did: the plan always, the rest as far as it went."""
+
+    context: loading.Context
+    plan: BuildPlan
+    cwd: Path  # where the build ran: where cargo looked for the workspace and its config
+    prelude: list[str] = field(default_factory=list)  # notices printed before the build
+    executed: execute.Result | None = None  # None when only planned (`print_plan`)
+    reports: list[ObjectReport] = field(default_factory=list)  # with `check` or `load`
+
+    @property
+    def ok(self) -> bool:
+        """Whether every object checked afterwards passed."""
+        return all(r.ok for r in self.reports)
+
+
+def run(request: BuildRequest, notice: Callable[[str], None] | None = None) -> BuildResult:
+    """Load, plan and (unless only planning) execute, gate and check a build.
+
+    `notice` shows a line before the build starts (the toolchain's bootstrap notice); the
+    lines shown are kept in `prelude`, for a replay to show them again.
+    """
+    env_flag(request.environ, DISABLE)  # BUILDBPF_NO_REPLAY=maybe is an error, not "off"
+    context = loading.load(request.cwd, request.overrides, request.environ)
+    plan = plan_for(context, request.options, request.environ)
+    result = BuildResult(context, plan, request.cwd)
+    if request.print_plan:
+        return result
+    if notice is not None and (bootstrap := context.toolchain.rust.bootstrap_notice()):
+        result.prelude.append(f"buildbpf: {bootstrap}")
+        notice(result.prelude[-1])
+    if request.dry_run:
+        result.executed = execute.execute(plan, dry_run=True)
+        return result
+    execute.prepare_sources(context)
+    result.executed = execute.execute(plan, timeout=context.cargo_timeout)
+    if request.check or request.load:
+        from buildbpf.objects import check as checker
+
+        inputs = []  # as each was built: BTF only where its settings asked for it
+        for obj in result.executed.objects:
+            btf, origin = btf_expected(context.effective[obj.crate], aya_build=obj.aya_build)
+            inputs.append(checker.CheckInput(Path(obj.path), btf, origin))
+        options = checker.CheckOptions(attach_targets=False, load=request.load, rust=context.toolchain.rust)
+        result.reports = checker.run(inputs, options)
+    return result
+
+
+def remember(recorder: record.Recorder | None, result: BuildResult, stdout: str) -> None:
+    """Record a clean no-op build (no config written, every check passed) for a replay."""
+    executed = result.executed
+    if recorder is None or executed is None or not result.ok:
+        return
+    if all(c.status is config_file.ConfigStatus.UNCHANGED for c in executed.configs):
+        recorder.save(
+            inputs=record.replay_inputs(result.context, result.cwd),
+            calls=record.replay_calls(result.plan, executed.objects),
+            prelude=result.prelude,
+            stdout=stdout,
+        )
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    """What `buildbpf check` was asked for."""
+
+    cwd: Path
+    environ: Mapping[str, str]
+    objects: Sequence[Path] = ()  # none: every verified object of the workspace
+    btf_required: bool | None = None  # None: as each object was built (or not, for a named one)
+    attach_targets: bool = True  # check attach targets against this kernel
+    load: bool = False  # load every program into the kernel's verifier
+    extra_targets: Mapping[str, str] = field(default_factory=dict)  # FUNCTION -> attach target
+
+
+def check(request: CheckRequest) -> list[ObjectReport]:
+    """Inspect the named objects, or the workspace's verified ones, and report on each."""
+    from buildbpf.build.precedence import pin_from
+    from buildbpf.objects import check as checker
+    from buildbpf.toolchain.rust import resolve_rust
+
+    # a named object is judged alone, the workspace's objects by the settings they were built
+    # with; --btf/--no-btf overrides both
+    inputs = [checker.CheckInput(p) for p in request.objects]
+    if not inputs:
+        published, found = published_objects(request.cwd, request.environ)
+        if not found:
+            raise ConfigError(
+                f"no verified objects under {published}", fix="run `buildbpf build --release` first"
+            )
+        inputs = [checker.CheckInput(o.path, o.btf, f"crate {o.crate}: {o.btf_origin}") for o in found]
+    # the verifier helper builds with the toolchain this directory pins
+    rust = resolve_rust(pin_from(None, request.cwd)) if request.load else None
+    options = checker.CheckOptions(
+        btf_required=request.btf_required,
+        attach_targets=request.attach_targets,
+        load=request.load,
+        extra_targets=request.extra_targets,
+        rust=rust,
+    )
+    return checker.run(inputs, options)

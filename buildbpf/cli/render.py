@@ -1,0 +1,144 @@
+"""How results look to a person (and, for `config`, as JSON): lines only, no decisions."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from buildbpf.build.context import Context
+    from buildbpf.build.pipeline import BuildResult
+    from buildbpf.objects.report import ObjectReport
+
+
+def build_lines(result: BuildResult) -> list[str]:
+    """What a finished build prints: each verified object, then the userspace crates."""
+    assert result.executed is not None
+    lines = [
+        f"verified {obj.crate} ({obj.target}): {obj.path} — {obj.size} bytes, "
+        f"programs: {', '.join(obj.programs)}; "
+        + (f"license {obj.license}" if obj.license is not None else "no license section (Aya says GPL)")
+        for obj in result.executed.objects
+    ]
+    if result.executed.userspace:
+        lines.append(f"built userspace: {', '.join(result.executed.userspace)}")
+    return lines
+
+
+def dry_run_lines(result: BuildResult) -> list[str]:
+    """What `build --dry-run` prints: each config it would write, each cargo call it would run."""
+    assert result.executed is not None
+    lines = [
+        f"would {outcome.status}: {outcome.path}"
+        if outcome.status != "unchanged"
+        else f"unchanged: {outcome.path}"
+        for outcome in result.executed.configs
+    ]
+    return lines + [f"would run: {call.shell_line()}" for call in result.plan.calls]
+
+
+def build_json(result: BuildResult) -> str:
+    """What a finished build prints with `--message-format json`."""
+    assert result.executed is not None
+    data = {**result.executed.as_json(), "checks": [r.as_json() for r in result.reports]}
+    return json.dumps(data, indent=2) + "\n"
+
+
+def print_report(report: ObjectReport, full_log: bool = False) -> None:
+    """Print one object's report; the verifier log's last 15 lines unless `full_log`."""
+    verdict = typer.style("ok" if report.ok else "FAIL", fg="green" if report.ok else "red", bold=True)
+    typer.echo(f"{verdict}  {report.path}  ({report.size} bytes, sha256 {report.sha256[:16]}...)")
+    for program in report.programs:
+        typer.echo(
+            f"      program {program.function}: {program.type}, section {program.section}, "
+            f"{program.instructions} instructions"
+        )
+    for item in report.maps:
+        typer.echo(
+            f"      map {item.name}: {item.type}, key {item.key_size} B, value {item.value_size} B, "
+            f"max {item.max_entries}"
+        )
+    if report.license is not None:
+        compatible = "GPL-compatible" if report.gpl_compatible else "not GPL-compatible"
+        typer.echo(f"      license {report.license!r} ({compatible})")
+    typer.echo(f"      BTF: {f'{report.btf_types} types' if report.btf else 'none'}")
+    if report.undefined:
+        typer.echo(f"      undefined symbols: {', '.join(report.undefined)}")
+    for warning in report.warnings:
+        typer.echo(f"      warning: {warning}")
+    for note in report.notes:
+        typer.echo(f"      note: {note}")
+    for attach in report.attach:
+        state = {True: "found", False: "MISSING", None: "not checked"}[attach.found]
+        typer.echo(f"      attach target {attach.kind} {attach.target}: {state}")
+    _print_loads(report, full_log)
+    for problem in report.problems:
+        typer.echo(f"      problem: {problem}")
+
+
+def _print_loads(report: ObjectReport, full_log: bool) -> None:
+    """The verifier's verdict on each program of a report."""
+    for loaded in report.loads:
+        if loaded.ok:
+            typer.echo(
+                f"      verifier: {loaded.name} passed: {loaded.translated_insns} insns translated, "
+                f"{loaded.verified_insns} processed, {loaded.jited_bytes} bytes jited"
+            )
+            continue
+        if loaded.status == "not verified":
+            typer.echo(f"      verifier: {loaded.name} not verified here (see the warning)")
+            continue
+        typer.echo(f"      verifier: {loaded.name} REJECTED: {loaded.error}")
+        lines = (loaded.verifier_log or "").rstrip().splitlines()
+        for line in lines if full_log else lines[-15:]:
+            typer.echo(f"        | {line}")
+
+
+def config_data(context: Context, environ: Mapping[str, str]) -> dict[str, Any]:
+    """The effective settings of every crate and where each came from, as `config --json` prints."""
+    from buildbpf.build.precedence import cargo_timeout
+    from buildbpf.build.settings import describe
+
+    timeout = cargo_timeout(context.config, environ)
+    return {
+        "config_file": str(context.config.path) if context.config.path else None,
+        "toolchain": context.toolchain.rust.describe(),
+        "bpf_linker": context.toolchain.linker.describe(),
+        "cargo_timeout": {
+            "value": timeout.value,
+            "source": timeout.source.name.lower(),
+            "origin": timeout.origin,
+        },
+        "crates": {
+            crate.name: {
+                "role": crate.role.value,
+                "settings": {
+                    name: {"value": describe(v.value), "source": v.source.name.lower(), "origin": v.origin}
+                    for name, v in context.effective[crate.name].values.items()
+                    if name != "role"
+                },
+            }
+            for crate in context.workspace.crates
+        },
+    }
+
+
+def config_lines(data: Mapping[str, Any]) -> list[str]:
+    """`config_data` for a person: one line per setting, with where it came from."""
+    timeout = data["cargo_timeout"]
+    lines = [
+        f"config file: {data['config_file'] or '(none: zero-config)'}",
+        f"toolchain:   {data['toolchain']}",
+        f"bpf-linker:  {data['bpf_linker']}",
+        f"cargo timeout: {timeout['value']:g} s    # {timeout['source']}: {timeout['origin']}",
+    ]
+    for name, crate in data["crates"].items():
+        lines.append(f"\n[{name}] role = {crate['role']}")
+        if crate["role"] != "ebpf":
+            continue
+        for key, value in crate["settings"].items():
+            lines.append(f"  {key} = {json.dumps(value['value'])}    # {value['source']}: {value['origin']}")
+    return lines
