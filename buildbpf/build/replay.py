@@ -43,7 +43,7 @@ Stat = tuple[int, int, int, int]
 def eligible(argv: Sequence[str], environ: Mapping[str, str]) -> bool:
     """Whether `buildbpf ARGV` may be replayed: a plain `build` with its usual options."""
     # BUILDBPF_NO_REPLAY=0 keeps the fast path; any other value leaves it (the full path
-    # refuses a value that is not a boolean: settings.env_flag)
+    # refuses a value that is not a boolean: environment.env_flag)
     disabled = environ.get(DISABLE, "").strip().lower() not in ("", "0", "false", "no", "off")
     if not argv or argv[0] != "build" or disabled:
         return False
