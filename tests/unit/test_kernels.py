@@ -1,0 +1,174 @@
+"""`check --kernel`: the kernel table, apt's output, the initramfs writer, the guest's console."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from buildbpf.errors import ConfigError
+from buildbpf.kernels import catalog, fetch, initramfs
+
+DATA = Path(__file__).parent / "data" / "kernels"
+
+PKGNAMES = """\
+linux-image-5.10.0-46-cloud-amd64
+linux-image-5.10.0-46-cloud-amd64-dbg
+linux-image-5.10.0-46-cloud-amd64-unsigned
+linux-image-5.10.0-9-cloud-amd64
+linux-image-6.1.0-56-cloud-amd64
+linux-image-6.12.9+deb13-cloud-amd64
+linux-image-6.12.118+deb13-cloud-amd64
+linux-image-6.12.117+deb12-cloud-amd64
+linux-image-7.2.13+deb14-cloud-amd64
+linux-image-7.3.4+deb13-cloud-amd64
+linux-image-cloud-amd64
+linux-image-6.1.0-56-amd64
+linux-image-rt-amd64
+"""
+
+SHOW_SPLIT = (
+    (
+        "Package: linux-image-7.3.4+deb13-cloud-amd64\n"
+        "Source: linux-signed-amd64 (7.3.4+1~bpo13+1)\n"
+        "Version: 7.3.4-1~bpo13+1\n"
+        "Depends: dracut | initramfs-tools (>= 0.120+deb8u2) | linux-initramfs-tool, "
+        "linux-base-7.3.4+deb13-cloud-amd64 (= 7.3.4-1~bpo13+1), "
+        "linux-binary-7.3.4+deb13-cloud-amd64 (= 7.3.4-1~bpo13+1)\n"
+    )
+    + """\
+Description-en: Linux 7.3.4 for x86-64 cloud
+ A continuation line that mentions Depends: nothing.
+Filename: pool/main/l/linux-signed-amd64/linux-image-7.3.4+deb13-cloud-amd64_7.3.4-1~bpo13+1_amd64.deb
+Size: 1928
+SHA256: 4545cda1cab2f7e975e9b3ad1744b4a360092a85a793156bf48f1bdf02906cc9
+
+"""
+)
+
+SHOW_WHOLE = """\
+Package: linux-image-5.10.0-46-cloud-amd64
+Version: 5.10.262-1
+Depends: kmod, linux-base (>= 4.3~), initramfs-tools (>= 0.120+deb8u2) | linux-initramfs-tool
+Filename: pool/main/l/linux-signed-amd64/linux-image-5.10.0-46-cloud-amd64_5.10.262-1_amd64.deb
+Size: 21521796
+SHA256: 18d94781d1b3052e21967ac2262239e5f14fbf511d6c3e110629d7aa35340760
+"""
+
+
+def test_expand_aliases_in_order_without_duplicates() -> None:
+    assert catalog.expand("5.10,lts, latest,6.1") == ["5.10", "6.1", "6.12", "6.18", "latest"]
+    assert catalog.expand(["7.3", "LATEST"]) == ["7.3", "latest"]
+    assert catalog.expand("path:/tmp/bzImage,5.10") == ["path:/tmp/bzImage", "5.10"]
+
+
+@pytest.mark.parametrize("spec", ["bookworm", "6", "", ",", "6.1.0-56"])
+def test_expand_refuses_what_is_not_a_kernel(spec: str) -> None:
+    with pytest.raises(ConfigError):
+        catalog.expand(spec)
+
+
+def test_table_covers_the_issue_s_kernels() -> None:
+    assert catalog.KERNELS["5.10"][0] == "bullseye-security"
+    assert catalog.KERNELS["6.1"][0] == "bookworm-security"
+    assert catalog.KERNELS["6.12"][0] == "trixie-security"
+    suites = {suite for _, suite in catalog.SOURCES}
+    assert {suite for suite, _ in catalog.KERNELS.values()} <= suites
+    assert "deb http://deb.debian.org/debian sid main\n" in catalog.sources_list()
+
+
+def test_image_packages_keep_only_the_cloud_flavour() -> None:
+    found = catalog.image_packages(PKGNAMES.splitlines())
+    assert found == {
+        "5.10.0-46": "linux-image-5.10.0-46-cloud-amd64",
+        "5.10.0-9": "linux-image-5.10.0-9-cloud-amd64",
+        "6.1.0-56": "linux-image-6.1.0-56-cloud-amd64",
+        "6.12.9+deb13": "linux-image-6.12.9+deb13-cloud-amd64",
+        "6.12.118+deb13": "linux-image-6.12.118+deb13-cloud-amd64",
+        "6.12.117+deb12": "linux-image-6.12.117+deb12-cloud-amd64",
+        "7.2.13+deb14": "linux-image-7.2.13+deb14-cloud-amd64",
+        "7.3.4+deb13": "linux-image-7.3.4+deb13-cloud-amd64",
+    }
+
+
+def test_choose_takes_the_newest_release_of_a_series() -> None:
+    found = catalog.image_packages(PKGNAMES.splitlines())
+    assert catalog.choose("5.10", found) == "linux-image-5.10.0-46-cloud-amd64"
+    assert catalog.choose("6.1", found) == "linux-image-6.1.0-56-cloud-amd64"  # not 6.12
+    assert catalog.choose("6.12", found) == "linux-image-6.12.118+deb13-cloud-amd64"
+    assert catalog.choose("latest", found) == "linux-image-7.3.4+deb13-cloud-amd64"
+    assert catalog.choose("4.19", found) is None
+    assert catalog.series_of("6.12.118+deb13") == "6.12"
+
+
+def test_parse_stanzas_and_the_packages_that_hold_the_kernel() -> None:
+    [split] = catalog.parse_stanzas(SHOW_SPLIT)
+    assert split.version == "7.3.4-1~bpo13+1"
+    assert split.size == 1928 and split.sha256.startswith("4545cda1")
+    assert catalog.payload_packages(split) == [
+        "linux-base-7.3.4+deb13-cloud-amd64", "linux-binary-7.3.4+deb13-cloud-amd64",
+    ]  # fmt: skip
+    [whole] = catalog.parse_stanzas(SHOW_WHOLE + "\n\n" + "Garbage: x\n")
+    assert whole.depends[:2] == ("kmod", "linux-base")
+    assert catalog.payload_packages(whole) == ["linux-image-5.10.0-46-cloud-amd64"]
+
+
+def test_apt_download_output() -> None:
+    output = (
+        "Get:1 http://deb.debian.org/debian trixie-backports/main amd64 linux-binary-7.3.4+deb13-cloud-amd64"
+        " amd64 7.3.4-1~bpo13+1 [13.6 MB]\nFetched 13.6 MB in 0s (332 MB/s)\n"
+        "W: Download is performed unsandboxed as root\nE: Unable to locate package linux-image-9.9\n"
+    )
+    assert catalog.downloaded_files(output) == ["linux-binary-7.3.4+deb13-cloud-amd64"]
+    assert catalog.apt_error(output) == "Unable to locate package linux-image-9.9"
+    assert catalog.apt_error("Reading package lists...") is None
+
+
+@pytest.mark.parametrize(
+    ("member", "kind"),
+    [
+        ("./boot/vmlinuz-5.10.0-46-cloud-amd64", "vmlinuz"),
+        ("./boot/config-5.10.0-46-cloud-amd64", "config"),
+        ("./boot/System.map-5.10.0-46-cloud-amd64", None),
+        ("./usr/lib/modules/7.3.4+deb13-cloud-amd64/vmlinuz", "vmlinuz"),
+        ("./usr/lib/modules/7.3.4+deb13-cloud-amd64/config", "config"),
+        ("./usr/lib/modules/7.3.4+deb13-cloud-amd64/kernel/net/config", None),
+        ("./usr/share/doc/config", None),
+    ],
+)
+def test_only_vmlinuz_and_config_are_unpacked(member: str, kind: str | None) -> None:
+    assert fetch.payload_kind(member) == kind
+
+
+def test_config_check(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text("CONFIG_BPF_SYSCALL=y\n# CONFIG_DEBUG_INFO_BTF is not set\n")
+    assert fetch.check_config(config) == ["CONFIG_DEBUG_INFO_BTF=y"]
+
+
+def test_private_apt_configuration(tmp_path: Path) -> None:
+    env = fetch.apt_env(tmp_path)
+    conf = Path(env["APT_CONFIG"]).read_text()
+    assert f'Dir::State::Lists "{tmp_path}/apt/lists";' in conf
+    assert f'Dir::Etc::sourcelist "{tmp_path}/apt/sources.list";' in conf
+    assert 'Dir::State::status "/dev/null";' in conf  # nothing is ever installed
+    assert "bullseye-security" in (tmp_path / "apt" / "sources.list").read_text()
+
+
+def test_cpio_is_byte_exact_with_gnu_cpio() -> None:
+    # tests/unit/data/kernels/small.cpio: `cpio -o -H newc --reproducible -R 0:0` (GNU cpio 2.13)
+    # of objects/ (0755), objects/a.o (0644, "abcde"), init (0755), all with mtime 1700000000
+    entries = [
+        initramfs.Entry("objects", 0o755, None, 1700000000),
+        initramfs.Entry("objects/a.o", 0o644, b"abcde", 1700000000),
+        initramfs.Entry("init", 0o755, b"#!/bin/sh\necho hi\n", 1700000000),
+    ]
+    assert initramfs.archive(entries) == (DATA / "small.cpio").read_bytes()
+
+
+def test_cpio_parents_come_first() -> None:
+    entries = initramfs.with_parents({"a/b/c.o": (b"x", 0o644), "init": (b"y", 0o755)})
+    assert [(e.name, e.data is None) for e in entries] == [
+        ("a", True), ("a/b", True), ("a/b/c.o", False), ("init", False),
+    ]  # fmt: skip
+    assert len(initramfs.archive(entries)) % 512 == 0
