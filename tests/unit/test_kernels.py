@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from buildbpf.errors import ConfigError
-from buildbpf.kernels import catalog, fetch, initramfs
+from buildbpf.kernels import catalog, fetch, initramfs, matrix, qemu
 
 DATA = Path(__file__).parent / "data" / "kernels"
 
@@ -172,3 +172,109 @@ def test_cpio_parents_come_first() -> None:
         ("a", True), ("a/b", True), ("a/b/c.o", False), ("init", False),
     ]  # fmt: skip
     assert len(initramfs.archive(entries)) % 512 == 0
+
+
+# --- the guest's console and results ------------------------------------------------------
+
+
+def test_scanner_joins_lines_split_across_reads() -> None:
+    scanner = qemu.Scanner()
+    assert scanner.feed(b'{"name": "a", "ok": tr') == []
+    assert scanner.feed(b"ue}\r\nBUILDBPF-GU") == ['{"name": "a", "ok": true}']
+    assert not scanner.ended()
+    scanner.feed(b"EST-END\n")
+    assert scanner.ended()
+
+
+def test_scanner_ignores_noise_and_needs_the_whole_marker() -> None:
+    scanner = qemu.Scanner()
+    scanner.feed(b"\x1b[0m[    1.2] random: crng init done\nxx BUILDBPF-GUEST-END\nBUILDBPF-GUEST-EN")
+    assert not scanner.ended()  # a marker inside a line, or cut short, is not the marker
+
+
+def test_scanner_sees_a_panic_split_across_reads() -> None:
+    scanner = qemu.Scanner()
+    scanner.feed(b"[    0.9] Run /init as init process\n[    1.0] Kernel pa")
+    assert scanner.panicked() is None
+    scanner.feed(b"nic - not syncing: Attempted to kill init! exitcode=0x00000100\n")
+    assert scanner.panicked() == "Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000100"
+    other = qemu.Scanner()
+    other.feed(b"KVM internal error. Suberror: 1\nemulation failure\n")
+    assert other.panicked() == "KVM internal error. Suberror: 1"
+
+
+def test_kvm_needs_vmx_or_svm_and_no_kvm_pvm() -> None:
+    assert (
+        qemu.kvm_blocker("flags\t: fpu sse2 hypervisor\n", "")
+        == "the CPU has no vmx/svm (no nested virtualisation)"
+    )
+    assert qemu.kvm_blocker("flags\t: fpu vmx\n", "kvm_pvm 1234 0 - Live 0x0\n") == "kvm_pvm is loaded"
+    assert qemu.kvm_blocker("flags\t: fpu svm\n", "kvm_amd 1 0 - Live 0x0\n") is None
+
+
+def test_qemu_command_line_has_two_serial_ports_and_no_reboot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(qemu, "qemu_binary", lambda: "qemu-system-x86_64")
+    argv = qemu.argv_for(tmp_path / "vmlinuz", tmp_path / "initrd", tmp_path / "out", "tcg")
+    assert argv[argv.index("-accel") + 1] == "tcg"
+    assert ["-serial", "stdio", "-serial", f"file:{tmp_path / 'out'}"] == argv[-4:]
+    assert "-no-reboot" in argv and "panic=-1" in argv[argv.index("-append") + 1]
+
+
+# --- the matrix ---------------------------------------------------------------------------
+
+GUEST_510 = [
+    '{"kernel": {"bpffs": "private", "lsms": "lockdown,capability", "release": "5.10.0-46-cloud-amd64"}}',
+    '{"object": "/buildbpf/objects/0.o"}',
+    '{"name": "xdp_counter", "type": "Xdp", "ok": true, "translated_insns": 13, '
+    '"verified_insns": null, "jited_bytes": 69}',
+    '{"name": "tai", "type": "KProbe", "ok": false, "error": "the BPF_PROG_LOAD syscall failed", '
+    '"errno": 22, '
+    '"verifier_log": "0: R1=ctx() R10=fp0\\n0: (85) call unknown#208\\ninvalid func unknown#208\\n'
+    'processed 1 insns (limit 1000000)"}',
+    '{"object": "/buildbpf/objects/1.o"}',
+    '{"object_error": "error parsing ELF data"}',
+    "BUILDBPF-GUEST-END",
+]
+
+
+def test_translated_reasons() -> None:
+    assert matrix.translate("invalid func unknown#208\n", None, "KProbe") == (
+        "helper 208 (bpf_ktime_get_tai_ns) does not exist before 6.1"
+    )
+    assert (
+        matrix.translate("invalid func unknown#999\n", None, "Xdp")
+        == "helper 999 does not exist in this kernel"
+    )
+    assert "not allowed in Xdp programs" in matrix.translate("unknown func bpf_d_path#147\n", None, "Xdp")
+    assert "5.3" in matrix.translate("back-edge from insn 7 to 3\n", None, "Xdp")
+    assert matrix.translate("R0 !read_ok\nprocessed 3 insns\n", "EACCES", "Xdp") == "R0 !read_ok"
+    assert matrix.HELPERS[130] == ("bpf_ringbuf_output", "5.8")
+    assert matrix.HELPERS[211] == ("bpf_cgrp_storage_delete", "6.2")
+
+
+def test_matrix_from_guest_output() -> None:
+    result = matrix.Matrix()
+    column = matrix.Column("5.10", "5.10.0-46", accel="tcg", seconds=2.4)
+    result.columns.append(column)
+    labels = {"/buildbpf/objects/0.o": "probe", "/buildbpf/objects/1.o": "broken"}
+    matrix.add_kernel(result, column, GUEST_510, labels)
+    assert column.release == "5.10.0-46-cloud-amd64"
+    cells = {r.program: r.cells["5.10"] for r in result.rows}
+    assert cells["xdp_counter"].status == "pass" and cells["xdp_counter"].insns == 13
+    assert cells["tai"].status == "fail"
+    assert cells["tai"].reason == "helper 208 (bpf_ktime_get_tai_ns) does not exist before 6.1"
+    assert result.object_errors == [{"object": "broken", "kernel": "5.10", "error": "error parsing ELF data"}]
+    assert result.exit_code() == 5
+    text = "\n".join(matrix.render(result))
+    assert "probe xdp_counter  pass (13)" in text and "probe tai" in text and "FAIL" in text
+    assert result.as_json()["exit_code"] == 5
+
+
+def test_a_kernel_without_verdict_is_an_infrastructure_error() -> None:
+    result = matrix.Matrix(
+        [matrix.Column("6.1", "6.1.0-56", error="the guest kernel panicked: Kernel panic")]
+    )
+    assert result.exit_code() == 9
+    assert "ERROR: the guest kernel panicked" in "\n".join(matrix.render(result))
