@@ -444,12 +444,28 @@ def check(
             show_default=False,
         ),
     ] = None,
+    kernel: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--kernel",
+            help="Also verify every program on these kernels under QEMU: 5.10, 6.1, 6.12, ..., lts, "
+            "latest (comma-separated or repeated; `buildbpf kernels` lists them).",
+            show_default=False,
+        ),
+    ] = None,
+    kernel_image: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--kernel-image", help="A bzImage of your own to verify on (repeatable).", show_default=False
+        ),
+    ] = None,
 ) -> None:
     """Inspect eBPF objects: programs, maps, license, BTF lint, undefined symbols, size, sha256.
 
     With --load, every program is loaded into the running kernel's verifier (with Aya, so
     Aya's legacy maps work) and unloaded again; nothing stays in the kernel. Exit 5 when
-    any object has a problem, 7 when the kernel cannot be asked (no privilege).
+    any object has a problem, 7 when the kernel cannot be asked (no privilege). With --kernel:
+    a matrix of programs x kernels; exit 5 when a cell fails, 9 when a kernel gave no verdict.
     """
     from buildbpf import check as checker
     from buildbpf.errors import ConfigError
@@ -473,22 +489,34 @@ def check(
         for report in reports:
             checker.add_attach_targets(report)
     if load:
-        extra = {}
-        for item in attach_target or []:
-            function, sep, target = item.partition("=")
-            if not sep:
-                raise ConfigError(
-                    f"--attach-target {item!r} is not FUNCTION=TARGET", fix="e.g. my_fentry=do_unlinkat"
-                )
-            extra[function] = target
-        _load_reports(reports, extra)
-    if as_json:
-        print(json.dumps([r.as_json() for r in reports], indent=2))
-    else:
+        _load_reports(reports, _targets(attach_target))
+    on_kernels = None
+    if kernel or kernel_image:
+        from buildbpf.kernels import command
+
+        wanted = command.requests(kernel or [], kernel_image or [])
+        on_kernels = command.check_reports(reports, wanted, _targets(attach_target))
+    if not as_json:
         for report in reports:
             _print_report(report, full_log)
-    if not all(r.ok for r in reports):
-        raise typer.Exit(5)
+    elif on_kernels is None:
+        print(json.dumps([r.as_json() for r in reports], indent=2))
+    code = 0 if on_kernels is None else command.show(on_kernels, reports, as_json)
+    if code or not all(r.ok for r in reports):
+        raise typer.Exit(code or 5)
+
+
+def _targets(items: list[str] | None) -> dict[str, str]:
+    """`--attach-target FUNCTION=TARGET` items as a dict."""
+    extra = {}
+    for item in items or []:
+        function, sep, target = item.partition("=")
+        if not sep:
+            raise ConfigError(
+                f"--attach-target {item!r} is not FUNCTION=TARGET", fix="e.g. my_fentry=do_unlinkat"
+            )
+        extra[function] = target
+    return extra
 
 
 def _load_reports(reports: list[Any], extra_targets: dict[str, str] | None = None) -> None:
@@ -548,6 +576,19 @@ def _print_report(report: object, full_log: bool = False) -> None:
             typer.echo(f"        | {line}")
     for problem in report.problems:
         typer.echo(f"      problem: {problem}")
+
+
+@app.command()
+def kernels(
+    fetch: Annotated[
+        str | None, typer.Option("--fetch", help="Download these kernels now (e.g. lts,latest).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the table and the cache as JSON.")] = False,
+) -> None:
+    """The kernels `check --kernel` can boot (Debian's cloud-amd64 builds) and those already cached."""
+    from buildbpf.kernels import command
+
+    command.kernels(fetch, as_json)
 
 
 @app.command()

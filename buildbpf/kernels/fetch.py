@@ -48,9 +48,7 @@ class Kernel:
 
 
 def root() -> Path:
-    """The kernel cache: `BUILDBPF_KERNELS_DIR`, else `cache_home()/kernels`."""
-    if explicit := os.environ.get("BUILDBPF_KERNELS_DIR"):
-        return Path(explicit)
+    """The kernel cache, `cache_home()/kernels` (outside any checkout; BUILDBPF_CACHE_DIR moves it)."""
     return paths.usable_cache("kernels")
 
 

@@ -184,19 +184,10 @@ def render(matrix: Matrix) -> list[str]:
     """The matrix as text: the table, then what each kernel is, then every failure explained."""
     names = [f"{r.object} {r.program}" for r in matrix.rows]
     first = max([len("program"), *map(len, names)])
-    widths = [max(len(c.request), 14) for c in matrix.columns]
-    out = [
-        "  ".join(
-            [
-                "program".ljust(first),
-                *(c.request.ljust(w) for c, w in zip(matrix.columns, widths, strict=False)),
-            ]
-        )
-    ]
-    for name, row in zip(names, matrix.rows, strict=False):
-        cells = [
-            _text(row.cells.get(c.request), c).ljust(w) for c, w in zip(matrix.columns, widths, strict=False)
-        ]
+    columns = [(c, max(len(c.request), 14)) for c in matrix.columns]
+    out = ["  ".join(["program".ljust(first), *(c.request.ljust(w) for c, w in columns)]).rstrip()]
+    for name, row in zip(names, matrix.rows, strict=True):
+        cells = [_text(row.cells.get(c.request), c).ljust(w) for c, w in columns]
         out.append("  ".join([name.ljust(first), *cells]).rstrip())
     out.append("")
     for column in matrix.columns:

@@ -1,0 +1,67 @@
+"""What the CLI calls: `check --kernel` on the reports of `check`, and `buildbpf kernels`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from buildbpf.kernels import catalog, matrix, qemu
+
+
+def requests(kernels: list[str], images: list[Path]) -> list[str]:
+    """The kernels to boot: `--kernel` items (aliases expanded), then `--kernel-image` paths."""
+    found = catalog.expand(kernels) if kernels else []
+    return found + [f"path:{image}" for image in images if f"path:{image}" not in found]
+
+
+def check_reports(reports: list[Any], wanted: list[str], extra_targets: dict[str, str],
+                  timeout: float = qemu.DEFAULT_TIMEOUT) -> matrix.Matrix:  # fmt: skip
+    """Boot every kernel in `wanted` with every object of `reports` (check.Report) that has programs."""
+    from buildbpf import verifier
+    from buildbpf.kernels import guest, verify
+    from buildbpf.toolchain import pin_from, resolve_rust
+
+    chosen = [r for r in reports if r.programs and r.corrupt is None]
+    names = [Path(r.path).name for r in chosen]
+    objects = []
+    for report, name in zip(chosen, names, strict=True):
+        sections = {p.function: p.section for p in report.programs}
+        targets = dict(t.split("=", 1) for t in verifier.attach_targets(sections)) | extra_targets
+        objects.append((Path(report.path), name if names.count(name) == 1 else report.path, targets))
+    if not objects:
+        return matrix.Matrix()
+    helper = guest.static_helper(resolve_rust(pin_from(None, Path.cwd())))
+    return verify.check(objects, wanted, helper, timeout=timeout)
+
+
+def show(result: matrix.Matrix, reports: list[Any], as_json: bool) -> int:
+    """Print the matrix (after the reports, which the caller printed as text); its exit code."""
+    if as_json:
+        print(json.dumps({"objects": [r.as_json() for r in reports], "kernels": result.as_json()}, indent=2))
+    else:
+        typer.echo("")
+        for line in matrix.render(result):
+            typer.echo(line)
+    return result.exit_code()
+
+
+def kernels(fetch_spec: str | None, as_json: bool) -> None:
+    """`buildbpf kernels`: the table and the cache; with `--fetch`, download those first."""
+    from buildbpf.kernels import fetch, verify
+
+    fetched = [fetch.resolve(r) for r in catalog.expand(fetch_spec)] if fetch_spec else []
+    if as_json:
+        cached = fetch.cached()
+        data = {
+            "table": {v: {"suite": s, "note": n} for v, (s, n) in catalog.KERNELS.items()},
+            "aliases": catalog.ALIASES,
+            "cached": [{**vars(k), "vmlinuz": str(k.vmlinuz), "config": str(k.config)} for k in cached],
+            "fetched": [k.name for k in fetched],
+        }
+        print(json.dumps(data, indent=2))
+        return
+    for line in verify.listing():
+        typer.echo(line)
