@@ -118,8 +118,21 @@ def translate(log: str, error: str | None, program_type: str) -> str:
         return "too complex for this kernel's verifier (instruction limit)"
     if "stack size" in log and "too large" in log:
         return "the stack exceeds 512 bytes"
-    lines = [line for line in log.splitlines() if line.strip() and not line.startswith("processed ")]
+    lines = judgement(log)
     return lines[-1].strip() if lines else (error or "refused")
+
+
+_STATS = ("verification time", "stack depth", "processed ", "subprog ", "max_states", "Suggestion:")
+
+
+def judgement(log: str) -> list[str]:
+    """The log without the statistics and advice the kernel appends after its verdict."""
+    lines = [line for line in log.rstrip().splitlines() if line.strip()]
+    for index, line in enumerate(lines):
+        if line.startswith("verification time"):
+            lines = lines[:index]
+            break
+    return [line for line in lines if not line.startswith((*_STATS, " ", "\t"))]
 
 
 def _cell(load: ProgramLoad) -> Cell:
@@ -129,7 +142,7 @@ def _cell(load: ProgramLoad) -> Cell:
     if load.status == "not verified":
         return Cell("not verified", reason=load.reason, error=load.error)
     log = load.verifier_log or ""
-    tail = [line for line in log.rstrip().splitlines() if line.strip()][-15:]
+    tail = judgement(log)[-15:]
     text = (load.error or "").lower()
     if base in _ATTACH_TYPES and not log.strip() and ("btf" in text or "not found" in text):
         return Cell("cannot attach", reason=load.error, error=load.error)

@@ -278,3 +278,15 @@ def test_a_kernel_without_verdict_is_an_infrastructure_error() -> None:
     )
     assert result.exit_code() == 9
     assert "ERROR: the guest kernel panicked" in "\n".join(matrix.render(result))
+
+
+def test_reason_skips_the_statistics_and_advice_after_the_verdict() -> None:
+    log = (
+        "0: R1=ctx() R10=fp0\n1: (71) r0 = *(u8 *)(r1 +12)\n"
+        "invalid access to packet, off=12 size=1, R1(id=0,off=12,r=0)\nR1 offset is outside of the packet\n"
+        "Suggestion:\n  Add or adjust a bounds check that proves offset + access_size stays inside.\n"
+        "verification time 3741 usec\nstack depth max 0\nsubprog 0 (xdp_unchecked) main insns_self 2\n"
+        "processed 2 insns (limit 1000000) max_states_per_insn 0 total_states 0\n"
+    )
+    assert matrix.translate(log, "EACCES", "Xdp") == "R1 offset is outside of the packet"
+    assert matrix.judgement(log)[-1] == "R1 offset is outside of the packet"
