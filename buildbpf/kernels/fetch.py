@@ -15,7 +15,10 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -183,9 +186,22 @@ def cached(base: Path | None = None) -> list[Kernel]:
 
 def _download(base: Path, image: str, release: str) -> Kernel:
     target = base / "images" / release
-    work = base / "download" / release
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    (base / "download").mkdir(exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f"{release}-", dir=base / "download"))
+    try:
+        kernel = _unpack(base, image, release, work)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    shutil.rmtree(target, ignore_errors=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work.chmod(0o755)  # mkdtemp's is 0700
+    work.rename(target)  # whole or not at all: a killed download leaves no half kernel
+    return kernel
+
+
+def _unpack(base: Path, image: str, release: str, work: Path) -> Kernel:
+    target = base / "images" / release
     stanzas = [show(base, p) for p in catalog.payload_packages(show(base, image))]
     print(f"buildbpf: downloading Linux {release} ({sum(p.size for p in stanzas) >> 20} MiB)",
           file=sys.stderr, flush=True)  # fmt: skip
@@ -207,10 +223,17 @@ def _download(base: Path, image: str, release: str) -> Kernel:
                     _sha256(work / "vmlinuz"))  # fmt: skip
     meta = {**asdict(kernel), "vmlinuz": "vmlinuz", "config": "config", "fetched": int(time.time())}
     (work / "kernel.json").write_text(json.dumps(meta, indent=2) + "\n")
-    shutil.rmtree(target, ignore_errors=True)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    work.rename(target)  # whole or not at all: a killed download leaves no half kernel
     return kernel
+
+
+@contextmanager
+def _locked(base: Path) -> Iterator[None]:
+    """One buildbpf at a time in the apt lists and downloads of this cache."""
+    import fcntl
+
+    with (base / "lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def resolve(request: str, base: Path | None = None) -> Kernel:
@@ -218,6 +241,11 @@ def resolve(request: str, base: Path | None = None) -> Kernel:
     if request.startswith("path:"):
         return own_image(Path(request[5:]))
     base = base or root()
+    with _locked(base):
+        return _resolve(request, base)
+
+
+def _resolve(request: str, base: Path) -> Kernel:
     try:
         update_lists(base)
         packages = available(base)
