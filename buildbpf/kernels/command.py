@@ -26,15 +26,16 @@ def check_reports(reports: list[Any], wanted: list[str], extra_targets: dict[str
 
     chosen = [r for r in reports if r.programs and r.corrupt is None]
     names = [Path(r.path).name for r in chosen]
-    objects = []
+    objects, all_sections = [], []
     for report, name in zip(chosen, names, strict=True):
         sections = {p.function: p.section for p in report.programs}
+        all_sections.append(sections)
         targets = dict(t.split("=", 1) for t in verifier.attach_targets(sections)) | extra_targets
         objects.append((Path(report.path), name if names.count(name) == 1 else report.path, targets))
     if not objects:
         return matrix.Matrix()
     helper = guest.static_helper(resolve_rust(pin_from(None, Path.cwd())))
-    return verify.check(objects, wanted, helper, timeout=timeout)
+    return verify.check(objects, wanted, helper, timeout=timeout, sections=all_sections)
 
 
 def show(result: matrix.Matrix, reports: list[Any], as_json: bool) -> int:

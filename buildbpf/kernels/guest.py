@@ -20,6 +20,8 @@ TARGET = "x86_64-unknown-linux-gnu"
 # Debian has no musl std; glibc links statically (getaddrinfo & co. warn, the helper uses none)
 STATIC = "-C target-feature=+crt-static"
 LIST = "buildbpf/objects.list"
+ATTACH = "buildbpf/attach.list"
+PROBED = ("kprobe", "kretprobe", "tracepoint")  # targets the guest looks up (BTF ones fail to load)
 
 
 def _sources() -> list[Path]:
@@ -60,10 +62,25 @@ def static_helper(rust: RustToolchain) -> Path:
     return binary
 
 
-def initrd(helper: Path, objects: list[tuple[Path, dict[str, str]]]) -> bytes:
+def attach_list(sections: list[dict[str, str]]) -> str:
+    """`OBJECT<TAB>FUNCTION<TAB>KIND<TAB>TARGET` lines for the guest, from each object's
+    FUNCTION -> section."""
+    lines = []
+    for index, by_function in enumerate(sections):
+        for function, section in by_function.items():
+            kind, _, target = section.partition("/")
+            if kind in PROBED and target:
+                lines.append(f"/buildbpf/objects/{index}.o\t{function}\t{kind}\t{target}\n")
+    return "".join(lines)
+
+
+def initrd(
+    helper: Path, objects: list[tuple[Path, dict[str, str]]], sections: list[dict[str, str]] | None = None
+) -> bytes:
     """The newc archive: the helper as /init, the objects, and the list of what to load.
 
-    `objects`: each object with its FUNCTION -> ATTACH_TARGET arguments.
+    `objects`: each object with its FUNCTION -> ATTACH_TARGET arguments; `sections`: each
+    object's FUNCTION -> section, for the attach targets the guest looks up.
     """
     files: dict[str, tuple[bytes, int]] = {"init": (helper.read_bytes(), 0o755)}
     lines = []
@@ -72,5 +89,6 @@ def initrd(helper: Path, objects: list[tuple[Path, dict[str, str]]]) -> bytes:
         files[name] = (obj.read_bytes(), 0o644)
         lines.append("\t".join([f"/{name}", *(f"{k}={v}" for k, v in targets.items())]))
     files[LIST] = ("".join(f"{line}\n" for line in lines).encode(), 0o644)
+    files[ATTACH] = (attach_list(sections or []).encode(), 0o644)
     mount_points = [initramfs.Entry(d, 0o755) for d in ("dev", "proc", "sys")]
     return initramfs.archive(mount_points + initramfs.with_parents(files))

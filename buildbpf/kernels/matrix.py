@@ -92,10 +92,11 @@ class Matrix:
     object_errors: list[dict[str, str]] = field(default_factory=list)  # object, kernel, error
 
     def exit_code(self) -> int:
-        """9 when a kernel gave no verdict (the check is incomplete), 5 when a cell fails, else 0."""
+        """9 when a kernel gave no verdict (the check is incomplete), 5 when a cell fails or cannot
+        attach, else 0."""
         if any(c.error for c in self.columns):
             return EXIT_INFRA
-        failed = any(c.status == "fail" for r in self.rows for c in r.cells.values())
+        failed = any(c.status in ("fail", "cannot attach") for r in self.rows for c in r.cells.values())
         return EXIT_FAIL if failed or self.object_errors else 0
 
     def as_json(self) -> dict[str, Any]:
@@ -149,38 +150,60 @@ def _cell(load: ProgramLoad) -> Cell:
     return Cell("fail", reason=translate(log, load.error, base), error=load.error, log_tail=tail)
 
 
-def split_objects(lines: list[str]) -> tuple[KernelFacts, dict[str, list[str]], str | None]:
-    """The guest's lines -> (facts, object path -> its lines, the release the guest reported)."""
+@dataclass
+class GuestOutput:
+    """One guest's lines, sorted: facts, each object's lines, attach targets it looked up."""
+
+    facts: KernelFacts = field(default_factory=KernelFacts)
+    release: str | None = None
+    per_object: dict[str, list[str]] = field(default_factory=dict)
+    attach: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (object, function)
+
+
+def _attachable(cell: Cell, target: dict[str, Any] | None) -> Cell:
+    """A verified program whose kprobe or tracepoint does not exist here cannot attach."""
+    if cell.status != "pass" or target is None or target["found"]:
+        return cell
+    where = "tracefs" if target["kind"] == "tracepoint" else "/proc/kallsyms"
+    reason = f"{target['kind']} {target['target']} is not in this kernel's {where}"
+    return Cell("cannot attach", cell.insns, reason=reason)
+
+
+def split_objects(lines: list[str]) -> GuestOutput:
+    """The guest's lines, by object."""
     import json
 
-    per_object: dict[str, list[str]] = {}
+    out = GuestOutput()
     current: list[str] = []
-    facts, release = KernelFacts(), None
     for line in lines:
         if line.startswith('{"kernel"'):
-            _, _, facts = parse_output(line)
-            release = json.loads(line)["kernel"].get("release")
+            _, _, out.facts = parse_output(line)
+            out.release = json.loads(line)["kernel"].get("release")
+        elif line.startswith('{"attach"'):
+            found = json.loads(line)["attach"]
+            out.attach[(found["object"], found["function"])] = found
         elif line.startswith('{"object"'):
-            current = per_object.setdefault(json.loads(line)["object"], [])
+            current = out.per_object.setdefault(json.loads(line)["object"], [])
         elif line.startswith("{"):
             current.append(line)
-    return facts, per_object, release
+    return out
 
 
 def add_kernel(matrix: Matrix, column: Column, lines: list[str], labels: dict[str, str]) -> None:
     """Put one kernel's guest output into `matrix`. `labels`: guest path -> object name."""
-    facts, per_object, column.release = split_objects(lines)
+    guest = split_objects(lines)
+    column.release = guest.release
     for path, label in labels.items():
-        loads, object_error, _ = parse_output("\n".join(per_object.get(path, [])))
+        loads, object_error, _ = parse_output("\n".join(guest.per_object.get(path, [])))
         if object_error is not None:
             matrix.object_errors.append({"object": label, "kernel": column.request, "error": object_error})
         for load in loads:
-            judged = judge(load, facts, ALL_CAPS)
+            judged = judge(load, guest.facts, ALL_CAPS)
             row = next((r for r in matrix.rows if (r.object, r.program) == (label, load.name)), None)
             if row is None:
                 row = Row(label, load.name, load.type)
                 matrix.rows.append(row)
-            row.cells[column.request] = _cell(judged)
+            row.cells[column.request] = _attachable(_cell(judged), guest.attach.get((path, load.name)))
 
 
 def _text(cell: Cell | None, column: Column) -> str:

@@ -26,8 +26,10 @@ def check(
     *,
     timeout: float = qemu.DEFAULT_TIMEOUT,
     parallel: int = qemu.PARALLEL,
+    sections: list[dict[str, str]] | None = None,
 ) -> matrix.Matrix:
-    """Boot every requested kernel with every object; `objects`: (path, label, attach targets)."""
+    """Boot every requested kernel with every object; `objects`: (path, label, attach targets),
+    `sections`: each object's FUNCTION -> section (its kprobe/tracepoint targets are looked up)."""
     qemu.qemu_binary()
     kernels = [fetch.resolve(r) for r in requests]
     usable, why = qemu.kvm_usable()
@@ -38,7 +40,7 @@ def check(
     with tempfile.TemporaryDirectory(prefix="buildbpf-kernels-") as tmp:
         work = Path(tmp)
         initrd = work / "initrd.cpio"
-        initrd.write_bytes(guest.initrd(helper, [(path, targets) for path, _, targets in objects]))
+        initrd.write_bytes(guest.initrd(helper, [(path, targets) for path, _, targets in objects], sections))
         labels = {f"/buildbpf/objects/{i}.o": label for i, (_, label, _) in enumerate(objects)}
         jobs = []
         for index, kernel in enumerate(kernels):

@@ -36,7 +36,7 @@ def vm_tools() -> None:
 
 @pytest.fixture(scope="module")
 def cases(toolchain: Toolchain, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The kernel-cases object: xdp_tai (helper 208, Linux 6.1), xdp_unchecked, xdp_pass."""
+    """The kernel-cases object: xdp_tai (helper 208, Linux 6.1), xdp_unchecked, xdp_pass, probe_tai."""
     crate = tmp_path_factory.mktemp("cases") / "kernel-cases-ebpf"
     shutil.copytree(FIXTURES / "kernel-cases-ebpf", crate, ignore=shutil.ignore_patterns("target"))
     _, executables = cargo_build_ebpf(toolchain, crate)
@@ -73,6 +73,13 @@ def test_verdicts_depend_on_the_kernel(cases: Path) -> None:
     assert any("unknown#208" in line for line in found["xdp_tai"]["5.10"]["log_tail"])
     assert found["xdp_tai"]["6.1"]["status"] == "pass"
     assert found["xdp_tai"]["latest"]["status"] == "pass"
+    # verified everywhere, but its kprobe target arrived with 6.1 too
+    assert found["probe_tai"]["5.10"]["status"] == "cannot attach"
+    assert (
+        "bpf_ktime_get_tai_ns is not in this kernel's /proc/kallsyms" in found["probe_tai"]["5.10"]["reason"]
+    )
+    assert found["probe_tai"]["6.1"]["status"] == "pass"
+    assert found["probe_tai"]["latest"]["status"] == "pass"
     # refused by every verifier
     for kernel in ("5.10", "6.1", "latest"):
         assert found["xdp_unchecked"][kernel]["status"] == "fail"

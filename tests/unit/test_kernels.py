@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from buildbpf.errors import ConfigError
-from buildbpf.kernels import catalog, fetch, initramfs, matrix, qemu
+from buildbpf.kernels import catalog, fetch, guest, initramfs, matrix, qemu
 
 DATA = Path(__file__).parent / "data" / "kernels"
 
@@ -290,3 +290,31 @@ def test_reason_skips_the_statistics_and_advice_after_the_verdict() -> None:
     )
     assert matrix.translate(log, "EACCES", "Xdp") == "R1 offset is outside of the packet"
     assert matrix.judgement(log)[-1] == "R1 offset is outside of the packet"
+
+
+def test_a_verified_program_whose_kprobe_is_missing_cannot_attach() -> None:
+    lines = [
+        '{"kernel": {"bpffs": "private", "lsms": null, "release": "5.10.0-46-cloud-amd64"}}',
+        '{"attach": {"object": "/buildbpf/objects/0.o", "function": "probe", "kind": "kprobe", '
+        '"target": "bpf_ktime_get_tai_ns", "found": false}}',
+        '{"object": "/buildbpf/objects/0.o"}',
+        '{"name": "probe", "type": "KProbe", "ok": true, "translated_insns": 2, "verified_insns": null}',
+        "BUILDBPF-GUEST-END",
+    ]
+    result = matrix.Matrix([matrix.Column("5.10", "5.10.0-46")])
+    matrix.add_kernel(result, result.columns[0], lines, {"/buildbpf/objects/0.o": "obj"})
+    [row] = result.rows
+    assert row.cells["5.10"].status == "cannot attach"
+    assert row.cells["5.10"].reason == "kprobe bpf_ktime_get_tai_ns is not in this kernel's /proc/kallsyms"
+    assert result.exit_code() == 5
+
+
+def test_the_guest_gets_the_kprobe_and_tracepoint_targets() -> None:
+    sections = [
+        {"a": "kprobe/tcp_connect", "b": "xdp", "c": "kprobe"},
+        {"d": "tracepoint/syscalls/sys_enter_kill"},
+    ]
+    assert guest.attach_list(sections) == (
+        "/buildbpf/objects/0.o\ta\tkprobe\ttcp_connect\n"
+        "/buildbpf/objects/1.o\td\ttracepoint\tsyscalls/sys_enter_kill\n"
+    )

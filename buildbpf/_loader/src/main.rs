@@ -366,6 +366,8 @@ mod guest {
     use std::{ffi::CString, os::fd::AsRawFd};
 
     const LIST: &str = "/buildbpf/objects.list";
+    /// `OBJECT<TAB>FUNCTION<TAB>KIND<TAB>TARGET` a line: kprobe and tracepoint targets to look up.
+    const ATTACH: &str = "/buildbpf/attach.list";
     /// The host trusts nothing without it: a guest that dies early never prints it.
     const END: &str = "BUILDBPF-GUEST-END";
     /// Characters of a refused program's verifier log sent to the host (its end).
@@ -392,6 +394,38 @@ mod guest {
         Some(file)
     }
 
+    /// One `{"attach": ...}` line per target of `ATTACH`: kprobes in /proc/kallsyms (functions
+    /// only), tracepoints in tracefs. Verifying never needs them; attaching does.
+    fn attach_targets(out: &mut dyn Write) {
+        let list = fs::read_to_string(ATTACH).unwrap_or_default();
+        if list.is_empty() {
+            return;
+        }
+        let kallsyms = fs::read_to_string("/proc/kallsyms").unwrap_or_default();
+        let symbols: HashSet<&str> = kallsyms
+            .lines()
+            .filter_map(|line| {
+                let mut parts = line.split_whitespace();
+                let (_, kind, name) = (parts.next()?, parts.next()?, parts.next()?);
+                matches!(kind, "t" | "T" | "w" | "W").then_some(name)
+            })
+            .collect();
+        for line in list.lines() {
+            let fields: Vec<&str> = line.split('\t').collect();
+            let [object, function, kind, target] = fields[..] else { continue };
+            let found = match kind {
+                "kprobe" | "kretprobe" => symbols.contains(target),
+                "tracepoint" => std::path::Path::new("/sys/kernel/tracing/events").join(target).is_dir(),
+                _ => continue,
+            };
+            let _ = writeln!(
+                out,
+                "{{\"attach\": {{\"object\": {}, \"function\": {}, \"kind\": {}, \"target\": {}, \"found\": {found}}}}}",
+                quote(object), quote(function), quote(kind), quote(target),
+            );
+        }
+    }
+
     fn report(out: &mut dyn Write) {
         let release = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
         let lsms = fs::read_to_string("/sys/kernel/security/lsm").ok();
@@ -401,6 +435,7 @@ mod guest {
             lsms.as_deref().map(str::trim).map_or_else(|| "null".to_owned(), quote),
             quote(release.trim()),
         );
+        attach_targets(out);
         let btf = Btf::from_sys_fs().ok();
         for line in fs::read_to_string(LIST).unwrap_or_default().lines() {
             let mut fields = line.split('\t');
