@@ -188,6 +188,14 @@ def build(
     load: Annotated[
         bool, typer.Option("--load", help="Run `buildbpf check --load` (kernel verifier, root) afterwards.")
     ] = False,
+    kernel: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--kernel",
+            help="Verify every object on these kernels under QEMU afterwards (as `check --kernel`).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Build the eBPF crates, verify every object, then build the userspace crates.
 
@@ -235,7 +243,7 @@ def build(
     builder.prepare_sources(context)
     result = builder.execute(plan, timeout=context.cargo_timeout)
     reports: list[Any] = []
-    if run_check or load:
+    if run_check or load or kernel:
         from buildbpf import check as checker
 
         reports = []
@@ -244,16 +252,21 @@ def build(
             reports.append(checker.inspect(Path(obj.path), btf_required=btf, btf_origin=origin))
         if load:
             _load_reports(reports)
+    from buildbpf.kernels import command
+
+    on_kernels = command.after_build(reports, kernel)
     if not human:
-        output = json.dumps({**result.as_json(), "checks": [r.as_json() for r in reports]}, indent=2) + "\n"
+        checked = {"checks": [r.as_json() for r in reports], **command.as_json(on_kernels)}
+        output = json.dumps({**result.as_json(), **checked}, indent=2) + "\n"
     else:
         output = "".join(f"{line}\n" for line in _build_lines(result))
     typer.echo(output, nl=False)
     if human:
         for report in reports:
             _print_report(report)
-    if not all(r.ok for r in reports):
-        raise typer.Exit(5)
+    code = command.finish(on_kernels, human)
+    if code or not all(r.ok for r in reports):
+        raise typer.Exit(code or 5)
     recorder = ctx.obj
     if recorder is not None and all(c.status == "unchanged" for c in result.configs):
         # a clean no-op: the next identical build may replay it (buildbpf/replay.py)

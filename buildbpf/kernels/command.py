@@ -49,6 +49,26 @@ def show(result: matrix.Matrix, reports: list[Any], as_json: bool) -> int:
     return result.exit_code()
 
 
+def after_build(reports: list[Any], kernels: list[str] | None) -> matrix.Matrix | None:
+    """`build --kernel`: the built objects on those kernels; None without --kernel."""
+    return check_reports(reports, requests(kernels, []), {}) if kernels else None
+
+
+def as_json(result: matrix.Matrix | None) -> dict[str, Any]:
+    return {"kernels": result.as_json()} if result is not None else {}
+
+
+def finish(result: matrix.Matrix | None, human: bool) -> int:
+    """Print the matrix of `build --kernel` (JSON has it already); its exit code."""
+    if result is None:
+        return 0
+    if human:
+        typer.echo("")
+        for line in matrix.render(result):
+            typer.echo(line)
+    return result.exit_code()
+
+
 def kernels(fetch_spec: str | None, as_json: bool) -> None:
     """`buildbpf kernels`: the table and the cache; with `--fetch`, download those first."""
     from buildbpf.kernels import fetch, verify

@@ -318,3 +318,11 @@ def test_the_guest_gets_the_kprobe_and_tracepoint_targets() -> None:
         "/buildbpf/objects/0.o\ta\tkprobe\ttcp_connect\n"
         "/buildbpf/objects/1.o\td\ttracepoint\tsyscalls/sys_enter_kill\n"
     )
+
+
+def test_build_with_kernel_is_never_replayed() -> None:
+    from buildbpf.replay import eligible
+
+    assert eligible(["build", "--release"], {})
+    assert not eligible(["build", "--release", "--kernel", "5.10"], {})
+    assert not eligible(["build", "--kernel=lts"], {})
