@@ -597,11 +597,14 @@ def kernels(
         str | None, typer.Option("--fetch", help="Download these kernels now (e.g. lts,latest).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the table and the cache as JSON.")] = False,
+    lock: Annotated[
+        bool, typer.Option("--lock", help="Pin the exact packages in buildbpf-kernels.lock (commit it).")
+    ] = False,
 ) -> None:
     """The kernels `check --kernel` can boot (Debian's cloud-amd64 builds) and those already cached."""
     from buildbpf.kernels import command
 
-    command.kernels(fetch, as_json)
+    command.kernels(fetch, as_json, lock)
 
 
 @app.command()

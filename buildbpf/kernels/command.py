@@ -69,10 +69,15 @@ def finish(result: matrix.Matrix | None, human: bool) -> int:
     return result.exit_code()
 
 
-def kernels(fetch_spec: str | None, as_json: bool) -> None:
-    """`buildbpf kernels`: the table and the cache; with `--fetch`, download those first."""
+def kernels(fetch_spec: str | None, as_json: bool, lock: bool = False) -> None:
+    """`buildbpf kernels`: the table and the cache; with `--fetch`, download those first; with
+    `--lock`, pin them (or what the lock holds, else lts + latest) in buildbpf-kernels.lock."""
     from buildbpf.kernels import fetch, verify
+    from buildbpf.kernels import lock as locking
 
+    if lock:
+        path = locking.lock(catalog.expand(fetch_spec) if fetch_spec else [])
+        typer.echo(f"wrote {path}", err=True)
     fetched = [fetch.resolve(r) for r in catalog.expand(fetch_spec)] if fetch_spec else []
     if as_json:
         cached = fetch.cached()

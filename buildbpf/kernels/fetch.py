@@ -184,12 +184,13 @@ def cached(base: Path | None = None) -> list[Kernel]:
     return sorted(found, key=lambda k: catalog.version_key(k.name))
 
 
-def _download(base: Path, image: str, release: str) -> Kernel:
+def download(base: Path, image: str, release: str, pinned: list[str] | None = None) -> Kernel:
+    """Download `image` (or exactly the `pinned` NAME=VERSION packages) into the cache."""
     target = base / "images" / release
     (base / "download").mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f"{release}-", dir=base / "download"))
     try:
-        kernel = _unpack(base, image, release, work)
+        kernel = _unpack(base, image, release, work, pinned)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
@@ -200,9 +201,10 @@ def _download(base: Path, image: str, release: str) -> Kernel:
     return kernel
 
 
-def _unpack(base: Path, image: str, release: str, work: Path) -> Kernel:
+def _unpack(base: Path, image: str, release: str, work: Path, pinned: list[str] | None) -> Kernel:
     target = base / "images" / release
-    stanzas = [show(base, p) for p in catalog.payload_packages(show(base, image))]
+    wanted = pinned or catalog.payload_packages(show(base, image))
+    stanzas = [show(base, p) for p in wanted]
     print(f"buildbpf: downloading Linux {release} ({sum(p.size for p in stanzas) >> 20} MiB)",
           file=sys.stderr, flush=True)  # fmt: skip
     _apt(base, ["apt-get", "download", "-q", *(f"{p.name}={p.version}" for p in stanzas)], cwd=work)
@@ -236,12 +238,17 @@ def _locked(base: Path) -> Iterator[None]:
         yield
 
 
-def resolve(request: str, base: Path | None = None) -> Kernel:
-    """The kernel for one request (`6.1`, `latest`, `path:FILE`), downloaded if needed."""
+def resolve(request: str, base: Path | None = None, *, use_lock: bool = True) -> Kernel:
+    """The kernel for one request (`6.1`, `latest`, `path:FILE`), downloaded if needed; the
+    one `buildbpf-kernels.lock` pins, when there is one and `use_lock`."""
     if request.startswith("path:"):
         return own_image(Path(request[5:]))
     base = base or root()
     with _locked(base):
+        from buildbpf.kernels import lock
+
+        if use_lock and (locked := lock.locked(request)) is not None:
+            return lock.fetch_locked(base, request, locked)
         return _resolve(request, base)
 
 
@@ -260,7 +267,7 @@ def _resolve(request: str, base: Path) -> Kernel:
         raise ConfigError(f"Debian has no cloud-amd64 kernel {request}",
                           fix=f"available: {', '.join(series)}, latest")  # fmt: skip
     release = next(r for r, p in packages.items() if p == image)
-    return load_cached(base / "images" / release) or _download(base, image, release)
+    return load_cached(base / "images" / release) or download(base, image, release)
 
 
 def own_image(image: Path) -> Kernel:

@@ -326,3 +326,18 @@ def test_build_with_kernel_is_never_replayed() -> None:
     assert eligible(["build", "--release"], {})
     assert not eligible(["build", "--release", "--kernel", "5.10"], {})
     assert not eligible(["build", "--kernel=lts"], {})
+
+
+def test_lock_file_round_trip(tmp_path: Path) -> None:
+    from buildbpf.kernels import lock
+
+    package = {"name": "linux-image-5.10.0-46-cloud-amd64", "version": "5.10.262-1", "sha256": "ab"}
+    kernel = fetch.Kernel("5.10.0-46", "5.10", tmp_path / "vmlinuz", None, [package], "cd")
+    lock.write(tmp_path / lock.NAME, {"5.10": kernel})
+    nested = tmp_path / "crate" / "src"
+    nested.mkdir(parents=True)
+    assert lock.find(nested) == tmp_path / lock.NAME
+    entry = lock.locked("5.10", nested)
+    assert entry == {"release": "5.10.0-46", "vmlinuz_sha256": "cd", "packages": kernel.packages}
+    assert lock.locked("6.1", nested) is None
+    assert "kernels --lock" in (tmp_path / lock.NAME).read_text().splitlines()[0]
