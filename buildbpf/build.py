@@ -116,6 +116,7 @@ class ObjectToCheck:
     crate: str
     btf: bool
     btf_origin: str  # why: `btf = false (buildbpf.toml:4 crates.x-ebpf.btf)`, aya-build, ...
+    kernels: tuple[str, ...] = ()  # `kernels` and `min_kernel` of its crate's settings
 
 
 def btf_expected(effective: settings.Effective, *, aya_build: bool = False) -> tuple[bool, str]:
@@ -224,6 +225,7 @@ def published_objects(
     for crate in workspace.ebpf_roots():
         effective = settings.effective(crate.name, config, environ)
         btf, origin = btf_expected(effective, aya_build=crate.name in aya_built)
+        kernels = tuple(settings.configured_kernels(effective))
         for target in settings.BpfTarget:
             built = read_built(objects_dir(workspace.target_dir, target))
             for name in crate.bins:
@@ -234,9 +236,9 @@ def published_objects(
                 if isinstance(entry, dict) and entry.get("sha256") == _sha256_of(path):
                     as_built = bool(entry.get("btf"))
                     found.append(ObjectToCheck(path, crate.name, as_built, f"btf = {str(as_built).lower()} "
-                                               f"(as it was built, {BUILT_RECORD})"))  # fmt: skip
+                                               f"(as it was built, {BUILT_RECORD})", kernels))  # fmt: skip
                 else:
-                    found.append(ObjectToCheck(path, crate.name, btf, origin))
+                    found.append(ObjectToCheck(path, crate.name, btf, origin, kernels))
     return workspace.target_dir / "buildbpf", found
 
 

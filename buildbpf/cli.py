@@ -254,7 +254,7 @@ def build(
             _load_reports(reports)
     from buildbpf.kernels import command
 
-    on_kernels = command.after_build(reports, kernel)
+    on_kernels = command.after_build(reports, kernel, [context.effective[o.crate] for o in result.objects])
     if not human:
         checked = {"checks": [r.as_json() for r in reports], **command.as_json(on_kernels)}
         output = json.dumps({**result.as_json(), **checked}, indent=2) + "\n"
@@ -495,6 +495,7 @@ def check(
                 f"no verified objects under {published}", fix="run `buildbpf build --release` first"
             )
         judged = [(o.path, o.btf, f"crate {o.crate}: {o.btf_origin}") for o in found]
+        kernel = kernel or list(dict.fromkeys(k for o in found for k in o.kernels))  # buildbpf.toml
     if btf_required is not None:
         judged = [(p, btf_required, "--no-btf") for p, _, _ in judged]
     reports = [checker.inspect(p, btf_required=btf, btf_origin=why) for p, btf, why in judged]

@@ -123,6 +123,14 @@ class CrateSettings(_Strict):
         description="`bpf_target_arch` cfg seen by aya-ebpf (x86_64, aarch64, ...); "
         "default: the arch of the userspace target, never blindly the host.",
     )
+    kernels: list[str] | None = Field(
+        None,
+        description='Kernels `check` and `build --check` verify every program on, under QEMU, e.g. '
+        '["5.10", "6.1", "latest"] (see `check --kernel`; the command line wins).',
+    )
+    min_kernel: str | None = Field(
+        None, description='The oldest kernel you deploy to, e.g. "5.10": always among the kernels checked.'
+    )
 
 
 class ConfigFile(_Strict):
@@ -414,6 +422,15 @@ class Explanation:
     config_path: Path | None
     ignored: Path | None
     crates: list[Effective] = field(default_factory=list)
+
+
+def configured_kernels(effective: Effective) -> list[str]:
+    """The kernels a crate's settings ask `check` to verify on: `min_kernel` first, then `kernels`."""
+    values = effective.values
+    wanted = list(values["kernels"].value or []) if "kernels" in values else []
+    if "min_kernel" in values and values["min_kernel"].value not in (None, *wanted):
+        wanted.insert(0, values["min_kernel"].value)
+    return wanted
 
 
 def describe(value: Any) -> Any:

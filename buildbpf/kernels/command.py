@@ -49,9 +49,14 @@ def show(result: matrix.Matrix, reports: list[Any], as_json: bool) -> int:
     return result.exit_code()
 
 
-def after_build(reports: list[Any], kernels: list[str] | None) -> matrix.Matrix | None:
-    """`build --kernel`: the built objects on those kernels; None without --kernel."""
-    return check_reports(reports, requests(kernels, []), {}) if kernels else None
+def after_build(reports: list[Any], kernels: list[str] | None, effective: list[Any]) -> matrix.Matrix | None:
+    """`build --kernel` (or `build --check` with `kernels`/`min_kernel` in the crates'
+    settings, `effective`): the built objects on those kernels; None when none is asked for."""
+    from buildbpf.settings import configured_kernels
+
+    configured = [k for e in effective for k in configured_kernels(e)] if reports else []
+    wanted = kernels or list(dict.fromkeys(configured))
+    return check_reports(reports, requests(wanted, []), {}) if wanted else None
 
 
 def as_json(result: matrix.Matrix | None) -> dict[str, Any]:

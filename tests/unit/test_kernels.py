@@ -341,3 +341,16 @@ def test_lock_file_round_trip(tmp_path: Path) -> None:
     assert entry == {"release": "5.10.0-46", "vmlinuz_sha256": "cd", "packages": kernel.packages}
     assert lock.locked("6.1", nested) is None
     assert "kernels --lock" in (tmp_path / lock.NAME).read_text().splitlines()[0]
+
+
+def test_kernels_and_min_kernel_in_buildbpf_toml(tmp_path: Path) -> None:
+    from buildbpf.settings import configured_kernels, effective, load_config
+
+    (tmp_path / "buildbpf.toml").write_text(
+        '[defaults]\nkernels = ["6.1", "latest"]\nmin_kernel = "5.10"\n[crates.b-ebpf]\nkernels = ["6.12"]\n'
+    )
+    config = load_config(tmp_path)
+    assert configured_kernels(effective("a-ebpf", config, environ={})) == ["5.10", "6.1", "latest"]
+    assert configured_kernels(effective("b-ebpf", config, environ={})) == ["5.10", "6.12"]
+    (tmp_path / "buildbpf.toml").write_text("")
+    assert configured_kernels(effective("a-ebpf", load_config(tmp_path), environ={})) == []
