@@ -271,10 +271,12 @@ def _resolve(request: str, base: Path) -> Kernel:
 
 
 def own_image(image: Path) -> Kernel:
-    """A bzImage the user built (`--kernel-image PATH`); its config beside it when there is one."""
+    """A bzImage the user built (`--kernel-image PATH`); its config checked when there is one."""
     if not image.is_file():
         raise ConfigError(f"kernel image {image} does not exist", fix="give the path of a bzImage")
-    config = next((c for c in (image.parent / ".config", image.with_name("config")) if c.is_file()), None)
+    # beside it, or at the top of the tree it was built in (arch/x86/boot/bzImage)
+    places = [image.with_name("config"), *(d / ".config" for d in image.parents[:4])]
+    config = next((c for c in places if c.is_file()), None)
     if config is not None and (missing := check_config(config)):
         raise ConfigError(f"{image}: its config lacks {', '.join(missing)}",
                           fix="build it with CONFIG_BPF_SYSCALL=y and CONFIG_DEBUG_INFO_BTF=y")  # fmt: skip
