@@ -354,3 +354,18 @@ def test_kernels_and_min_kernel_in_buildbpf_toml(tmp_path: Path) -> None:
     assert configured_kernels(effective("b-ebpf", config, environ={})) == ["5.10", "6.12"]
     (tmp_path / "buildbpf.toml").write_text("")
     assert configured_kernels(effective("a-ebpf", load_config(tmp_path), environ={})) == []
+
+
+def test_own_image_checks_the_config_of_its_tree(tmp_path: Path) -> None:
+    image = tmp_path / "arch" / "x86" / "boot" / "bzImage"
+    image.parent.mkdir(parents=True)
+    image.write_bytes(b"MZ kernel")
+    (tmp_path / ".config").write_text("CONFIG_BPF_SYSCALL=y\n")
+    with pytest.raises(ConfigError, match="CONFIG_DEBUG_INFO_BTF=y"):
+        fetch.own_image(image)
+    (tmp_path / ".config").write_text("CONFIG_BPF_SYSCALL=y\nCONFIG_DEBUG_INFO_BTF=y\n")
+    kernel = fetch.own_image(image)
+    assert (kernel.name, kernel.series, kernel.config) == ("bzImage", "custom", tmp_path / ".config")
+    assert catalog.expand(f"path:{image}") == [f"path:{image}"]
+    with pytest.raises(ConfigError, match="does not exist"):
+        fetch.own_image(tmp_path / "missing")
