@@ -1,27 +1,34 @@
-"""What the CLI calls: `check --kernel` on the reports of `check`, and `buildbpf kernels`."""
+"""What the CLI calls: `check --kernel` on the reports of `check`, and `buildbpf kernels`.
+
+Imports inside functions: `build` imports this module on every full-path run, most of them
+without --kernel.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from buildbpf.kernels import catalog, matrix, qemu
+if TYPE_CHECKING:
+    from buildbpf.kernels import matrix
 
 
 def requests(kernels: list[str], images: list[Path]) -> list[str]:
     """The kernels to boot: `--kernel` items (aliases expanded), then `--kernel-image` paths."""
+    from buildbpf.kernels import catalog
+
     found = catalog.expand(kernels) if kernels else []
     return found + [f"path:{image}" for image in images if f"path:{image}" not in found]
 
 
 def check_reports(reports: list[Any], wanted: list[str], extra_targets: dict[str, str],
-                  timeout: float = qemu.DEFAULT_TIMEOUT) -> matrix.Matrix:  # fmt: skip
+                  timeout: float | None = None) -> matrix.Matrix:  # fmt: skip
     """Boot every kernel in `wanted` with every object of `reports` (check.Report) that has programs."""
     from buildbpf import verifier
-    from buildbpf.kernels import guest, verify
+    from buildbpf.kernels import guest, matrix, qemu, verify
     from buildbpf.toolchain import pin_from, resolve_rust
 
     chosen = [r for r in reports if r.programs and r.corrupt is None]
@@ -35,11 +42,14 @@ def check_reports(reports: list[Any], wanted: list[str], extra_targets: dict[str
     if not objects:
         return matrix.Matrix()
     helper = guest.static_helper(resolve_rust(pin_from(None, Path.cwd())))
+    timeout = timeout or qemu.DEFAULT_TIMEOUT
     return verify.check(objects, wanted, helper, timeout=timeout, sections=all_sections)
 
 
 def show(result: matrix.Matrix, reports: list[Any], as_json: bool) -> int:
     """Print the matrix (after the reports, which the caller printed as text); its exit code."""
+    from buildbpf.kernels import matrix
+
     if as_json:
         print(json.dumps({"objects": [r.as_json() for r in reports], "kernels": result.as_json()}, indent=2))
     else:
@@ -65,6 +75,8 @@ def as_json(result: matrix.Matrix | None) -> dict[str, Any]:
 
 def finish(result: matrix.Matrix | None, human: bool) -> int:
     """Print the matrix of `build --kernel` (JSON has it already); its exit code."""
+    from buildbpf.kernels import matrix
+
     if result is None:
         return 0
     if human:
@@ -77,7 +89,7 @@ def finish(result: matrix.Matrix | None, human: bool) -> int:
 def kernels(fetch_spec: str | None, as_json: bool, lock: bool = False) -> None:
     """`buildbpf kernels`: the table and the cache; with `--fetch`, download those first; with
     `--lock`, pin them (or what the lock holds, else lts + latest) in buildbpf-kernels.lock."""
-    from buildbpf.kernels import fetch, verify
+    from buildbpf.kernels import catalog, fetch, verify
     from buildbpf.kernels import lock as locking
 
     if lock:
