@@ -75,6 +75,14 @@ class KernelError(BuildbpfError):
     kind = "kernel error"
 
 
+class KernelCheckError(BuildbpfError):
+    """Another kernel gave no verdict (`check --kernel`): a download failed, QEMU is missing or
+    failed, the guest panicked or hung. Not a verifier failure: the check is incomplete."""
+
+    exit_code = 9
+    kind = "kernel check infrastructure error"
+
+
 class FileSystemError(BuildbpfError):
     """A file or directory could not be read or written: permissions, a read-only or full disk."""
 

@@ -86,6 +86,7 @@ class ObjectToCheck:
     crate: str
     btf: bool
     btf_origin: str  # why: `btf = false (buildbpf.toml:4 crates.x-ebpf.btf)`, aya-build, ...
+    kernels: tuple[str, ...] = ()  # `kernels` and `min_kernel` of its crate's settings
 
 
 def btf_expected(effective: settings.Effective, *, aya_build: bool = False) -> tuple[bool, str]:
@@ -119,7 +120,9 @@ def published_objects(
     aya_built = {c.name for c in workspace.built_by_aya_build()}
     found = []
     for crate in workspace.ebpf_roots():
-        btf, origin = btf_expected(effective(crate.name, config, environ), aya_build=crate.name in aya_built)
+        settings_of = effective(crate.name, config, environ)
+        btf, origin = btf_expected(settings_of, aya_build=crate.name in aya_built)
+        kernels = tuple(settings.configured_kernels(settings_of))
         for target in settings.BpfTarget:
             built = read_built(objects_dir(workspace.target_dir, target))
             for name in crate.bins:
@@ -130,9 +133,9 @@ def published_objects(
                 if isinstance(entry, dict) and entry.get("sha256") == _sha256_of(path):
                     as_built = bool(entry.get("btf"))
                     found.append(ObjectToCheck(path, crate.name, as_built, f"btf = {str(as_built).lower()} "
-                                               f"(as it was built, {BUILT_RECORD})"))  # fmt: skip
+                                               f"(as it was built, {BUILT_RECORD})", kernels))  # fmt: skip
                 else:
-                    found.append(ObjectToCheck(path, crate.name, btf, origin))
+                    found.append(ObjectToCheck(path, crate.name, btf, origin, kernels))
     return workspace.target_dir / "buildbpf", found
 
 

@@ -18,13 +18,15 @@ from buildbpf.build.environment import env_flag
 from buildbpf.build.layout import btf_expected, published_objects
 from buildbpf.build.plan import plan_build
 from buildbpf.build.replay import DISABLE
-from buildbpf.build.settings import Overrides
+from buildbpf.build.settings import Overrides, configured_kernels
 from buildbpf.build.steps import BuildOptions, BuildPlan, CrateTools
 from buildbpf.cargo import config_file
 from buildbpf.errors import ConfigError
 
 if TYPE_CHECKING:
+    from buildbpf.kernels.matrix import Matrix
     from buildbpf.objects.report import ObjectReport
+    from buildbpf.toolchain.rust import RustToolchain
 
 
 def plan_for(context: loading.Context, options: BuildOptions, environ: Mapping[str, str]) -> BuildPlan:
@@ -66,6 +68,7 @@ class BuildRequest:
     print_plan: bool = False  # stop after planning
     check: bool = False  # `buildbpf check` the objects afterwards
     load: bool = False  # ... and load them into the kernel's verifier
+    kernels: tuple[str, ...] = ()  # ... and verify them on these kernels under QEMU
 
 
 @dataclass
@@ -78,6 +81,7 @@ class BuildResult:
     prelude: list[str] = field(default_factory=list)  # notices printed before the build
     executed: execute.Result | None = None  # None when only planned (`print_plan`)
     reports: list[ObjectReport] = field(default_factory=list)  # with `check` or `load`
+    on_kernels: Matrix | None = None  # with `kernels`, or `check` and kernels in the settings
 
     @property
     def ok(self) -> bool:
@@ -105,7 +109,7 @@ def run(request: BuildRequest, notice: Callable[[str], None] | None = None) -> B
         return result
     execute.prepare_sources(context)
     result.executed = execute.execute(plan, timeout=context.cargo_timeout)
-    if request.check or request.load:
+    if request.check or request.load or request.kernels:
         from buildbpf.objects import check as checker
 
         inputs = []  # as each was built: BTF only where its settings asked for it
@@ -114,7 +118,25 @@ def run(request: BuildRequest, notice: Callable[[str], None] | None = None) -> B
             inputs.append(checker.CheckInput(Path(obj.path), btf, origin))
         options = checker.CheckOptions(attach_targets=False, load=request.load, rust=context.toolchain.rust)
         result.reports = checker.run(inputs, options)
+        crates = [context.effective[o.crate] for o in result.executed.objects]
+        configured = (k for effective in crates for k in configured_kernels(effective))
+        wanted = list(request.kernels) or list(dict.fromkeys(configured))
+        if wanted:
+            result.on_kernels = on_kernels(result.reports, wanted, (), {}, context.toolchain.rust)
     return result
+
+
+def on_kernels(
+    reports: Sequence[ObjectReport],
+    kernels: Sequence[str],
+    images: Sequence[Path],
+    extra_targets: Mapping[str, str],
+    rust: RustToolchain,
+) -> Matrix:
+    """Every program of `reports` verified on each of these kernels under QEMU."""
+    from buildbpf.kernels import verify
+
+    return verify.on_reports(reports, verify.requests(kernels, images), dict(extra_targets), rust)
 
 
 def remember(recorder: record.Recorder | None, result: BuildResult, stdout: str) -> None:
@@ -142,10 +164,21 @@ class CheckRequest:
     attach_targets: bool = True  # check attach targets against this kernel
     load: bool = False  # load every program into the kernel's verifier
     extra_targets: Mapping[str, str] = field(default_factory=dict)  # FUNCTION -> attach target
+    kernels: Sequence[str] = ()  # also verify on these kernels under QEMU (default: the settings')
+    kernel_images: Sequence[Path] = ()  # ... and on these kernel images of the user's
 
 
-def check(request: CheckRequest) -> list[ObjectReport]:
-    """Inspect the named objects, or the workspace's verified ones, and report on each."""
+@dataclass
+class CheckResult:
+    """What `check` found: a report per object, and the kernel matrix when kernels were asked for."""
+
+    reports: list[ObjectReport]
+    on_kernels: Matrix | None = None
+
+
+def check(request: CheckRequest) -> CheckResult:
+    """Inspect the named objects, or the workspace's verified ones, and report on each; then
+    verify them on the kernels asked for (or those the crates' settings name)."""
     from buildbpf.build.precedence import pin_from
     from buildbpf.objects import check as checker
     from buildbpf.toolchain.rust import resolve_rust
@@ -153,6 +186,7 @@ def check(request: CheckRequest) -> list[ObjectReport]:
     # a named object is judged alone, the workspace's objects by the settings they were built
     # with; --btf/--no-btf overrides both
     inputs = [checker.CheckInput(p) for p in request.objects]
+    kernels = list(request.kernels)
     if not inputs:
         published, found = published_objects(request.cwd, request.environ)
         if not found:
@@ -160,8 +194,10 @@ def check(request: CheckRequest) -> list[ObjectReport]:
                 f"no verified objects under {published}", fix="run `buildbpf build --release` first"
             )
         inputs = [checker.CheckInput(o.path, o.btf, f"crate {o.crate}: {o.btf_origin}") for o in found]
-    # the verifier helper builds with the toolchain this directory pins
-    rust = resolve_rust(pin_from(None, request.cwd)) if request.load else None
+        kernels = kernels or list(dict.fromkeys(k for o in found for k in o.kernels))  # buildbpf.toml
+    # the verifier helpers build with the toolchain this directory pins
+    asked = bool(kernels or request.kernel_images)
+    rust = resolve_rust(pin_from(None, request.cwd)) if request.load or asked else None
     options = checker.CheckOptions(
         btf_required=request.btf_required,
         attach_targets=request.attach_targets,
@@ -169,4 +205,8 @@ def check(request: CheckRequest) -> list[ObjectReport]:
         extra_targets=request.extra_targets,
         rust=rust,
     )
-    return checker.run(inputs, options)
+    result = CheckResult(checker.run(inputs, options))
+    if asked and rust is not None:
+        images, extra = request.kernel_images, request.extra_targets
+        result.on_kernels = on_kernels(result.reports, kernels, images, extra, rust)
+    return result

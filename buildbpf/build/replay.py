@@ -48,7 +48,7 @@ def eligible(argv: Sequence[str], environ: Mapping[str, str]) -> bool:
     if not argv or argv[0] != "build" or disabled:
         return False
     for arg in argv[1:]:
-        if arg in _FULL_PATH_ARGS or arg.startswith("--print-plan"):
+        if arg in _FULL_PATH_ARGS or arg.startswith(("--print-plan", "--kernel")):  # --kernel boots VMs
             return False
         if arg.startswith("-") and not arg.startswith("--") and arg not in ("-p", *_VERBOSE):
             return False  # a cluster of short flags such as `-vh`

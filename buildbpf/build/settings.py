@@ -155,6 +155,25 @@ class CrateSettings(_Strict):
         "default: the arch of the userspace target, never blindly the host.",
         json_schema_extra=_sources(unset="userspace target"),
     )
+    kernels: list[str] = Field(
+        [],
+        description='Kernels `check` and `build --check` verify every program on, under QEMU, e.g. '
+        '["5.10", "6.1", "latest"] (see `check --kernel`; the command line wins).',
+    )
+    min_kernel: str | None = Field(
+        None,
+        description='The oldest kernel you deploy to, e.g. "5.10": always among the kernels checked.',
+        json_schema_extra=_sources(unset="none"),
+    )
+
+
+def configured_kernels(effective: Effective) -> list[str]:
+    """The kernels a crate's settings ask `check` to verify on: `min_kernel` first, then `kernels`."""
+    values = effective.values
+    wanted = list(values["kernels"].value or []) if "kernels" in values else []
+    if "min_kernel" in values and values["min_kernel"].value not in (None, *wanted):
+        wanted.insert(0, values["min_kernel"].value)
+    return wanted
 
 
 class ConfigFile(_Strict):

@@ -51,6 +51,14 @@ def build(
     load: Annotated[
         bool, typer.Option("--load", help="Run `buildbpf check --load` (kernel verifier, root) afterwards.")
     ] = False,
+    kernel: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--kernel",
+            help="Verify every object on these kernels under QEMU afterwards (as `check --kernel`).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Build the eBPF crates, verify every object, then build the userspace crates.
 
@@ -66,6 +74,7 @@ def build(
     from buildbpf.build import pipeline
     from buildbpf.build.precedence import cli_overrides
     from buildbpf.build.steps import BuildOptions
+    from buildbpf.cli.kernels import finish
     from buildbpf.cli.render import build_json, build_lines, dry_run_lines, print_report
 
     if verbose:
@@ -80,6 +89,7 @@ def build(
         print_plan=print_plan,
         check=run_check,
         load=load,
+        kernels=tuple(kernel or ()),
     )
     result = pipeline.run(request, notice=(lambda line: typer.echo(line, err=True)) if human else None)
     if print_plan:
@@ -94,6 +104,7 @@ def build(
     if human:
         for report in result.reports:
             print_report(report)
-    if not result.ok:
-        raise typer.Exit(5)
+    code = finish(result.on_kernels, human)
+    if code or not result.ok:
+        raise typer.Exit(code or 5)
     pipeline.remember(ctx.obj, result, output)  # a clean no-op: the next identical build may replay it

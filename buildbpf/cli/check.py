@@ -48,14 +48,31 @@ def check(
             show_default=False,
         ),
     ] = None,
+    kernel: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--kernel",
+            help="Also verify every program on these kernels under QEMU: 5.10, 6.1, 6.12, ..., lts, "
+            "latest (comma-separated or repeated; `buildbpf kernels` lists them).",
+            show_default=False,
+        ),
+    ] = None,
+    kernel_image: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--kernel-image", help="A bzImage of your own to verify on (repeatable).", show_default=False
+        ),
+    ] = None,
 ) -> None:
     """Inspect eBPF objects: programs, maps, license, BTF lint, undefined symbols, size, sha256.
 
     With --load, every program is loaded into the running kernel's verifier (with Aya, so
     Aya's legacy maps work) and unloaded again; nothing stays in the kernel. Exit 5 when
-    any object has a problem, 7 when the kernel cannot be asked (no privilege).
+    any object has a problem, 7 when the kernel cannot be asked (no privilege). With --kernel:
+    a matrix of programs x kernels; exit 5 when a cell fails, 9 when a kernel gave no verdict.
     """
     from buildbpf.build import pipeline
+    from buildbpf.cli.kernels import show
     from buildbpf.cli.render import print_report
 
     request = pipeline.CheckRequest(
@@ -65,16 +82,20 @@ def check(
         btf_required=btf_required,
         attach_targets=attach_targets,
         load=load,
-        extra_targets=_function_targets(attach_target or []) if load else {},
+        extra_targets=_function_targets(attach_target or []) if load or kernel else {},
+        kernels=tuple(kernel or ()),
+        kernel_images=tuple(kernel_image or ()),
     )
-    reports = pipeline.check(request)
-    if as_json:
-        print(json.dumps([r.as_json() for r in reports], indent=2))
-    else:
+    result = pipeline.check(request)
+    reports = result.reports
+    if not as_json:
         for report in reports:
             print_report(report, full_log)
-    if not all(r.ok for r in reports):
-        raise typer.Exit(5)
+    elif result.on_kernels is None:
+        print(json.dumps([r.as_json() for r in reports], indent=2))
+    code = 0 if result.on_kernels is None else show(result.on_kernels, reports, as_json)
+    if code or not all(r.ok for r in reports):
+        raise typer.Exit(code or 5)
 
 
 def _function_targets(items: list[str]) -> dict[str, str]:

@@ -44,6 +44,8 @@ def build_json(result: BuildResult) -> str:
     """What a finished build prints with `--message-format json`."""
     assert result.executed is not None
     data = {**result.executed.as_json(), "checks": [r.as_json() for r in result.reports]}
+    if result.on_kernels is not None:
+        data["kernels"] = result.on_kernels.as_json()
     return json.dumps(data, indent=2) + "\n"
 
 

@@ -21,6 +21,7 @@ use std::{
     ffi::CStr,
     fmt::Write as _,
     fs,
+    io::Write,
     panic::{self, AssertUnwindSafe},
     process::ExitCode,
     sync::Mutex,
@@ -236,6 +237,9 @@ fn try_load(program: &mut Program, target: Option<&str>, btf: Option<&Btf>) -> R
 
 fn main() -> ExitCode {
     quiet_panics();
+    if std::process::id() == 1 {
+        guest::run();
+    }
     let mut args = env::args().skip(1);
     let Some(path) = args.next() else {
         eprintln!("usage: buildbpf-loader OBJECT [FUNCTION=ATTACH_TARGET]... | --parse-only OBJECT");
@@ -278,53 +282,199 @@ fn main() -> ExitCode {
         lsms.as_deref().map_or_else(|| "null".to_owned(), quote),
     );
     let btf = Btf::from_sys_fs().ok();
+    let mut out = std::io::stdout();
+    match load_all(&path, &targets, btf.as_ref(), &mut out, usize::MAX) {
+        Err(()) => ExitCode::from(3),
+        Ok(true) => ExitCode::from(1),
+        Ok(false) => ExitCode::SUCCESS,
+    }
+}
+
+/// Load every program of the object at `path`, one JSON line each on `out`. `Err` when the
+/// object itself is refused (its `object_error` line is written), else whether any program
+/// was refused. `log_tail`: how many characters of a verifier log to keep (the end).
+fn load_all(
+    path: &str,
+    targets: &HashMap<String, String>,
+    btf: Option<&Btf>,
+    out: &mut dyn Write,
+    log_tail: usize,
+) -> Result<bool, ()> {
     let loaded = guarded(|| {
         EbpfLoader::new()
-            .btf(btf.as_ref())
+            .btf(btf)
             .verifier_log_level(VerifierLogLevel::VERBOSE | VerifierLogLevel::STATS)
-            .load_file(&path)
+            .load_file(path)
             // cut: some errors print the bytes they refused
             .map_err(|error| format!("{error:#}").chars().take(500).collect::<String>())
     });
     let mut ebpf = match loaded.and_then(|loaded| loaded) {
         Ok(ebpf) => ebpf,
         Err(error) => {
-            println!("{{\"object_error\": {}}}", quote(&error));
-            return ExitCode::from(3);
+            let _ = writeln!(out, "{{\"object_error\": {}}}", quote(&error));
+            return Err(());
         }
     };
     let mut failed = false;
     for (name, program) in ebpf.programs_mut() {
         let kind = format!("{:?}", program.prog_type());
         let target = targets.get(name).map(String::as_str);
-        let outcome = guarded(|| load(program, target, btf.as_ref()))
+        let outcome = guarded(|| load(program, target, btf))
             .unwrap_or_else(|panicked| Outcome::Refused(panicked, None, String::new()));
-        match outcome {
+        let _ = match outcome {
             Outcome::Loaded => {
                 let info = program.info().ok();
                 let translated = info.as_ref().and_then(|i| i.size_translated()).map(|b| b / 8);
                 let verified = info.as_ref().and_then(|i| i.verified_instruction_count());
                 let jited = info.as_ref().map(|i| i.size_jitted());
-                println!(
+                writeln!(
+                    out,
                     "{{\"name\": {}, \"type\": {}, \"ok\": true, \"translated_insns\": {}, \"verified_insns\": {}, \"jited_bytes\": {}}}",
                     quote(name), quote(&kind), number(translated), number(verified), number(jited),
-                );
+                )
             }
             Outcome::NotAttempted(needs, why) => {
-                println!(
+                writeln!(
+                    out,
                     "{{\"name\": {}, \"type\": {}, \"ok\": false, \"needs\": {}, \"error\": {}}}",
                     quote(name), quote(&kind), quote(needs), quote(&why),
-                );
+                )
             }
             Outcome::Refused(error, errno, log) => {
                 failed = true;
-                println!(
+                let skip = log.chars().count().saturating_sub(log_tail);
+                let log: String = log.chars().skip(skip).collect();
+                writeln!(
+                    out,
                     "{{\"name\": {}, \"type\": {}, \"ok\": false, \"error\": {}, \"errno\": {}, \"verifier_log\": {}}}",
                     quote(name), quote(&kind), quote(&error), number(errno.map(|e| e as u32)), quote(&log),
-                );
+                )
             }
-        }
+        };
     }
     // Dropping `ebpf` closes every fd: the kernel frees the programs and maps.
-    if failed { ExitCode::from(1) } else { ExitCode::SUCCESS }
+    Ok(failed)
+}
+
+/// Init mode: the helper is PID 1 of a throwaway VM that `buildbpf check --kernel` boots.
+/// It mounts what loading needs, loads every object listed in `/buildbpf/objects.list`
+/// (`PATH<TAB>FUNCTION=TARGET...` a line), writes the JSON lines of host mode on the second
+/// serial port (`/dev/ttyS1`; the first one is the kernel's console) preceded by one
+/// `{"object": PATH}` line per object, then the end marker, and powers the VM off.
+mod guest {
+    use super::*;
+    use std::{ffi::CString, os::fd::AsRawFd};
+
+    const LIST: &str = "/buildbpf/objects.list";
+    /// `OBJECT<TAB>FUNCTION<TAB>KIND<TAB>TARGET` a line: kprobe and tracepoint targets to look up.
+    const ATTACH: &str = "/buildbpf/attach.list";
+    /// The host trusts nothing without it: a guest that dies early never prints it.
+    const END: &str = "BUILDBPF-GUEST-END";
+    /// Characters of a refused program's verifier log sent to the host (its end).
+    const LOG_TAIL: usize = 4000;
+
+    fn mount(source: &str, target: &str, fstype: &str) {
+        let _ = fs::create_dir_all(target);
+        let (Ok(s), Ok(t), Ok(f)) = (CString::new(source), CString::new(target), CString::new(fstype)) else {
+            return;
+        };
+        unsafe { libc::mount(s.as_ptr(), t.as_ptr(), f.as_ptr(), 0, std::ptr::null()) };
+    }
+
+    /// The results port in raw mode (no `\n` -> `\r\n`), or stdout when it cannot be opened.
+    fn serial() -> Option<fs::File> {
+        let file = fs::OpenOptions::new().write(true).open("/dev/ttyS1").ok()?;
+        unsafe {
+            let mut tty: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(file.as_raw_fd(), &mut tty) == 0 {
+                libc::cfmakeraw(&mut tty);
+                libc::tcsetattr(file.as_raw_fd(), libc::TCSANOW, &tty);
+            }
+        }
+        Some(file)
+    }
+
+    /// One `{"attach": ...}` line per target of `ATTACH`: kprobes in /proc/kallsyms (functions
+    /// only), tracepoints in tracefs. Verifying never needs them; attaching does.
+    fn attach_targets(out: &mut dyn Write) {
+        let list = fs::read_to_string(ATTACH).unwrap_or_default();
+        if list.is_empty() {
+            return;
+        }
+        let kallsyms = fs::read_to_string("/proc/kallsyms").unwrap_or_default();
+        let symbols: HashSet<&str> = kallsyms
+            .lines()
+            .filter_map(|line| {
+                let mut parts = line.split_whitespace();
+                let (_, kind, name) = (parts.next()?, parts.next()?, parts.next()?);
+                matches!(kind, "t" | "T" | "w" | "W").then_some(name)
+            })
+            .collect();
+        for line in list.lines() {
+            let fields: Vec<&str> = line.split('\t').collect();
+            let [object, function, kind, target] = fields[..] else { continue };
+            let found = match kind {
+                "kprobe" | "kretprobe" => symbols.contains(target),
+                "tracepoint" => std::path::Path::new("/sys/kernel/tracing/events").join(target).is_dir(),
+                _ => continue,
+            };
+            let _ = writeln!(
+                out,
+                "{{\"attach\": {{\"object\": {}, \"function\": {}, \"kind\": {}, \"target\": {}, \"found\": {found}}}}}",
+                quote(object), quote(function), quote(kind), quote(target),
+            );
+        }
+    }
+
+    fn report(out: &mut dyn Write) {
+        let release = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        let lsms = fs::read_to_string("/sys/kernel/security/lsm").ok();
+        let _ = writeln!(
+            out,
+            "{{\"kernel\": {{\"bpffs\": \"private\", \"lsms\": {}, \"release\": {}}}}}",
+            lsms.as_deref().map(str::trim).map_or_else(|| "null".to_owned(), quote),
+            quote(release.trim()),
+        );
+        attach_targets(out);
+        let btf = Btf::from_sys_fs().ok();
+        for line in fs::read_to_string(LIST).unwrap_or_default().lines() {
+            let mut fields = line.split('\t');
+            let Some(path) = fields.next().filter(|p| !p.is_empty()) else { continue };
+            let targets: HashMap<String, String> = fields
+                .filter_map(|a| a.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+                .collect();
+            let _ = writeln!(out, "{{\"object\": {}}}", quote(path));
+            let _ = load_all(path, &targets, btf.as_ref(), out, LOG_TAIL);
+        }
+        let _ = writeln!(out, "{END}");
+        let _ = out.flush();
+    }
+
+    pub fn run() -> ! {
+        mount("proc", "/proc", "proc");
+        mount("sysfs", "/sys", "sysfs");
+        mount("devtmpfs", "/dev", "devtmpfs");
+        mount("bpf", "/sys/fs/bpf", "bpf");
+        mount("securityfs", "/sys/kernel/security", "securityfs");
+        mount("tracefs", "/sys/kernel/tracing", "tracefs");
+        mount("debugfs", "/sys/kernel/debug", "debugfs");
+        match serial() {
+            Some(mut file) => {
+                let mut out = std::io::LineWriter::new(&mut file);
+                report(&mut out);
+                drop(out);
+                // everything written must leave the port before the power goes
+                unsafe { libc::tcdrain(file.as_raw_fd()) };
+            }
+            None => report(&mut std::io::stdout()),
+        }
+        unsafe {
+            libc::sync();
+            libc::reboot(libc::RB_POWER_OFF);
+        }
+        // PID 1 must not exit (the kernel would panic); the host's timeout ends the VM
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(60));
+        }
+    }
 }

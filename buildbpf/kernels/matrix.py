@@ -1,0 +1,243 @@
+"""The result of `check --kernel`: one row per program, one column per kernel.
+
+Cells: `pass` (with the instructions the verifier processed, or translated where the
+kernel does not count them), `fail` (the verifier's last lines and a reason in words),
+`cannot attach` (the kernel lacks the function the program attaches to), `not verified`
+(nothing was judged, and why). A kernel whose VM gave no verdict has an `error` column:
+an infrastructure failure, never a pass nor a verifier failure.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from buildbpf.objects.verifier import KernelFacts, ProgramLoad, judge, parse_output
+
+EXIT_FAIL = 5
+EXIT_INFRA = 9
+ALL_CAPS = (1 << 64) - 1  # the helper is PID 1 of its VM: every capability
+
+# helper id -> (name, first Linux release), from include/uapi/linux/bpf.h; the ids before 130
+# are older than every kernel the table offers
+_HELPERS_FROM_130 = [
+    ("ringbuf_output", "5.8"), ("ringbuf_reserve", "5.8"), ("ringbuf_submit", "5.8"),
+    ("ringbuf_discard", "5.8"), ("ringbuf_query", "5.8"), ("csum_level", "5.8"),
+    ("skc_to_tcp6_sock", "5.9"), ("skc_to_tcp_sock", "5.9"), ("skc_to_tcp_timewait_sock", "5.9"),
+    ("skc_to_tcp_request_sock", "5.9"), ("skc_to_udp6_sock", "5.9"), ("get_task_stack", "5.9"),
+    ("load_hdr_opt", "5.10"), ("store_hdr_opt", "5.10"), ("reserve_hdr_opt", "5.10"),
+    ("inode_storage_get", "5.10"), ("inode_storage_delete", "5.10"), ("d_path", "5.10"),
+    ("copy_from_user", "5.10"), ("snprintf_btf", "5.10"), ("seq_printf_btf", "5.10"),
+    ("skb_cgroup_classid", "5.10"), ("redirect_neigh", "5.10"), ("per_cpu_ptr", "5.10"),
+    ("this_cpu_ptr", "5.10"), ("redirect_peer", "5.10"), ("task_storage_get", "5.11"),
+    ("task_storage_delete", "5.11"), ("get_current_task_btf", "5.11"), ("bprm_opts_set", "5.11"),
+    ("ktime_get_coarse_ns", "5.11"), ("ima_inode_hash", "5.11"), ("sock_from_file", "5.11"),
+    ("check_mtu", "5.12"), ("for_each_map_elem", "5.13"), ("snprintf", "5.13"), ("sys_bpf", "5.14"),
+    ("btf_find_by_name_kind", "5.14"), ("sys_close", "5.14"), ("timer_init", "5.15"),
+    ("timer_set_callback", "5.15"), ("timer_start", "5.15"), ("timer_cancel", "5.15"),
+    ("get_func_ip", "5.15"), ("get_attach_cookie", "5.15"), ("task_pt_regs", "5.15"),
+    ("get_branch_snapshot", "5.16"), ("trace_vprintk", "5.16"), ("skc_to_unix_sock", "5.16"),
+    ("kallsyms_lookup_name", "5.16"), ("find_vma", "5.17"), ("loop", "5.17"), ("strncmp", "5.17"),
+    ("get_func_arg", "5.17"), ("get_func_ret", "5.17"), ("get_func_arg_cnt", "5.17"),
+    ("get_retval", "5.18"), ("set_retval", "5.18"), ("xdp_get_buff_len", "5.18"),
+    ("xdp_load_bytes", "5.18"), ("xdp_store_bytes", "5.18"), ("copy_from_user_task", "5.18"),
+    ("skb_set_tstamp", "5.18"), ("ima_file_hash", "5.18"), ("kptr_xchg", "5.19"),
+    ("map_lookup_percpu_elem", "5.19"), ("skc_to_mptcp_sock", "5.19"), ("dynptr_from_mem", "5.19"),
+    ("ringbuf_reserve_dynptr", "5.19"), ("ringbuf_submit_dynptr", "5.19"),
+    ("ringbuf_discard_dynptr", "5.19"), ("dynptr_read", "5.19"), ("dynptr_write", "5.19"),
+    ("dynptr_data", "5.19"), ("tcp_raw_gen_syncookie_ipv4", "6.0"), ("tcp_raw_gen_syncookie_ipv6", "6.0"),
+    ("tcp_raw_check_syncookie_ipv4", "6.0"), ("tcp_raw_check_syncookie_ipv6", "6.0"),
+    ("ktime_get_tai_ns", "6.1"), ("user_ringbuf_drain", "6.1"), ("cgrp_storage_get", "6.2"),
+    ("cgrp_storage_delete", "6.2"),
+]  # fmt: skip
+HELPERS: dict[int, tuple[str, str]] = {130 + i: (f"bpf_{n}", v) for i, (n, v) in enumerate(_HELPERS_FROM_130)}
+_ATTACH_TYPES = ("FEntry", "FExit", "Lsm", "BtfTracePoint", "Tracing", "LsmCgroup", "Iter")
+
+
+@dataclass
+class Cell:
+    status: str  # "pass", "fail", "cannot attach", "not verified"
+    insns: int | None = None
+    reason: str | None = None
+    error: str | None = None
+    log_tail: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Column:
+    request: str  # what the user asked for: "5.10", "latest", "path:..."
+    name: str  # the kernel: "5.10.0-46", or the image's file name
+    release: str | None = None  # what the guest's uname said
+    accel: str | None = None
+    seconds: float | None = None
+    error: str | None = None  # no verdict from this kernel (infrastructure)
+    console: str | None = None
+    packages: list[dict[str, str]] = field(default_factory=list)
+    sha256: str = ""
+
+
+@dataclass
+class Row:
+    object: str
+    program: str
+    type: str
+    cells: dict[str, Cell] = field(default_factory=dict)  # column request -> cell
+
+
+@dataclass
+class Matrix:
+    columns: list[Column] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)
+    object_errors: list[dict[str, str]] = field(default_factory=list)  # object, kernel, error
+
+    def exit_code(self) -> int:
+        """9 when a kernel gave no verdict (the check is incomplete), 5 when a cell fails or cannot
+        attach, else 0."""
+        if any(c.error for c in self.columns):
+            return EXIT_INFRA
+        failed = any(c.status in ("fail", "cannot attach") for r in self.rows for c in r.cells.values())
+        return EXIT_FAIL if failed or self.object_errors else 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {**asdict(self), "exit_code": self.exit_code()}
+
+
+def translate(log: str, error: str | None, program_type: str) -> str:
+    """The verifier's refusal in words: what is missing, and since when it exists."""
+    if match := re.search(r"invalid func unknown#(\d+)", log):
+        number = int(match.group(1))
+        if number in HELPERS:
+            name, since = HELPERS[number]
+            return f"helper {number} ({name}) does not exist before {since}"
+        return f"helper {number} does not exist in this kernel"
+    if match := re.search(r"unknown func (\w+)#(\d+)", log):
+        return f"helper {match.group(2)} ({match.group(1)}) is not allowed in {program_type} programs here"
+    if "back-edge" in log:
+        return "loops need Linux 5.3 or newer (or bpf-linker --unroll-loops)"
+    if "BPF program is too large" in log or re.search(r"processed 1000001 insn", log):
+        return "too complex for this kernel's verifier (instruction limit)"
+    if "stack size" in log and "too large" in log:
+        return "the stack exceeds 512 bytes"
+    lines = judgement(log)
+    return lines[-1].strip() if lines else (error or "refused")
+
+
+_STATS = ("verification time", "stack depth", "processed ", "subprog ", "max_states", "Suggestion:")
+
+
+def judgement(log: str) -> list[str]:
+    """The log without the statistics and advice the kernel appends after its verdict."""
+    lines = [line for line in log.rstrip().splitlines() if line.strip()]
+    for index, line in enumerate(lines):
+        if line.startswith("verification time"):
+            lines = lines[:index]
+            break
+    return [line for line in lines if not line.startswith((*_STATS, " ", "\t"))]
+
+
+def _cell(load: ProgramLoad) -> Cell:
+    base = load.type.split("(", 1)[0]
+    if load.status == "verified":
+        return Cell("pass", load.verified_insns or load.translated_insns)
+    if load.status == "not verified":
+        return Cell("not verified", reason=load.reason, error=load.error)
+    log = load.verifier_log or ""
+    tail = judgement(log)[-15:]
+    text = (load.error or "").lower()
+    if base in _ATTACH_TYPES and not log.strip() and ("btf" in text or "not found" in text):
+        return Cell("cannot attach", reason=load.error, error=load.error)
+    return Cell("fail", reason=translate(log, load.error, base), error=load.error, log_tail=tail)
+
+
+@dataclass
+class GuestOutput:
+    """One guest's lines, sorted: facts, each object's lines, attach targets it looked up."""
+
+    facts: KernelFacts = field(default_factory=KernelFacts)
+    release: str | None = None
+    per_object: dict[str, list[str]] = field(default_factory=dict)
+    attach: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (object, function)
+
+
+def _attachable(cell: Cell, target: dict[str, Any] | None) -> Cell:
+    """A verified program whose kprobe or tracepoint does not exist here cannot attach."""
+    if cell.status != "pass" or target is None or target["found"]:
+        return cell
+    where = "tracefs" if target["kind"] == "tracepoint" else "/proc/kallsyms"
+    reason = f"{target['kind']} {target['target']} is not in this kernel's {where}"
+    return Cell("cannot attach", cell.insns, reason=reason)
+
+
+def split_objects(lines: list[str]) -> GuestOutput:
+    """The guest's lines, by object."""
+    import json
+
+    out = GuestOutput()
+    current: list[str] = []
+    for line in lines:
+        if line.startswith('{"kernel"'):
+            _, _, out.facts = parse_output(line)
+            out.release = json.loads(line)["kernel"].get("release")
+        elif line.startswith('{"attach"'):
+            found = json.loads(line)["attach"]
+            out.attach[(found["object"], found["function"])] = found
+        elif line.startswith('{"object"'):
+            current = out.per_object.setdefault(json.loads(line)["object"], [])
+        elif line.startswith("{"):
+            current.append(line)
+    return out
+
+
+def add_kernel(matrix: Matrix, column: Column, lines: list[str], labels: dict[str, str]) -> None:
+    """Put one kernel's guest output into `matrix`. `labels`: guest path -> object name."""
+    guest = split_objects(lines)
+    column.release = guest.release
+    for path, label in labels.items():
+        loads, object_error, _ = parse_output("\n".join(guest.per_object.get(path, [])))
+        if object_error is not None:
+            matrix.object_errors.append({"object": label, "kernel": column.request, "error": object_error})
+        for load in loads:
+            judged = judge(load, guest.facts, ALL_CAPS)
+            row = next((r for r in matrix.rows if (r.object, r.program) == (label, load.name)), None)
+            if row is None:
+                row = Row(label, load.name, load.type)
+                matrix.rows.append(row)
+            row.cells[column.request] = _attachable(_cell(judged), guest.attach.get((path, load.name)))
+
+
+def _text(cell: Cell | None, column: Column) -> str:
+    if column.error:
+        return "ERROR"
+    if cell is None:
+        return "-"
+    if cell.status == "pass":
+        return f"pass ({cell.insns})" if cell.insns is not None else "pass"
+    return {"fail": "FAIL"}.get(cell.status, cell.status)
+
+
+def render(matrix: Matrix) -> list[str]:
+    """The matrix as text: the table, then what each kernel is, then every failure explained."""
+    names = [f"{r.object} {r.program}" for r in matrix.rows]
+    first = max([len("program"), *map(len, names)])
+    columns = [(c, max(len(c.request), 14)) for c in matrix.columns]
+    out = ["  ".join(["program".ljust(first), *(c.request.ljust(w) for c, w in columns)]).rstrip()]
+    for name, row in zip(names, matrix.rows, strict=True):
+        cells = [_text(row.cells.get(c.request), c).ljust(w) for c, w in columns]
+        out.append("  ".join([name.ljust(first), *cells]).rstrip())
+    out.append("")
+    for column in matrix.columns:
+        where = ", ".join(f"{p['name']} {p['version']}" for p in column.packages) or column.name
+        timing = f", {column.accel}, {column.seconds:.1f} s" if column.seconds is not None else ""
+        out.append(f"{column.request}: Linux {column.release or column.name} ({where}{timing})")
+        if column.error:
+            out.append(f"  ERROR: {column.error}")
+            out += [f"    | {line}" for line in (column.console or "").splitlines()[-8:]]
+    for row in matrix.rows:
+        for request, cell in row.cells.items():
+            if cell.status == "pass":
+                continue
+            out.append(f"{row.object} {row.program} on {request}: {cell.status}: {cell.reason or cell.error}")
+            out += [f"    | {line}" for line in cell.log_tail[-6:]]
+    out += [f"{e['object']} on {e['kernel']}: object refused: {e['error']}" for e in matrix.object_errors]
+    return out

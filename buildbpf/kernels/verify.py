@@ -1,0 +1,113 @@
+"""`buildbpf check --kernel` and `buildbpf kernels`: from requests and objects to a matrix."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from buildbpf.kernels import catalog, fetch, guest, matrix, qemu
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from buildbpf.objects.report import ObjectReport
+    from buildbpf.toolchain.rust import RustToolchain
+
+
+def _job(kernel: fetch.Kernel, initrd: Path, workdir: Path, accel: str, timeout: float
+         ) -> Callable[[threading.Event], qemu.GuestRun]:  # fmt: skip
+    def boot(stop: threading.Event) -> qemu.GuestRun:
+        return qemu.boot(kernel.vmlinuz, initrd, workdir, accel=accel, timeout=timeout, stop=stop)
+
+    return boot
+
+
+def check(
+    objects: list[tuple[Path, str, dict[str, str]]],
+    requests: list[str],
+    helper: Path,
+    *,
+    timeout: float = qemu.DEFAULT_TIMEOUT,
+    parallel: int = qemu.PARALLEL,
+    sections: list[dict[str, str]] | None = None,
+) -> matrix.Matrix:
+    """Boot every requested kernel with every object; `objects`: (path, label, attach targets),
+    `sections`: each object's FUNCTION -> section (its kprobe/tracepoint targets are looked up)."""
+    qemu.qemu_binary()
+    kernels = [fetch.resolve(r) for r in requests]
+    usable, why = qemu.kvm_usable()
+    accel = "kvm" if usable else "tcg"
+    print(f"buildbpf: booting {len(kernels)} kernel(s) under QEMU ({accel}"
+          f"{'' if usable else f': {why}'}), {parallel} at a time", file=sys.stderr, flush=True)  # fmt: skip
+    result = matrix.Matrix()
+    with tempfile.TemporaryDirectory(prefix="buildbpf-kernels-") as tmp:
+        work = Path(tmp)
+        initrd = work / "initrd.cpio"
+        initrd.write_bytes(guest.initrd(helper, [(path, targets) for path, _, targets in objects], sections))
+        labels = {f"/buildbpf/objects/{i}.o": label for i, (_, label, _) in enumerate(objects)}
+        jobs = []
+        for index, kernel in enumerate(kernels):
+            (work / str(index)).mkdir()
+            jobs.append(_job(kernel, initrd, work / str(index), accel, timeout))
+        runs = qemu.run_all(jobs, parallel)
+    for request, kernel, run in zip(requests, kernels, runs, strict=False):
+        console = run.console if run.error else None
+        column = matrix.Column(request, kernel.name, None, run.accel, round(run.seconds, 2), run.error,
+                               console, kernel.packages, kernel.sha256)  # fmt: skip
+        result.columns.append(column)
+        if not run.error:
+            matrix.add_kernel(result, column, run.lines, labels)
+    return result
+
+
+def listing(base: Path | None = None) -> list[str]:
+    """`buildbpf kernels`: the table, and what is in the cache."""
+    lines = ["kernel  suite               note"]
+    lines += [f"{v:<7} {suite:<19} {note}".rstrip() for v, (suite, note) in catalog.KERNELS.items()]
+    lines.append(f"{catalog.LATEST:<7} {'any of them':<19} the newest cloud-amd64 image Debian has")
+    lines += [f"{alias:<7} {'':<19} {', '.join(items)}" for alias, items in catalog.ALIASES.items()]
+    root = base or fetch.root()
+    found = fetch.cached(root)
+    lines.append("")
+    lines.append(f"cached in {root / 'images'}:" if found else f"nothing cached yet in {root / 'images'}")
+    for kernel in found:
+        where = ", ".join(f"{p['name']} {p['version']}" for p in kernel.packages)
+        lines.append(
+            f"  {kernel.series:<6} {kernel.name:<16} {where}  vmlinuz sha256 {kernel.sha256[:16]}..."
+        )
+    return lines
+
+
+def requests(kernels: Sequence[str], images: Sequence[Path]) -> list[str]:
+    """The kernels to boot: `--kernel` items (aliases expanded), then `--kernel-image` paths."""
+    found = catalog.expand(list(kernels)) if kernels else []
+    return found + [f"path:{image}" for image in images if f"path:{image}" not in found]
+
+
+def on_reports(
+    reports: Sequence[ObjectReport],
+    wanted: list[str],
+    extra_targets: dict[str, str],
+    rust: RustToolchain,
+    timeout: float | None = None,
+) -> matrix.Matrix:
+    """Boot every kernel in `wanted` with every object of `reports` that has programs; the
+    static verifier helper is built with `rust`."""
+    from buildbpf.objects import verifier
+
+    chosen = [r for r in reports if r.programs and r.corrupt is None]
+    names = [Path(r.path).name for r in chosen]
+    objects, all_sections = [], []
+    for report, name in zip(chosen, names, strict=True):
+        sections = {p.function: p.section for p in report.programs}
+        all_sections.append(sections)
+        targets = dict(t.split("=", 1) for t in verifier.attach_targets(sections)) | extra_targets
+        objects.append((Path(report.path), name if names.count(name) == 1 else str(report.path), targets))
+    if not objects:
+        return matrix.Matrix()
+    helper = guest.static_helper(rust)
+    return check(objects, wanted, helper, timeout=timeout or qemu.DEFAULT_TIMEOUT, sections=all_sections)
