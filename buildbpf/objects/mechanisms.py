@@ -212,6 +212,8 @@ def check_requirement(req: Requirement, ev: Evidence) -> tuple[bool | None, str]
     stub = req.weak_stub and ev.symbols is not None and not _strong(ev.symbols, req.symbols)
     if stub and ev.symbols is not None and any(n in ev.symbols for n in req.symbols):
         return False, f"only the generic stub of {req.symbols[0]} in /proc/kallsyms"
+    if req.weak_stub and ev.symbols is not None and (found := _strong(ev.symbols, req.symbols)):
+        return True, f"{found} in /proc/kallsyms"  # the arch's own: more than the config says
     if present := next((p for p in req.paths if p in ev.paths), None):
         return True, present
     if req.filesystem and ev.filesystems is not None:
@@ -262,6 +264,8 @@ def decide(spec: Spec, ev: Evidence) -> Mechanism:
 
 
 def _note(spec: Spec, ev: Evidence) -> str:
+    if spec.name == sections.TRACEPOINT and ev.tracefs is None and ev.tracefs_point is not None:
+        return f"tracefs at {ev.tracefs_point} is not readable here: Aya reads tracepoint ids from it"
     if spec.name == sections.TRACEPOINT and ev.tracefs is None:
         return (
             "tracefs is not mounted: Aya reads tracepoint ids from it when attaching "

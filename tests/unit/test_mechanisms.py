@@ -136,6 +136,18 @@ def test_missing_files_tell_nothing() -> None:
     assert "CONFIG_DEBUG_INFO_BTF" in found[sections.TRAMPOLINE].reason
 
 
+def test_the_arch_trampoline_symbol_is_the_evidence() -> None:
+    found = verdicts(symbols=symbols(), config=mechanisms.parse_config(CONFIG), config_source="c")
+    assert found[sections.TRAMPOLINE].available is True
+    assert "arch_prepare_bpf_trampoline in /proc/kallsyms" in found[sections.TRAMPOLINE].evidence
+
+
+def test_an_unreadable_tracefs_is_not_called_unmounted() -> None:
+    config = mechanisms.parse_config(CONFIG)
+    found = verdicts(config=config, config_source="c", tracefs_point="/sys/kernel/tracing")
+    assert found[sections.TRACEPOINT].note.startswith("tracefs at /sys/kernel/tracing is not readable")
+
+
 def test_a_weak_trampoline_symbol_is_the_unsupported_stub() -> None:
     stub = KALLSYMS.replace("T arch_prepare_bpf_trampoline", "W arch_prepare_bpf_trampoline")
     found = verdicts(symbols=symbols(stub), config=mechanisms.parse_config(CONFIG), config_source="c")
