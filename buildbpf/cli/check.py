@@ -37,7 +37,8 @@ def check(
     attach_targets: Annotated[
         bool,
         typer.Option(
-            "--attach-targets/--no-attach-targets", help="Check attach targets against this kernel."
+            "--attach-targets/--no-attach-targets",
+            help="Check attach targets, and that this kernel has each program's attach mechanism.",
         ),
     ] = True,
     attach_target: Annotated[

@@ -69,13 +69,20 @@ def print_report(report: ObjectReport, full_log: bool = False) -> None:
     typer.echo(f"      BTF: {f'{report.btf_types} types' if report.btf else 'none'}")
     if report.undefined:
         typer.echo(f"      undefined symbols: {', '.join(report.undefined)}")
+    blocked = {b.section: b for b in report.cannot_attach}
     for warning in report.warnings:
+        if any(warning == b.message for b in blocked.values()):  # shown with the attach lines
+            continue
         typer.echo(f"      warning: {warning}")
     for note in report.notes:
         typer.echo(f"      note: {note}")
     for attach in report.attach:
         state = {True: "found", False: "MISSING", None: "not checked"}[attach.found]
+        if attach.section in blocked:
+            state += f", but this kernel cannot attach {blocked[attach.section].mechanism} programs"
         typer.echo(f"      attach target {attach.kind} {attach.target}: {state}")
+    for block in report.cannot_attach:
+        typer.echo("      " + typer.style(f"warning: {block.message}", fg="yellow", bold=True))
     _print_loads(report, full_log)
     for problem in report.problems:
         typer.echo(f"      problem: {problem}")

@@ -18,7 +18,10 @@ def doctor(
     bpf_linker: LinkerOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Check the toolchain, bpf-linker and kernel; exit 0 when an eBPF build can work here."""
+    """Check the toolchain, bpf-linker and kernel; exit 0 when an eBPF build can work here.
+
+    Then each attach mechanism (kprobe, tracepoint, fentry, lsm, xdp, ...) this kernel lacks or has.
+    """
     from buildbpf.build.precedence import pin_from
     from buildbpf.toolchain.doctor import diagnose
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from buildbpf.errors import ConfigError
 from buildbpf.objects.report import ObjectReport, describe
@@ -51,8 +51,12 @@ def run(objects: Sequence[CheckInput | Path], options: CheckOptions | None = Non
         inputs = [CheckInput(i.path, options.btf_required, "--no-btf") for i in inputs]
     reports = [describe(i.path, btf_required=i.btf_required, btf_origin=i.btf_origin) for i in inputs]
     if options.attach_targets:
+        from buildbpf.objects import mechanisms
+
+        verdicts = mechanisms.this_kernel() if any(r.programs for r in reports) else {}
         for report in reports:
             add_attach_targets(report)
+            add_mechanisms(report, verdicts)
     if options.load:
         load_reports(reports, options.extra_targets, options.rust)
     return reports
@@ -103,6 +107,16 @@ def add_attach_targets(report: ObjectReport) -> None:
             report.problem(f"attach target {verdict.kind} {verdict.target!r}: {verdict.detail}{hint}")
         elif verdict.found is None:
             report.warn(f"attach target {verdict.kind} {verdict.target!r} not checked: {verdict.detail}")
+
+
+def add_mechanisms(report: ObjectReport, verdicts: Mapping[str, Any]) -> None:
+    """Mark each program whose attach mechanism this kernel lacks: not fatal (built for another machine)."""
+    from buildbpf.objects import mechanisms
+
+    programs = [(p.function, p.section) for p in report.programs]
+    for block in mechanisms.blocked(programs, verdicts):
+        report.cannot_attach.append(block)
+        report.warn(block.message)
 
 
 def add_loads(report: ObjectReport, binary: Path, extra_targets: dict[str, str] | None = None) -> None:

@@ -29,6 +29,7 @@ class LoadProbe:
 
     ok: bool
     detail: str
+    errno: int | None = None  # why the kernel refused
 
 
 def release() -> str:
@@ -76,8 +77,11 @@ def can_load_by_capabilities(caps: int, euid: int) -> bool:
     return bool(caps & (1 << CAP_BPF)) and bool(caps & (1 << CAP_PERFMON))
 
 
-def try_load() -> LoadProbe:
-    """Ask the kernel to verify and load `r0 = 0; exit`; the definitive privilege check."""
+def try_load(prog_type: int = _BPF_PROG_TYPE_SOCKET_FILTER) -> LoadProbe:
+    """Ask the kernel to verify and load `r0 = 0; exit`; the definitive privilege check.
+
+    Another `prog_type` (BPF_PROG_TYPE_*) asks whether this kernel has that program type.
+    """
     number = _BPF_SYSCALL.get(platform.machine())
     if number is None:
         return LoadProbe(False, f"bpf(2) syscall number unknown for {platform.machine()}")
@@ -89,7 +93,7 @@ def try_load() -> LoadProbe:
         "=IIQQ",
         attr,
         0,
-        _BPF_PROG_TYPE_SOCKET_FILTER,
+        prog_type,
         len(_RETURN_ZERO) // 8,
         ctypes.addressof(insns),
         ctypes.addressof(license_),
@@ -100,6 +104,7 @@ def try_load() -> LoadProbe:
         return LoadProbe(
             False,
             f"bpf(BPF_PROG_LOAD) failed: {errno.errorcode.get(err, err)} ({os.strerror(err)})",
+            err,
         )
     os.close(fd)
     return LoadProbe(True, "the kernel loaded a test program")

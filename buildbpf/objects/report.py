@@ -46,6 +46,7 @@ class ObjectReport:
     notes: list[str] = field(default_factory=list)
     loads: list[Any] = field(default_factory=list)  # verifier.ProgramLoad, with --load
     attach: list[Any] = field(default_factory=list)  # attach.Verdict per program with a target
+    cannot_attach: list[Any] = field(default_factory=list)  # mechanisms.Blocked: this kernel lacks the way
 
     @property
     def problems(self) -> list[str]:

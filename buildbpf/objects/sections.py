@@ -17,6 +17,12 @@ from dataclasses import dataclass
 # uprobe's binary
 KALLSYMS, KERNEL_BTF, TRACEFS, BINARY = "kallsyms", "kernel BTF", "tracefs", "binary"
 
+# how a program gets attached, as the kernel must offer it (`objects.mechanisms` decides which
+# this kernel has; `doctor` lists them in this order)
+KPROBE, UPROBE, TRACEPOINT, RAW_TRACEPOINT = "kprobe", "uprobe", "tracepoint", "raw_tracepoint"
+TRAMPOLINE, LSM, CGROUP, TC, XDP, PERF_EVENT = "fentry/fexit", "lsm", "cgroup", "tc", "xdp", "perf_event"
+MECHANISMS = (KPROBE, UPROBE, TRACEPOINT, RAW_TRACEPOINT, TRAMPOLINE, LSM, CGROUP, TC, XDP, PERF_EVENT)
+
 
 @dataclass(frozen=True)
 class SectionKind:
@@ -28,6 +34,7 @@ class SectionKind:
     load_target: bool = False  # REST is the BTF target the kernel needs at load time
     aya: bool = True  # aya-obj knows the kind
     suffixes: frozenset[str | None] | None = None  # the REST Aya requires (None in it: none); None: any
+    mechanism: str | None = None  # how it attaches (KPROBE, ...); None: no kernel facility to check
 
 
 _XDP = frozenset({None, "cpumap", "devmap"})
@@ -43,29 +50,30 @@ _CGROUP_TYPES = {
 }  # fmt: skip
 
 _K = SectionKind
+_KP, _UP, _TP, _RAW, _TR = KPROBE, UPROBE, TRACEPOINT, RAW_TRACEPOINT, TRAMPOLINE
 SECTION_KINDS: dict[str, SectionKind] = {k.name: k for k in (
-    _K("kprobe", "kprobe", KALLSYMS), _K("kretprobe", "kretprobe", KALLSYMS),
-    _K("uprobe", "uprobe", BINARY), _K("uprobe.s", "uprobe"),
-    _K("uretprobe", "uretprobe", BINARY), _K("uretprobe.s", "uretprobe"),
-    _K("tracepoint", "tracepoint", TRACEFS), _K("tp", "tracepoint"),
-    _K("raw_tracepoint", "raw_tracepoint"), _K("raw_tp", "raw_tracepoint"),
-    _K("tp_btf", "tracing (tp_btf)", KERNEL_BTF, load_target=True),
-    _K("fentry", "tracing (fentry)", KERNEL_BTF, load_target=True),
-    _K("fentry.s", "tracing (fentry)", load_target=True),
-    _K("fexit", "tracing (fexit)", KERNEL_BTF, load_target=True),
-    _K("fexit.s", "tracing (fexit)", load_target=True),
-    _K("fmod_ret", "tracing (fmod_ret)", KERNEL_BTF, load_target=True, aya=False),
-    _K("fmod_ret.s", "tracing (fmod_ret)", load_target=True, aya=False),
-    _K("lsm", "lsm", KERNEL_BTF, load_target=True), _K("lsm.s", "lsm", load_target=True),
-    _K("lsm_cgroup", load_target=True),
+    _K("kprobe", "kprobe", KALLSYMS, mechanism=_KP), _K("kretprobe", "kretprobe", KALLSYMS, mechanism=_KP),
+    _K("uprobe", "uprobe", BINARY, mechanism=_UP), _K("uprobe.s", "uprobe", mechanism=_UP),
+    _K("uretprobe", "uretprobe", BINARY, mechanism=_UP), _K("uretprobe.s", "uretprobe", mechanism=_UP),
+    _K("tracepoint", "tracepoint", TRACEFS, mechanism=_TP), _K("tp", "tracepoint", mechanism=_TP),
+    _K("raw_tracepoint", "raw_tracepoint", mechanism=_RAW), _K("raw_tp", "raw_tracepoint", mechanism=_RAW),
+    _K("tp_btf", "tracing (tp_btf)", KERNEL_BTF, load_target=True, mechanism=_TR),
+    _K("fentry", "tracing (fentry)", KERNEL_BTF, load_target=True, mechanism=_TR),
+    _K("fentry.s", "tracing (fentry)", load_target=True, mechanism=_TR),
+    _K("fexit", "tracing (fexit)", KERNEL_BTF, load_target=True, mechanism=_TR),
+    _K("fexit.s", "tracing (fexit)", load_target=True, mechanism=_TR),
+    _K("fmod_ret", "tracing (fmod_ret)", KERNEL_BTF, load_target=True, aya=False, mechanism=_TR),
+    _K("fmod_ret.s", "tracing (fmod_ret)", load_target=True, aya=False, mechanism=_TR),
+    _K("lsm", "lsm", KERNEL_BTF, load_target=True, mechanism=LSM),
+    _K("lsm.s", "lsm", load_target=True, mechanism=LSM), _K("lsm_cgroup", load_target=True, mechanism=LSM),
     _K("iter", "tracing (iter)", load_target=True), _K("iter.s", "tracing (iter)", load_target=True),
-    _K("freplace"), _K("perf_event", "perf_event"), _K("lirc_mode2"),
-    _K("xdp", "xdp", suffixes=_XDP), _K("xdp.frags", "xdp", suffixes=_XDP),
-    _K("socket", "socket_filter"), _K("sk_msg", "sk_msg"), _K("sockops", "sock_ops"),
+    _K("freplace", mechanism=_TR), _K("perf_event", "perf_event", mechanism=PERF_EVENT), _K("lirc_mode2"),
+    _K("xdp", "xdp", suffixes=_XDP, mechanism=XDP), _K("xdp.frags", "xdp", suffixes=_XDP, mechanism=XDP),
+    _K("socket", "socket_filter"), _K("sk_msg", "sk_msg"), _K("sockops", "sock_ops", mechanism=CGROUP),
     _K("sk_skb", "sk_skb", suffixes=frozenset({"stream_parser", "stream_verdict"})),
-    _K("classifier", "sched_cls"), _K("tc", "sched_cls", aya=False),
-    _K("cgroup_skb", "cgroup_skb", suffixes=frozenset({"ingress", "egress"})),
-    _K("cgroup", "cgroup", suffixes=_CGROUP),
+    _K("classifier", "sched_cls", mechanism=TC), _K("tc", "sched_cls", aya=False, mechanism=TC),
+    _K("cgroup_skb", "cgroup_skb", suffixes=frozenset({"ingress", "egress"}), mechanism=CGROUP),
+    _K("cgroup", "cgroup", suffixes=_CGROUP, mechanism=CGROUP),
     _K("flow_dissector"), _K("sk_lookup"), _K("sk_reuseport", suffixes=frozenset({None, "migrate"})),
     _K("syscall", "syscall", aya=False),
 )}  # fmt: skip
@@ -85,6 +93,12 @@ _PROGRAM_TYPES = (
 def kind_of(section: str) -> SectionKind | None:
     """The table's row for a section name (`kprobe/x` -> kprobe), None when unknown."""
     return SECTION_KINDS.get(section.split("/", 1)[0])
+
+
+def mechanism_of(section: str) -> str | None:
+    """How a section's program attaches (`kretprobe/x` -> KPROBE), None when no kernel facility decides it."""
+    row = kind_of(section)
+    return row.mechanism if row is not None else None
 
 
 def section_program_type(section: str) -> str:

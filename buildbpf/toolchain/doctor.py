@@ -42,6 +42,7 @@ class DoctorReport:
 
     checks: list[DoctorCheck] = field(default_factory=list)
     toolchain: dict[str, Any] = field(default_factory=dict)
+    attach_mechanisms: list[dict[str, Any]] = field(default_factory=list)  # mechanisms.Mechanism
 
     @property
     def can_build(self) -> bool:
@@ -55,6 +56,7 @@ class DoctorReport:
             "can_build": self.can_build,
             "checks": [asdict(c) for c in self.checks],
             "toolchain": self.toolchain,
+            "attach_mechanisms": self.attach_mechanisms,
         }
 
 
@@ -201,6 +203,26 @@ def _check_kernel(report: DoctorReport) -> None:
         )
 
 
+def _check_mechanisms(report: DoctorReport) -> None:
+    """One row per attach mechanism: a missing one is a warning (objects still build)."""
+    from buildbpf.objects import mechanisms
+
+    privileged = kernel.can_load_by_capabilities(kernel.effective_capabilities(), os.geteuid())
+    for mechanism in mechanisms.this_kernel(kernel.try_load if privileged else None).values():
+        report.attach_mechanisms.append(asdict(mechanism))
+        name = f"attach: {mechanism.title}"
+        if mechanism.available:
+            note = f"; note: {mechanism.note}" if mechanism.note else ""
+            report.add(name, DoctorStatus.OK, f"available [{mechanism.evidence}]{note}")
+        elif mechanism.available is None:
+            report.add(name, DoctorStatus.WARN, f"{mechanism.reason} [{mechanism.evidence}]")
+        else:
+            report.add(
+                name, DoctorStatus.WARN, f"not available: {mechanism.reason} [{mechanism.evidence}]",
+                "such programs build and load, but cannot attach on this kernel",
+            )  # fmt: skip
+
+
 def _check_git(report: DoctorReport, rust: RustToolchain) -> None:
     """Can the build cargo fetch git dependencies (aya by git, as aya-template and the book do)?"""
     from buildbpf.cargo import gitdeps
@@ -233,4 +255,5 @@ def diagnose(pin: Pin | None = None, bpf_linker: str | None = None) -> DoctorRep
     _check_linker(report, rust, bpf_linker)
     _check_optional_tools(report, rust.llvm_major if rust else None)
     _check_kernel(report)
+    _check_mechanisms(report)
     return report
