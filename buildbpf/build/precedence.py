@@ -253,10 +253,14 @@ def effective(
     environ: Mapping[str, str] | None = None,
     cli: Overrides | None = None,
 ) -> Effective:
-    """Every setting of one crate, each resolved with its provenance (`resolve`)."""
+    """Every setting of one crate, each resolved with its provenance (`resolve`); then the
+    linker keys its `min_kernel` needs, where the user left them unset (`kernel_floor`)."""
+    from buildbpf.build import kernel_floor
+
     environ = os.environ if environ is None else environ
     crate_settings = [s for s in SETTINGS if s.scope == "crate" and len(s.path) == 1]
-    return Effective(crate, {s.name: resolve(s, config, environ, cli, crate) for s in crate_settings})
+    values = {s.name: resolve(s, config, environ, cli, crate) for s in crate_settings}
+    return kernel_floor.apply(Effective(crate, values))
 
 
 def workspace_value(

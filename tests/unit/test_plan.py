@@ -318,3 +318,15 @@ def test_a_member_named_like_a_dependency_is_named_with_its_version(tmp_path: Pa
     assert argv[argv.index("-p") + 1] == "probe@0.1.0"
     assert "-p" in built.ebpf[0].call.argv
     assert "probe-ebpf" in built.ebpf[0].call.argv  # not ambiguous: the plain name
+
+
+def test_min_kernel_reaches_the_linker_flags(tmp_path: Path) -> None:
+    (tmp_path / "buildbpf.toml").write_text('[defaults]\nmin_kernel = "5.2"\n')
+    text = plan_json(load_config(tmp_path), environ={}, options=BuildOptions(release=True))
+    assert "target-cpu=v3" in text
+    assert "-Clink-arg=--unroll-loops" in text
+    assert "--ignore-inline-never" not in text
+    (tmp_path / "buildbpf.toml").write_text('[defaults]\nmin_kernel = "6.12"\n')
+    text = plan_json(load_config(tmp_path), environ={}, options=BuildOptions(release=True))
+    assert "target-cpu" not in text
+    assert "--unroll-loops" not in text
