@@ -24,6 +24,7 @@ import sys
 
 from buildbpf import __version__, xdg
 from buildbpf.cargo.messages import all_fresh
+from buildbpf.terminal import cargo_env, color_from_argv, set_color, talks_to_terminal
 
 TYPE_CHECKING = False  # typing itself costs 8 ms to import; mypy honours this name
 if TYPE_CHECKING:
@@ -106,6 +107,8 @@ def _spawn(call: Mapping[str, object]) -> tuple[int, str, str]:
     for name in call["env_remove"]:  # type: ignore[attr-defined]
         env.pop(name, None)
     env.update(call["env_set"])  # type: ignore[call-overload]
+    if talks_to_terminal(argv[0]):
+        env.update(cargo_env(env))  # colours and progress, as on the full path (_process)
     if not os.access(argv[0], os.X_OK):  # an exec failure would only show in the child
         raise FileNotFoundError(f"{argv[0]} is not an executable file")
     stdout = os.memfd_create("cargo-stdout")
@@ -209,6 +212,10 @@ def replay(argv: Sequence[str]) -> int | None:
     if not eligible(argv, os.environ):
         return None
     verbose = any(arg in _VERBOSE for arg in argv)
+    color = color_from_argv(argv)
+    if color is None:  # the full path reports a bad --color
+        return None
+    set_color(color)
     try:
         cwd = os.getcwd()
     except OSError:  # a directory deleted under the shell: the full path explains it

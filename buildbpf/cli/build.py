@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from buildbpf.cli.options import LinkerOpt, ToolchainOpt
+from buildbpf.cli.options import Color, ColorOpt, LinkerOpt, ToolchainOpt
 
 
 class MessageFormat(enum.StrEnum):
@@ -35,6 +35,7 @@ def build(
     ] = None,
     toolchain: ToolchainOpt = None,
     bpf_linker: LinkerOpt = None,
+    color: ColorOpt = Color.AUTO,  # applied by its callback
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the commands and config changes; change nothing.")
     ] = False,
