@@ -65,6 +65,13 @@ class Command:
         parts += [_quote(a) for a in self.argv]
         return " ".join(parts)
 
+    def short_line(self) -> str:
+        """What buildbpf echoes without -v: cargo's calls as `cargo build -p x --target … …`,
+        any other program as its full shell line."""
+        if not terminal.talks_to_terminal(self.argv[0]):
+            return self.shell_line()
+        return terminal.short_command(self.argv, more=bool(self.env_set or self.env_remove))
+
     def environment(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
         """The full environment the process gets."""
         env = dict(os.environ if base is None else base)
@@ -203,7 +210,9 @@ def run_command(
     """Run a `Command` as `run` does (echoed, streamed, a failure a `CargoError` if `check`)."""
     line = command.shell_line()
     if echo:
-        print(f"+ {line}", file=sys.stderr, flush=True)
+        # the full line (environment, flags, --config keys) with -v; the plan shows it too
+        shown = line if log.isEnabledFor(logging.DEBUG) else command.short_line()
+        print(f"+ {shown}", file=sys.stderr, flush=True)
     else:
         log.debug("+ %s", line)
     if command.env_remove:

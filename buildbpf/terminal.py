@@ -87,3 +87,50 @@ def cargo_env(
 def talks_to_terminal(argv0: str) -> bool:
     """Whether a streamed call of `argv0` gets `cargo_env`: cargo itself (a path or a name)."""
     return argv0.rsplit("/", 1)[-1] == "cargo"
+
+
+# what the short echo of a cargo call keeps: the options that say what is built
+_KEPT_WITH_VALUE = frozenset({"-p", "--package", "--target", "--bin", "--features", "--manifest-path"})
+_KEPT_FLAGS = frozenset(
+    {"--release", "--workspace", "--no-default-features", "--locked", "--offline", "--frozen"}
+)
+_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./-_")
+
+
+def _quote(word: str) -> str:
+    if word and all(c in _SAFE for c in word):
+        return word
+    return "'" + word.replace("'", "'\"'\"'") + "'"
+
+
+def short_command(argv: Sequence[str], *, more: bool = False) -> str:
+    """The echo of a cargo call a person reads: `cargo build -p x --target bpfel-unknown-none …`.
+
+    Keeps the program's name, the subcommand and the options that say what is built; `…`
+    stands for what was left out (the flags, `--config` keys, and the environment when
+    `more`). -v (and the plan) show the full line.
+    """
+    words = [argv[0].rsplit("/", 1)[-1]]
+    rest = list(argv[1:])
+    while rest and rest[0].startswith("+"):  # cargo +toolchain
+        words.append(rest.pop(0))
+    if rest:
+        words.append(rest.pop(0))  # the subcommand
+    dropped = more
+    while rest:
+        arg = rest.pop(0)
+        if arg in _KEPT_WITH_VALUE and rest:
+            words += [arg, rest.pop(0)]
+        elif arg in _KEPT_FLAGS:
+            words.append(arg)
+        else:
+            dropped = True
+    return " ".join(_quote(w) for w in words) + (" …" if dropped else "")
+
+
+def duration(seconds: float) -> str:
+    """`4.2 s`, or `1m 12s` as cargo says it."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes}m {rest:02d}s"
