@@ -49,7 +49,10 @@ def build(
     message_format: Annotated[
         MessageFormat, typer.Option("--message-format", help="human, or json on stdout.")
     ] = MessageFormat.HUMAN,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show debug output.")] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Show debug output, the full cargo command lines and notices."),
+    ] = False,
     run_check: Annotated[
         bool, typer.Option("--check", help="Run `buildbpf check` on the objects afterwards.")
     ] = False,
@@ -111,10 +114,10 @@ def build(
     lines = build_lines(result)
     output = "".join(f"{line}\n" for line in lines) if human else build_json(result)
     typer.echo(output if not human else "".join(f"{line}\n" for line in lines[len(shown) :]), nl=False)
-    typer.echo(f"buildbpf: finished in {duration(time.monotonic() - started)}", err=True)
     if human:
         for report in result.reports:
             print_report(report)
+    typer.echo(f"buildbpf: finished in {duration(time.monotonic() - started)}", err=True)
     if not result.ok:
         raise typer.Exit(5)
     pipeline.remember(ctx.obj, result, output)  # a clean no-op: the next identical build may replay it
