@@ -124,3 +124,12 @@ def test_a_progress_bar_is_shown_before_its_line_ends() -> None:
     assert b"".join(sink) == b"\r   Building [=> ] 1/2" + euro + b"\rdone\n"
     assert echo.getvalue() == "\r   Building [=> ] 1/2€\rdone\n"
     assert any("1/2€" in text and "\n" not in text for text in shown)  # before the line ended
+
+
+def test_color_option_reaches_every_cargo_call(capsys: pytest.CaptureFixture[str]) -> None:
+    from buildbpf.cli.app import run_cli
+
+    run_cli(["check", "--color", "never", "--json", "/dev/null"])  # parsed before the command runs
+    assert terminal._choice == "never"
+    assert run_cli(["build", "--color", "blue"]) == 2
+    assert "'blue' is not one of 'auto', 'always', 'never'" in capsys.readouterr().err
