@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from buildbpf import terminal
 from buildbpf._child import die_with_parent
 from buildbpf.errors import CargoError, Interrupted, ToolchainError
 
@@ -64,6 +65,13 @@ class Command:
         parts += [_quote(a) for a in self.argv]
         return " ".join(parts)
 
+    def short_line(self) -> str:
+        """What buildbpf echoes without -v: cargo's calls as `cargo build -p x --target … …`,
+        any other program as its full shell line."""
+        if not terminal.talks_to_terminal(self.argv[0]):
+            return self.shell_line()
+        return terminal.short_command(self.argv, more=bool(self.env_set or self.env_remove))
+
     def environment(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
         """The full environment the process gets."""
         env = dict(os.environ if base is None else base)
@@ -84,11 +92,28 @@ class Completed:
 
 
 def _pump(source: IO[bytes], sink: list[bytes], echo: IO[str] | None) -> None:
-    for line in iter(source.readline, b""):
-        sink.append(line)
+    """Copy `source` into `sink` and, as it arrives, to `echo`: in chunks, not lines, since
+    cargo's progress bar redraws one line with carriage returns and never ends it."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    read = getattr(source, "read1", source.read)
+    while chunk := read(65536):
+        sink.append(chunk)
         if echo is not None:
-            echo.write(line.decode(errors="replace"))
+            echo.write(decoder.decode(chunk))
             echo.flush()
+    if echo is not None and (rest := decoder.decode(b"", final=True)):
+        echo.write(rest)
+        echo.flush()
+
+
+def terminal_env(command: Command, *, stream: bool) -> dict[str, str]:
+    """What a streamed cargo gets so that it behaves as on buildbpf's terminal (terminal.py);
+    nothing for a quiet query or another program."""
+    if not stream or not terminal.talks_to_terminal(command.argv[0]):
+        return {}
+    return terminal.cargo_env(command.environment())
 
 
 def _spawn(command: Command, *, stream: bool, echo_stdout: bool, timeout: float | None) -> Completed:
@@ -106,6 +131,7 @@ def _spawn(command: Command, *, stream: bool, echo_stdout: bool, timeout: float 
                 if name in local.env:
                     del local.env[name]
             local.env.update(command.env_set)
+            local.env.update(terminal_env(command, stream=stream))
             cmd: Any = local[command.argv[0]][list(command.argv[1:])]
             if command.cwd is not None:
                 cmd = cmd.with_cwd(str(command.cwd))
@@ -184,7 +210,9 @@ def run_command(
     """Run a `Command` as `run` does (echoed, streamed, a failure a `CargoError` if `check`)."""
     line = command.shell_line()
     if echo:
-        print(f"+ {line}", file=sys.stderr, flush=True)
+        # the full line (environment, flags, --config keys) with -v; the plan shows it too
+        shown = line if log.isEnabledFor(logging.DEBUG) else command.short_line()
+        print(f"+ {shown}", file=sys.stderr, flush=True)
     else:
         log.debug("+ %s", line)
     if command.env_remove:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 from buildbpf.errors import CargoError
+from buildbpf.terminal import strip_ansi
 
 KNOWN: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern, re.IGNORECASE), advice)
@@ -90,7 +91,10 @@ KNOWN: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 
 
 def advise(output: str) -> list[str]:
-    """Advice lines for every known error in `output`, in table order, without repeats."""
+    """Advice lines for every known error in `output`, in table order, without repeats.
+
+    `output` is what cargo printed, colours and all (it may have talked as to a terminal)."""
+    output = strip_ansi(output)
     found = []
     for pattern, advice in KNOWN:
         if (match := pattern.search(output)) is not None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from buildbpf import _fs
 from buildbpf._fs import write_atomic
-from buildbpf.build.layout import Published
+from buildbpf.build.layout import Published, instruction_counts
 from buildbpf.build.steps import UserspaceStep
 from buildbpf.cargo import messages
 from buildbpf.errors import ArtifactError, FileSystemError
@@ -118,7 +118,8 @@ def gate_aya_build(step: UserspaceStep, stdout: str) -> list[Published]:
         data = path.read_bytes()
         published.append(
             Published(crate, step.target.value, bin_name, path, hashlib.sha256(data).hexdigest(), len(data),
-                      tuple(checked.programs), checked.license, True, aya_build=True, btf=False)
+                      tuple(checked.programs), checked.license, True, aya_build=True, btf=False,
+                      instructions=instruction_counts(checked))
         )  # fmt: skip
         if bin_name in owners and step.objects_dir is not None:
             destination = step.objects_dir / bin_name
@@ -128,7 +129,8 @@ def gate_aya_build(step: UserspaceStep, stdout: str) -> list[Published]:
             published.append(
                 Published(owners.pop(bin_name), step.target.value, bin_name, destination,
                           hashlib.sha256(data).hexdigest(), len(data), tuple(checked.programs),
-                          checked.license, changed, path, aya_build=True, btf=False)
+                          checked.license, changed, path, aya_build=True, btf=False,
+                          instructions=instruction_counts(checked))
             )  # fmt: skip
     return published
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,7 @@ class Result:
     configs: list[config_file.ConfigOutcome] = field(default_factory=list)
     objects: list[Published] = field(default_factory=list)
     userspace: tuple[str, ...] = ()
+    binaries: tuple[Path, ...] = ()  # the userspace executables cargo reported
 
     def as_json(self) -> dict[str, Any]:
         """The result as `--message-format json` prints it."""
@@ -50,6 +52,7 @@ class Result:
                 for o in self.objects
             ],
             "userspace": list(self.userspace),
+            "binaries": [str(b) for b in self.binaries],
         }
 
 
@@ -118,13 +121,18 @@ def _warn_unused_rustflags(step: EbpfStep, warned: set[Path]) -> None:
 
 
 def execute(
-    plan: BuildPlan, *, dry_run: bool = False, timeout: float = precedence.DEFAULT_CARGO_TIMEOUT
+    plan: BuildPlan,
+    *,
+    dry_run: bool = False,
+    timeout: float = precedence.DEFAULT_CARGO_TIMEOUT,
+    on_object: Callable[[Published], None] | None = None,
 ) -> Result:
     """Write configs, build and gate every eBPF crate, then build userspace (each cargo call
-    stopped after `timeout` seconds)."""
+    stopped after `timeout` seconds); `on_object` hears of each object as soon as it is verified."""
     result = Result(configs=write_configs(plan.configs, dry_run=dry_run))
     if dry_run:
         return result
+    verified = on_object or (lambda _: None)
     warned: set[Path] = set()
     for ebpf in plan.ebpf:
         _warn_unused_rustflags(ebpf, warned)
@@ -132,12 +140,19 @@ def execute(
         started_ns = time.time_ns() - 20_000_000
         done = _cargo(ebpf.call, ebpf.what, timeout)
         rebuilt = messages.rebuilt_executables(done.stdout)
-        result.objects += publish(ebpf, messages.executables(done.stdout), rebuilt, started_ns)
+        published = publish(ebpf, messages.executables(done.stdout), rebuilt, started_ns)
+        result.objects += published
+        for obj in published:
+            verified(obj)
     record_built(result.objects)
     if plan.userspace is not None:
         done = _cargo(plan.userspace.call, plan.userspace.what, timeout)
         result.userspace = plan.userspace.crates
-        result.objects += gate_aya_build(plan.userspace, done.stdout)
+        embedded = gate_aya_build(plan.userspace, done.stdout)
+        result.objects += embedded
+        for obj in embedded:
+            verified(obj)
         record_built(result.objects)
-        check_embedded(messages.executables(done.stdout), result.objects)
+        result.binaries = tuple(messages.executables(done.stdout))
+        check_embedded(list(result.binaries), result.objects)
     return result

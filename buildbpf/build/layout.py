@@ -51,6 +51,13 @@ class Published:
     source: Path | None = None  # what cargo built, for eBPF crates built by buildbpf
     aya_build: bool = False  # linked by aya-build in a build.rs, not by buildbpf's own call
     btf: bool = True  # gated with BTF required (the crate's `btf` setting; never for aya-build)
+    instructions: tuple[tuple[str, int], ...] = ()  # (program function, instruction count)
+
+
+def instruction_counts(checked: Any) -> tuple[tuple[str, int], ...]:
+    """(function, instructions) of each program the gate found (a `gate.Inspection`)."""
+    facts = checked.facts
+    return tuple((p.function, p.instructions) for p in facts.programs) if facts is not None else ()
 
 
 def record_built(objects: Sequence[Published]) -> None:
@@ -197,6 +204,7 @@ def publish(
                 log.info("left the verified object where %s's userspace expects it: %s", crate, copy)
         published.append(
             Published(crate, step.target.value, bin_name, destination, hashlib.sha256(data).hexdigest(),
-                      len(data), tuple(checked.programs), checked.license, changed, exe, btf=step.btf)
+                      len(data), tuple(checked.programs), checked.license, changed, exe, btf=step.btf,
+                      instructions=instruction_counts(checked))
         )  # fmt: skip
     return published

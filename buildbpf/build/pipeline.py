@@ -24,6 +24,7 @@ from buildbpf.cargo import config_file
 from buildbpf.errors import ConfigError
 
 if TYPE_CHECKING:
+    from buildbpf.build.layout import Published
     from buildbpf.kernels.matrix import Matrix
     from buildbpf.objects.report import ObjectReport
     from buildbpf.toolchain.rust import RustToolchain
@@ -89,11 +90,16 @@ class BuildResult:
         return all(r.ok for r in self.reports)
 
 
-def run(request: BuildRequest, notice: Callable[[str], None] | None = None) -> BuildResult:
+def run(
+    request: BuildRequest,
+    notice: Callable[[str], None] | None = None,
+    on_object: Callable[[Published], None] | None = None,
+) -> BuildResult:
     """Load, plan and (unless only planning) execute, gate and check a build.
 
     `notice` shows a line before the build starts (the toolchain's bootstrap notice); the
-    lines shown are kept in `prelude`, for a replay to show them again.
+    lines shown are kept in `prelude`, for a replay to show them again. `on_object` hears of
+    each object as soon as it is verified.
     """
     env_flag(request.environ, DISABLE)  # BUILDBPF_NO_REPLAY=maybe is an error, not "off"
     context = loading.load(request.cwd, request.overrides, request.environ)
@@ -108,7 +114,7 @@ def run(request: BuildRequest, notice: Callable[[str], None] | None = None) -> B
         result.executed = execute.execute(plan, dry_run=True)
         return result
     execute.prepare_sources(context)
-    result.executed = execute.execute(plan, timeout=context.cargo_timeout)
+    result.executed = execute.execute(plan, timeout=context.cargo_timeout, on_object=on_object)
     if request.check or request.load or request.kernels:
         from buildbpf.objects import check as checker
 

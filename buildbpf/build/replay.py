@@ -21,9 +21,18 @@ from __future__ import annotations
 import marshal
 import os
 import sys
+import time
 
 from buildbpf import __version__, xdg
 from buildbpf.cargo.messages import all_fresh
+from buildbpf.terminal import (
+    cargo_env,
+    color_from_argv,
+    duration,
+    set_color,
+    short_command,
+    talks_to_terminal,
+)
 
 TYPE_CHECKING = False  # typing itself costs 8 ms to import; mypy honours this name
 if TYPE_CHECKING:
@@ -106,6 +115,8 @@ def _spawn(call: Mapping[str, object]) -> tuple[int, str, str]:
     for name in call["env_remove"]:  # type: ignore[attr-defined]
         env.pop(name, None)
     env.update(call["env_set"])  # type: ignore[call-overload]
+    if talks_to_terminal(argv[0]):
+        env.update(cargo_env(env))  # colours and progress, as on the full path (_process)
     if not os.access(argv[0], os.X_OK):  # an exec failure would only show in the child
         raise FileNotFoundError(f"{argv[0]} is not an executable file")
     stdout = os.memfd_create("cargo-stdout")
@@ -180,7 +191,11 @@ def _replay_call(call: Mapping[str, object], argv: Sequence[str], verbose: bool)
     """Run one recorded call: None when it went as recorded, else buildbpf's exit code, or
     `_HAND_OVER`."""
     command = call["argv"][0]  # type: ignore[index]
-    print(f"+ {call['echo']}", file=sys.stderr, flush=True)
+    argv = [str(a) for a in call["argv"]]  # type: ignore[attr-defined]
+    short = talks_to_terminal(argv[0]) and not verbose  # as _process echoes it
+    more = bool(call["env_set"] or call["env_remove"])
+    echo = short_command(argv, more=more) if short else call["echo"]
+    print(f"+ {echo}", file=sys.stderr, flush=True)
     try:
         code, out, err = _spawn(call)
     except OSError as exc:
@@ -206,9 +221,14 @@ def _replay_call(call: Mapping[str, object], argv: Sequence[str], verbose: bool)
 
 def replay(argv: Sequence[str]) -> int | None:
     """Replay the recorded build of `buildbpf ARGV`: its exit code, or None for the full path."""
+    started = time.monotonic()
     if not eligible(argv, os.environ):
         return None
     verbose = any(arg in _VERBOSE for arg in argv)
+    color = color_from_argv(argv)
+    if color is None:  # the full path reports a bad --color
+        return None
+    set_color(color)
     try:
         cwd = os.getcwd()
     except OSError:  # a directory deleted under the shell: the full path explains it
@@ -224,6 +244,7 @@ def replay(argv: Sequence[str]) -> int | None:
             return None if stopped == _HAND_OVER else stopped
     sys.stdout.write(str(record["stdout"]))
     sys.stdout.flush()
+    print(f"buildbpf: finished in {duration(time.monotonic() - started)}", file=sys.stderr)  # as cli/build
     return 0
 
 

@@ -18,6 +18,7 @@ import typer
 
 from buildbpf import __version__
 from buildbpf.cli import build, check, config, init, kernels, toolchain
+from buildbpf.cli.help import name_values
 from buildbpf.errors import (
     BuildbpfError,
     ConfigError,
@@ -33,7 +34,8 @@ app = typer.Typer(
     help="Build Rust eBPF (Aya) workspaces: toolchain, flags, bpf-linker and a verified object, "
     "without a hand-written xtask.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
+    rich_markup_mode=None,  # click's help: paragraphs re-wrapped whole, flags without placeholders
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -144,7 +146,8 @@ def run_cli(argv: list[str]) -> int:
     recorder = record.begin(argv)
     try:
         # in a JSON mode typer must not print usage errors itself: they become JSON too
-        code = app(args=argv, prog_name="buildbpf", obj=recorder, standalone_mode=not as_json)
+        command = name_values(typer.main.get_command(app))
+        code = command(args=argv, prog_name="buildbpf", obj=recorder, standalone_mode=not as_json)
         return code if isinstance(code, int) else 0
     except SystemExit as exit_:
         code = exit_.code

@@ -6,12 +6,16 @@ import enum
 import json
 import logging
 import os
+import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from buildbpf.cli.options import LinkerOpt, ToolchainOpt
+from buildbpf.cli.options import Color, ColorOpt, LinkerOpt, ToolchainOpt
+
+if TYPE_CHECKING:
+    from buildbpf.build.layout import Published
 
 
 class MessageFormat(enum.StrEnum):
@@ -35,6 +39,7 @@ def build(
     ] = None,
     toolchain: ToolchainOpt = None,
     bpf_linker: LinkerOpt = None,
+    color: ColorOpt = Color.AUTO,  # applied by its callback
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the commands and config changes; change nothing.")
     ] = False,
@@ -44,7 +49,10 @@ def build(
     message_format: Annotated[
         MessageFormat, typer.Option("--message-format", help="human, or json on stdout.")
     ] = MessageFormat.HUMAN,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show debug output.")] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Show debug output, the full cargo command lines and notices."),
+    ] = False,
     run_check: Annotated[
         bool, typer.Option("--check", help="Run `buildbpf check` on the objects afterwards.")
     ] = False,
@@ -75,11 +83,19 @@ def build(
     from buildbpf.build.precedence import cli_overrides
     from buildbpf.build.steps import BuildOptions
     from buildbpf.cli.kernels import finish
-    from buildbpf.cli.render import build_json, build_lines, dry_run_lines, print_report
+    from buildbpf.cli.render import build_json, build_lines, dry_run_lines, object_line, print_report
+    from buildbpf.terminal import duration
 
+    started = time.monotonic()
     if verbose:
         logging.getLogger().setLevel(logging.DEBUG)
     human = message_format is MessageFormat.HUMAN
+    shown: list[str] = []  # object lines printed as each object was verified
+
+    def verified(obj: Published) -> None:
+        shown.append(object_line(obj))
+        typer.echo(shown[-1])
+
     request = pipeline.BuildRequest(
         cwd=Path.cwd(),
         environ=os.environ,
@@ -91,7 +107,13 @@ def build(
         load=load,
         kernels=tuple(kernel or ()),
     )
-    result = pipeline.run(request, notice=(lambda line: typer.echo(line, err=True)) if human else None)
+    # the toolchain's RUSTC_BOOTSTRAP notice is for -v (the plan shows the variable too)
+    notice = human and logging.getLogger("buildbpf").isEnabledFor(logging.DEBUG)
+    result = pipeline.run(
+        request,
+        notice=(lambda line: typer.echo(line, err=True)) if notice else None,
+        on_object=verified if human else None,
+    )
     if print_plan:
         print(json.dumps(result.plan.as_json(), indent=2))
         return
@@ -99,12 +121,14 @@ def build(
         for line in dry_run_lines(result):
             typer.echo(line)
         return
-    output = "".join(f"{line}\n" for line in build_lines(result)) if human else build_json(result)
-    typer.echo(output, nl=False)
+    lines = build_lines(result)
+    output = "".join(f"{line}\n" for line in lines) if human else build_json(result)
+    typer.echo(output if not human else "".join(f"{line}\n" for line in lines[len(shown) :]), nl=False)
     if human:
         for report in result.reports:
             print_report(report)
     code = finish(result.on_kernels, human)
+    typer.echo(f"buildbpf: finished in {duration(time.monotonic() - started)}", err=True)
     if code or not result.ok:
         raise typer.Exit(code or 5)
     pipeline.remember(ctx.obj, result, output)  # a clean no-op: the next identical build may replay it

@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+from buildbpf.cli.options import Color, ColorOpt
+
 
 # typer declares each option in the signature; the body is short
 def check(
@@ -34,6 +36,7 @@ def check(
     full_log: Annotated[
         bool, typer.Option("--full-log", help="With --load: the whole verifier log.")
     ] = False,
+    color: ColorOpt = Color.AUTO,  # applied by its callback (cargo builds the --load helper)
     attach_targets: Annotated[
         bool,
         typer.Option(

@@ -8,11 +8,23 @@ from typing import Annotated
 import typer
 
 
+def _list_types(value: bool) -> None:
+    """`--list`: print the program types and stop (before PATH is required)."""
+    if not value:
+        return
+    from buildbpf.scaffold.program_types import load_program_types
+
+    for kind in load_program_types().values():
+        described = (f"{key}={default}: {kind.rules[key].what}" for key, default in kind.options.items())
+        opts = ", ".join(described) or "no options"
+        needs = f"  [needs {kind.needs}]" if kind.needs else ""
+        typer.echo(f"{kind.name:<15} {kind.summary} ({opts}){needs}")
+    raise typer.Exit(0)
+
+
 # typer declares each option in the signature; the body is short
 def init(
-    path: Annotated[
-        Path | None, typer.Argument(help="Directory of the new workspace.", show_default=False)
-    ] = None,
+    path: Annotated[Path, typer.Argument(help="Directory of the new workspace.", show_default=False)],
     name: Annotated[
         str | None,
         typer.Option("--name", help="Project name (default: the directory name).", show_default=False),
@@ -48,22 +60,18 @@ def init(
         ),
     ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the files; write nothing.")] = False,
-    list_types: Annotated[bool, typer.Option("--list", help="List program types and their options.")] = False,
+    list_types: Annotated[
+        bool,
+        typer.Option(
+            "--list", callback=_list_types, is_eager=True, help="List program types and their options."
+        ),
+    ] = False,
 ) -> None:
     """Scaffold a new Aya workspace (eBPF, common and userspace crates) that buildbpf builds."""
     from buildbpf.errors import ConfigError
     from buildbpf.scaffold import init as scaffold
-    from buildbpf.scaffold.program_types import load_program_types
 
-    if list_types:
-        for kind in load_program_types().values():
-            described = (f"{key}={default}: {kind.rules[key].what}" for key, default in kind.options.items())
-            opts = ", ".join(described) or "no options"
-            needs = f"  [needs {kind.needs}]" if kind.needs else ""
-            typer.echo(f"{kind.name:<15} {kind.summary} ({opts}){needs}")
-        return
-    if path is None:
-        raise ConfigError("init needs a PATH", fix="buildbpf init my-probe --program-type xdp")
+    del list_types  # handled by its callback
     given = {}
     for item in option or []:
         key, sep, value = item.partition("=")

@@ -10,20 +10,29 @@ import typer
 
 if TYPE_CHECKING:
     from buildbpf.build.context import Context
+    from buildbpf.build.layout import Published
     from buildbpf.build.pipeline import BuildResult
     from buildbpf.objects.report import ObjectReport
 
 
+def object_line(obj: Published) -> str:
+    """One verified object: crate, byte order, path, size, programs with their instruction counts."""
+    if obj.instructions:
+        programs = ", ".join(f"{name} ({count} insns)" for name, count in obj.instructions)
+    else:
+        programs = ", ".join(obj.programs)
+    license = f"license {obj.license}" if obj.license is not None else "no license section (Aya says GPL)"
+    where = f"verified {obj.crate} ({obj.target}): {obj.path}"
+    return f"{where} — {obj.size} bytes, programs: {programs}; {license}"
+
+
 def build_lines(result: BuildResult) -> list[str]:
-    """What a finished build prints: each verified object, then the userspace crates."""
+    """What a finished build prints: each verified object, then the userspace binaries."""
     assert result.executed is not None
-    lines = [
-        f"verified {obj.crate} ({obj.target}): {obj.path} — {obj.size} bytes, "
-        f"programs: {', '.join(obj.programs)}; "
-        + (f"license {obj.license}" if obj.license is not None else "no license section (Aya says GPL)")
-        for obj in result.executed.objects
-    ]
-    if result.executed.userspace:
+    lines = [object_line(obj) for obj in result.executed.objects]
+    if result.executed.binaries:
+        lines += [f"built {path.name}: {path}" for path in result.executed.binaries]
+    elif result.executed.userspace:
         lines.append(f"built userspace: {', '.join(result.executed.userspace)}")
     return lines
 

@@ -8,13 +8,14 @@ from typing import Annotated
 
 import typer
 
-from buildbpf.cli.options import LinkerOpt, ToolchainOpt
+from buildbpf.cli.options import Color, ColorOpt, LinkerOpt, ToolchainOpt
 
 _COLOURS = {"ok": "green", "warn": "yellow", "fail": "red"}
 
 
 def doctor(
     toolchain: ToolchainOpt = None,
+    color: ColorOpt = Color.AUTO,  # applied by its callback
     bpf_linker: LinkerOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:

@@ -41,9 +41,9 @@ def snapshot(root: Path) -> dict[str, tuple[str, int]]:
 
 
 def build_json(
-    workspace: Path, env: dict[str, str]
+    workspace: Path, env: dict[str, str], *args: str
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
-    done = buildbpf("build", "--release", "--message-format", "json", cwd=workspace, env=env)
+    done = buildbpf("build", "--release", "--message-format", "json", *args, cwd=workspace, env=env)
     assert done.returncode == 0, done.stderr[-4000:]
     return done, json.loads(done.stdout)
 
@@ -236,7 +236,7 @@ def test_crates_with_the_same_flags_are_built_by_one_cargo_call(
 ) -> None:
     root = two_crate_workspace(tmp_path / "pair")
     env = dict(os.environ, CARGO_TARGET_DIR=str(shared_target))
-    done, result = build_json(root, env)
+    done, result = build_json(root, env, "-v")  # -v: the full cargo command lines
     calls = [line for line in done.stderr.splitlines() if line.startswith("+ ") and "build-std" in line]
     assert len(calls) == 1, calls
     assert f"+ cd {root} && " in calls[0]
@@ -250,7 +250,7 @@ def test_crates_with_the_same_flags_are_built_by_one_cargo_call(
     # a setting of the user's in one crate's cargo config: that crate is built alone, from its directory
     config = root / "second-ebpf" / ".cargo" / "config.toml"
     config.write_text(config.read_text() + '\n[env]\nSECOND = "1"\n')
-    done, result = build_json(root, env)
+    done, result = build_json(root, env, "-v")
     calls = [line for line in done.stderr.splitlines() if line.startswith("+ ") and "build-std" in line]
     assert [c.split(" && ")[0] for c in calls] == [
         f"+ cd {root / 'first-ebpf'}",

@@ -77,7 +77,7 @@ def test_current_aya_template_builds_unchanged(
     # the eBPF crate's own committed .cargo/config.toml, no license section
     workspace = committed_copy("current-template", tmp_path / "tmplxdp")
     env = dict(os.environ, CARGO_TARGET_DIR=str(shared_target))
-    stderr, result = build(workspace, env, "--release")
+    stderr, result = build(workspace, env, "--release", "-v")  # -v: full cargo lines
     ours = [o for o in result["objects"] if o["crate"] == "tmplxdp-ebpf"]
     assert [(o["bin"], o["target"]) for o in ours] == [("tmplxdp", "bpfel")], result["objects"]
     # aya-build 0.1.2 links without --btf; Aya loads such objects, so BTF is not required

@@ -65,7 +65,7 @@ def test_the_replay_path_imports_only_light_standard_modules() -> None:
     assert loaded & heavy == set()
     assert {m for m in loaded if m.startswith("buildbpf")} <= {
         "buildbpf", "buildbpf.xdg", "buildbpf.build", "buildbpf.build.replay", "buildbpf.cargo",
-        "buildbpf.cargo.messages",
+        "buildbpf.cargo.messages", "buildbpf.terminal",
     }  # fmt: skip
 
 

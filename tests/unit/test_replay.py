@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from pathlib import Path
 
@@ -124,12 +125,21 @@ def test_a_recorded_build_is_replayed(
     assert [c["echo"] for c in ran] == [call(workspace)["echo"]] * 2  # type: ignore[index]
     out, err = capsys.readouterr()
     assert out == "verified x\n"
-    assert (
-        err.splitlines()
-        == ["buildbpf: a notice"]
-        + [f"+ cd {workspace} && env -u RUSTFLAGS RUSTC=/usr/bin/rustc /usr/bin/cargo build"] * 2
-    )
+    lines = err.splitlines()
+    # cargo's calls echoed short (the full line is for -v), and the time it all took
+    assert lines[:-1] == ["buildbpf: a notice"] + ["+ cargo build …"] * 2
+    assert re.fullmatch(r"buildbpf: finished in \d+\.\d s", lines[-1]), lines
     assert replay.replay(["build"]) is None  # other arguments, other record
+
+
+def test_a_replay_with_v_echoes_the_full_line(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert record(workspace, ["build", "-v"], [call(workspace)])
+    fake_cargo(monkeypatch, (0, FRESH, ""))
+    assert replay.replay(["build", "-v"]) == 0
+    full = f"+ cd {workspace} && env -u RUSTFLAGS RUSTC=/usr/bin/rustc /usr/bin/cargo build"
+    assert full in capsys.readouterr().err.splitlines()
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,75 @@
+"""Under a terminal, cargo's colours and progress bar reach it through buildbpf (issue 14.1)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import re
+import select
+import struct
+import sys
+import termios
+import time
+from pathlib import Path
+
+from buildbpf.toolchain import Toolchain
+from tests.integration.conftest import FIXTURES, buildbpf
+from tests.integration.test_build import copy_tree
+
+COLOURED_STATUS = re.compile(rb"\x1b\[[0-9;]*m +(Compiling|Finished)\x1b\[0m")
+PROGRESS = re.compile(rb"Building(\x1b\[0m)? \[[ =>]*\] \d+/\d+")
+
+
+def under_a_pty(argv: list[str], cwd: Path, env: dict[str, str], timeout: float = 1200) -> tuple[int, bytes]:
+    """Run `buildbpf ARGV` with a 120-column pseudo-terminal as stdin, stdout and stderr."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: never returns to pytest
+        try:
+            os.chdir(cwd)
+            os.execve(sys.executable, [sys.executable, "-m", "buildbpf", *argv], env)
+        finally:
+            os._exit(127)
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    received = bytearray()
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 1.0)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            received += chunk
+    finally:
+        os.close(fd)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), bytes(received)
+
+
+def test_colour_and_progress_reach_a_terminal(
+    toolchain: Toolchain, tmp_path: Path, shared_target: Path
+) -> None:
+    root = copy_tree(FIXTURES / "minimal-ebpf", tmp_path / "tty")  # a new path: cargo compiles it
+    (root / "buildbpf.toml").write_text('[crates.minimal-ebpf]\nrole = "ebpf"\n')
+    env = dict(os.environ, CARGO_TARGET_DIR=str(shared_target), BUILDBPF_NO_REPLAY="1", TERM="xterm")
+    for name in ("CARGO_TERM_COLOR", "CARGO_TERM_PROGRESS_WHEN", "CARGO_TERM_PROGRESS_WIDTH", "NO_COLOR"):
+        env.pop(name, None)
+    code, received = under_a_pty(["build", "--release"], root, env)
+    assert code == 0, received[-4000:].decode(errors="replace")
+    assert COLOURED_STATUS.search(received), received[-4000:]
+    assert b"Compiling\x1b[0m minimal-ebpf" in received
+    assert PROGRESS.search(received), received[-4000:]  # cargo's progress bar, drawn with \r
+    assert b"verified minimal-ebpf" in received
+
+    # --color never: the same terminal, no colour; captured (not a terminal): neither
+    code, plain = under_a_pty(["build", "--release", "--color", "never"], root, env)
+    assert code == 0
+    assert b"Finished" in plain and not COLOURED_STATUS.search(plain)
+    piped = buildbpf("build", "--release", cwd=root, env=env)
+    assert piped.returncode == 0, piped.stderr[-4000:]
+    assert "Finished" in piped.stderr and "\x1b[" not in piped.stderr
