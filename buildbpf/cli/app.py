@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 
 from buildbpf import __version__
-from buildbpf.cli import build, check, config, init, toolchain
+from buildbpf.cli import build, check, config, init, run, toolchain
 from buildbpf.errors import (
     BuildbpfError,
     ConfigError,
@@ -72,6 +72,7 @@ for command in (
     toolchain.doctor,
     toolchain.setup,
     build.build,
+    run.run,
     config.config,
     init.init,
     check.check,
