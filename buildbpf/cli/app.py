@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 
 from buildbpf import __version__
-from buildbpf.cli import build, check, config, init, run, toolchain
+from buildbpf.cli import build, check, clean, config, init, run, toolchain
 from buildbpf.errors import (
     BuildbpfError,
     ConfigError,
@@ -76,6 +76,7 @@ for command in (
     config.config,
     init.init,
     check.check,
+    clean.clean,
     config.schema,
 ):
     app.command()(command)

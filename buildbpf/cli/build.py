@@ -11,7 +11,18 @@ from typing import Annotated
 
 import typer
 
-from buildbpf.cli.options import LinkerOpt, ToolchainOpt
+from buildbpf.cli.options import (
+    FeaturesOpt,
+    FrozenOpt,
+    JobsOpt,
+    LinkerOpt,
+    LockedOpt,
+    NoDefaultFeaturesOpt,
+    OfflineOpt,
+    TargetDirOpt,
+    ToolchainOpt,
+    cargo_options,
+)
 
 
 class MessageFormat(enum.StrEnum):
@@ -35,6 +46,13 @@ def build(
     ] = None,
     toolchain: ToolchainOpt = None,
     bpf_linker: LinkerOpt = None,
+    features: FeaturesOpt = None,
+    no_default_features: NoDefaultFeaturesOpt = False,
+    target_dir: TargetDirOpt = None,
+    locked: LockedOpt = False,
+    offline: OfflineOpt = False,
+    frozen: FrozenOpt = False,
+    jobs: JobsOpt = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the commands and config changes; change nothing.")
     ] = False,
@@ -71,11 +89,13 @@ def build(
     if verbose:
         logging.getLogger().setLevel(logging.DEBUG)
     human = message_format is MessageFormat.HUMAN
+    cargo = cargo_options(features=features, no_default_features=no_default_features, target_dir=target_dir,
+                          locked=locked, offline=offline, frozen=frozen, jobs=jobs)  # fmt: skip
     request = pipeline.BuildRequest(
         cwd=Path.cwd(),
         environ=os.environ,
         overrides=cli_overrides(targets=target, toolchain=toolchain, bpf_linker=bpf_linker),
-        options=BuildOptions(release=release, packages=tuple(package or ())),
+        options=BuildOptions(release=release, packages=tuple(package or ()), **cargo),
         dry_run=dry_run,
         print_plan=print_plan,
         check=run_check,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from pathlib import Path
@@ -9,7 +10,18 @@ from typing import Annotated
 
 import typer
 
-from buildbpf.cli.options import LinkerOpt, ToolchainOpt
+from buildbpf.cli.options import (
+    FeaturesOpt,
+    FrozenOpt,
+    JobsOpt,
+    LinkerOpt,
+    LockedOpt,
+    NoDefaultFeaturesOpt,
+    OfflineOpt,
+    TargetDirOpt,
+    ToolchainOpt,
+    cargo_options,
+)
 
 
 # typer declares each option in the signature; the body is short
@@ -27,6 +39,13 @@ def run(
     ] = None,
     toolchain: ToolchainOpt = None,
     bpf_linker: LinkerOpt = None,
+    features: FeaturesOpt = None,
+    no_default_features: NoDefaultFeaturesOpt = False,
+    target_dir: TargetDirOpt = None,
+    locked: LockedOpt = False,
+    offline: OfflineOpt = False,
+    frozen: FrozenOpt = False,
+    jobs: JobsOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show debug output.")] = False,
     args: Annotated[
         list[str] | None,
@@ -51,11 +70,13 @@ def run(
     if verbose:
         logging.getLogger().setLevel(logging.DEBUG)
     cwd = Path.cwd()
+    cargo = cargo_options(features=features, no_default_features=no_default_features, target_dir=target_dir,
+                          locked=locked, offline=offline, frozen=frozen, jobs=jobs)  # fmt: skip
     request = pipeline.BuildRequest(
         cwd=cwd,
         environ=os.environ,
         overrides=cli_overrides(toolchain=toolchain, bpf_linker=bpf_linker),
-        options=BuildOptions(release=release, packages=(package,) if package else ()),
+        options=BuildOptions(release=release, packages=(package,) if package else (), **cargo),
     )
     result = pipeline.run(request, notice=lambda line: typer.echo(line, err=True))
     _, name = running.choose_binary(result.context.workspace, request.options.packages, bin_name)
@@ -64,7 +85,10 @@ def run(
     rust = result.context.toolchain.rust
     host = rust.rustc_info.host
     triple = loading.userspace_triple(result.context.workspace.root, os.environ, host)
-    binary = running.binary_path(result.context.workspace, name, release=release, triple=triple, host=host)
+    workspace = result.context.workspace
+    if request.options.target_dir is not None:
+        workspace = dataclasses.replace(workspace, target_dir=request.options.target_dir)
+    binary = running.binary_path(workspace, name, release=release, triple=triple, host=host)
     prefix, how = running.runner(workspace_value("runner", result.context.config, os.environ), os.geteuid())
     typer.echo(f"buildbpf: {how}", err=True)
     _process.exec_replace(running.run_command(prefix, binary, args or (), cwd))

@@ -58,3 +58,17 @@ def test_cargo_run_alone_points_at_buildbpf_run(
     assert "BUILDBPF_OBJECTS is not set: `cargo run` cannot build this crate by itself" in done.stderr
     assert "use `buildbpf run`" in done.stderr
     assert "not defined at compile time" not in done.stderr, done.stderr[-3000:]
+
+
+def test_clean_names_buildbpfs_output_and_all_adds_cargo_clean(
+    toolchain: Toolchain, xdp_project: Path, shared_target: Path
+) -> None:
+    env = dict(os.environ, CARGO_TARGET_DIR=str(shared_target))
+    built = buildbpf("build", "--release", cwd=xdp_project, env=env)
+    assert built.returncode == 0, built.stderr[-5000:]
+    done = buildbpf("clean", "--all", "--dry-run", cwd=xdp_project, env=env)  # the target dir is shared
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert f"would remove {shared_target / 'buildbpf'}" in lines
+    assert any(line.startswith("would run: cd ") and line.endswith(" clean") for line in lines), lines
+    assert (shared_target / "buildbpf").is_dir()
