@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 
 from buildbpf import __version__
-from buildbpf.cli import build, check, clean, config, init, run, toolchain
+from buildbpf.cli import build, check, clean, config, init, run, toolchain, watch
 from buildbpf.errors import (
     BuildbpfError,
     ConfigError,
@@ -73,6 +73,7 @@ for command in (
     toolchain.setup,
     build.build,
     run.run,
+    watch.watch,
     config.config,
     init.init,
     check.check,

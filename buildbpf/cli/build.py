@@ -69,6 +69,9 @@ def build(
     load: Annotated[
         bool, typer.Option("--load", help="Run `buildbpf check --load` (kernel verifier, root) afterwards.")
     ] = False,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Build again after every change to the inputs (Ctrl-C stops).")
+    ] = False,
 ) -> None:
     """Build the eBPF crates, verify every object, then build the userspace crates.
 
@@ -101,6 +104,11 @@ def build(
         check=run_check,
         load=load,
     )
+    if watch:
+        from buildbpf.cli.watch import watch_builds
+
+        watch_builds(request)
+        return
     result = pipeline.run(request, notice=(lambda line: typer.echo(line, err=True)) if human else None)
     if print_plan:
         print(json.dumps(result.plan.as_json(), indent=2))
