@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -46,10 +47,12 @@ class Watched:
         candidates: Iterable[Path] = (*self.files, *(p for t in self.trees for p in _walk_files(t)))
         for path in candidates:
             try:
-                if path.stat().st_mtime_ns >= started_ns:
-                    return path
+                found = path.stat()
             except OSError:
                 continue
+            # a directory's time changes with any entry (an editor's swap file, target/)
+            if found.st_mtime_ns >= started_ns and not stat.S_ISDIR(found.st_mode):
+                return path
         return None
 
 

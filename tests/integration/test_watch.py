@@ -52,12 +52,14 @@ def test_watch_rebuilds_after_an_edit_and_stops_on_sigint(
                                 cwd=project, env=env, stdout=stdout, stderr=stderr)  # fmt: skip
     try:
         _wait_for(err, "buildbpf: watching", 1, proc, 1500)
-        assert out.read_text().count("verified watched-ebpf") == 1
+        # the first build may write the crate's .cargo/config.toml and Cargo.lock: one more then
+        builds = out.read_text().count("verified watched-ebpf")
+        assert builds in (1, 2), out.read_text()
         source = project / "watched-ebpf" / "src" / "main.rs"
         source.write_text(source.read_text() + "\n// edited\n")
         _wait_for(err, "buildbpf: watching", 2, proc, 900)
         assert f"buildbpf: changed: {source}" in err.read_text()
-        assert out.read_text().count("verified watched-ebpf") == 2
+        assert out.read_text().count("verified watched-ebpf") == builds + 1
         # an edit, then SIGINT while that build runs: cargo is stopped too
         source.write_text(source.read_text() + "\n// again\n")
         _wait_for(err, "buildbpf: changed:", 2, proc, 60)

@@ -53,7 +53,8 @@ def test_fallback_before_the_workspace_is_known(tmp_path: Path) -> None:
 
 def test_a_change_during_a_build_is_seen(tmp_path: Path) -> None:
     root = workspace(tmp_path)
-    found = watch.watched([str(root / "Cargo.toml")], [root], [root / "probe"])
+    found = watch.watched([str(root / "Cargo.toml"), str(root)], [root], [root / "probe"])
+    os.utime(root, ns=(10**18 + 5, 10**18 + 5))  # a directory: any new entry changes its time
     source = root / "probe" / "src" / "nested" / "x.rs"
     source.write_text("")
     os.utime(source, ns=(10**18, 10**18))
