@@ -29,18 +29,22 @@ def test_run_builds_then_runs_the_loader_through_the_runner(
         skip_or_fail("attaching XDP needs root")
     # a runner that says it ran, then starts the binary with its arguments
     runner = 'sh -c \'echo via-runner; exec "$0" "$@"\''
-    env = dict(os.environ, CARGO_TARGET_DIR=str(shared_target), BUILDBPF_RUNNER=runner)
-    done = buildbpf("run", "--release", "--", "--seconds", "1", cwd=xdp_project, env=env)
+    env = dict(os.environ, BUILDBPF_RUNNER=runner)
+    env.pop("CARGO_TARGET_DIR", None)
+    # --target-dir: cargo builds there, the objects are published there, the binary is found there
+    target = ["--target-dir", str(shared_target)]
+    done = buildbpf("run", "--release", *target, "--", "--seconds", "1", cwd=xdp_project, env=env)
     assert done.returncode == 0, done.stderr[-5000:]
     # the build's report is on stderr, the program's output alone on stdout
-    assert "verified runme-ebpf (bpfel)" in done.stderr
+    assert f"verified runme-ebpf (bpfel): {shared_target}/buildbpf/bpfel-unknown-none/runme" in done.stderr
+    assert not (xdp_project / "target").exists()
     assert "buildbpf: running sh -c" in done.stderr and "(runner from BUILDBPF_RUNNER)" in done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == "via-runner"
     assert "attached runme: xdp on lo (SKB mode)" in lines
     assert any(line.startswith("events: ") for line in lines), done.stdout
     # the program's exit code is buildbpf's: a bad argument fails as the program does
-    bad = buildbpf("run", "--release", "--", "--nope", "1", cwd=xdp_project, env=env)
+    bad = buildbpf("run", "--release", *target, "--", "--nope", "1", cwd=xdp_project, env=env)
     assert bad.returncode == 1
     assert "unknown option --nope" in bad.stderr
 
