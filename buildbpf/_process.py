@@ -240,3 +240,19 @@ def probe(
         return run(argv, env_set=env_set, echo=False, stream=False, check=False, timeout=timeout)
     except (ToolchainError, CargoError):
         return None
+
+
+def exec_replace(command: Command) -> None:
+    """Replace buildbpf with `command` (as `cargo run` does on Unix): the program gets the
+    terminal, its signals and its exit code directly. Never returns; unit tests forbid it."""
+    print(f"+ {command.shell_line()}", file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    if command.cwd is not None:
+        os.chdir(command.cwd)
+    try:
+        os.execvpe(command.argv[0], list(command.argv), command.environment())
+    except OSError as exc:
+        raise ToolchainError(
+            f"cannot run {command.argv[0]}: {exc.strerror}",
+            fix="install it or put it on PATH, or set `runner` in buildbpf.toml (or BUILDBPF_RUNNER)",
+        ) from exc

@@ -6,6 +6,7 @@ Nothing here runs a process or touches a file, so the plan can be printed
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -109,6 +110,7 @@ def ebpf_build(
     features: tuple[str, ...] = (),
     no_default_features: bool = False,
     environ: Mapping[str, str] | None = None,
+    cargo_flags: Sequence[str] = (),
 ) -> Command:
     """The cargo call that builds one eBPF crate into a linked, BTF-carrying object.
 
@@ -139,7 +141,7 @@ def ebpf_build(
         argv += ["--features", ",".join(features)]
     if no_default_features:
         argv.append("--no-default-features")
-    argv += [*RESOLVER_FALLBACK, "--message-format", "json-render-diagnostics"]
+    argv += [*cargo_flags, *RESOLVER_FALLBACK, "--message-format", "json-render-diagnostics"]
     env_set = {
         **cargo_env,
         "CARGO_ENCODED_RUSTFLAGS": "\x1f".join(flags),
@@ -189,7 +191,7 @@ def _userspace_step(
     cargo: Path,
     cargo_env: Mapping[str, str],
     linker: Path,
-    release: bool,
+    options: BuildOptions,
     environ: Mapping[str, str],
     aya_build_env: Mapping[str, str] | None,
     ambiguous: frozenset[str],
@@ -198,9 +200,10 @@ def _userspace_step(
     argv = [str(cargo), "build"]
     for crate in user_crates:
         argv += ["-p", crate.spec(ambiguous)]
-    if release:
+    if options.release:
         argv.append("--release")
-    argv += [*RESOLVER_FALLBACK, "--message-format", "json-render-diagnostics"]
+    argv += [*options.cargo_flags(userspace=True), *RESOLVER_FALLBACK, "--message-format",
+             "json-render-diagnostics"]  # fmt: skip
     env = {k: v for k, v in cargo_env.items() if k != "RUSTC_BOOTSTRAP"}
     env["BUILDBPF_OBJECTS"] = str(objects_dir(workspace.target_dir, chosen))
     env["PATH"] = linker_first_on_path(linker, environ)
@@ -281,7 +284,7 @@ def _ebpf_step(
     *,
     ambiguous: frozenset[str],
     environ: Mapping[str, str],
-    release: bool,
+    options: BuildOptions,
 ) -> EbpfStep:
     """The step that builds one group of eBPF crates for one byte order."""
     crate, target, flags, eff = members[0]
@@ -301,6 +304,7 @@ def _ebpf_step(
         features=tuple(eff["features"]),
         no_default_features=eff["no_default_features"],
         environ=environ,
+        cargo_flags=options.cargo_flags(userspace=False, own_target_dir=any(m[0].outside for m in members)),
     )
     return EbpfStep(
         tuple(m[0].name for m in members),
@@ -312,7 +316,7 @@ def _ebpf_step(
         tuple(
             m[0].own_target_dir / target.triple / "debug"
             for m in members
-            if m[0].own_target_dir is not None and not release
+            if m[0].own_target_dir is not None and not options.release
         ),
         tuple((m[0].name, m[0].edition) for m in members),
     )
@@ -341,6 +345,8 @@ def plan_build(
     built by itself, from its directory. `ambiguous`: member names that a dependency has too.
     `crate_tools`: eBPF crates pinned to another toolchain (`[crates.NAME] toolchain`).
     """
+    if options.target_dir is not None:  # `--target-dir`: objects are published under it too
+        workspace = dataclasses.replace(workspace, target_dir=options.target_dir)
     selected = workspace.select(options.packages)
     # each eBPF crate compiled once: the ones aya-build builds in a userspace build.rs are
     # left to it (buildbpf steers its cargo and gates what it embeds)
@@ -358,7 +364,7 @@ def plan_build(
     default_tools = CrateTools(cargo, cargo_env, linker)
     steps = [
         _ebpf_step(workspace, members, (crate_tools or {}).get(members[0][0].name) or default_tools,
-                   ambiguous=ambiguous, environ=environ, release=options.release)
+                   ambiguous=ambiguous, environ=environ, options=options)
         for members in groups
     ]  # fmt: skip
     userspace = None
@@ -367,7 +373,7 @@ def plan_build(
         wanted = host_endianness(arch)
         chosen = wanted if wanted in built or not built else sorted(built)[0]
         userspace = _userspace_step(workspace, user_crates, chosen, aya_built, cargo=cargo,
-                                    cargo_env=cargo_env, linker=linker, release=options.release,
+                                    cargo_env=cargo_env, linker=linker, options=options,
                                     environ=environ, aya_build_env=aya_build_env,
                                     ambiguous=ambiguous)  # fmt: skip
         # a config in the directory the userspace call runs from (an eBPF crate that is the

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import shlex
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -150,6 +151,7 @@ _PARSERS: dict[Any, Callable[[str, str], Any]] = {
     str: lambda raw, origin: raw,
     Cpu: _parse_cpu,
     list[BpfTarget]: parse_targets,
+    list[str]: lambda raw, origin: shlex.split(raw),  # BUILDBPF_RUNNER="sudo -E"
 }
 
 

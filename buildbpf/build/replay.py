@@ -44,7 +44,8 @@ DISABLE = "BUILDBPF_NO_REPLAY"
 _ENV_PREFIXES = ("BUILDBPF_", "CARGO", "RUST", "XDG_")
 _ENV_NAMES = frozenset({"PATH", "HOME"})
 # Arguments whose output is not a build (or not only one): always the full path.
-_FULL_PATH_ARGS = frozenset({"--dry-run", "--print-plan", "--check", "--load", "--help", "-h", "--debug"})
+_FULL_PATH_ARGS = frozenset({"--dry-run", "--print-plan", "--check", "--load", "--help", "-h", "--debug",
+                             "--watch"})  # fmt: skip
 _VERBOSE = frozenset({"-v", "--verbose"})
 Stat = tuple[int, int, int, int]
 

@@ -195,6 +195,13 @@ class ConfigFile(_Strict):
         description="Seconds one cargo call may run before buildbpf stops it.",
         json_schema_extra=_sources(env=True),
     )
+    runner: list[str] | None = Field(
+        None,
+        description="Command `buildbpf run` starts the userspace binary with, like cargo's "
+        '`target.<triple>.runner` (e.g. ["sudo", "-E"]; [] runs it directly); default: directly '
+        "as root, else `sudo -E`. BUILDBPF_RUNNER is split as a shell would.",
+        json_schema_extra=_sources(env=True, unset="directly as root, else sudo -E"),
+    )
     defaults: CrateSettings = Field(
         default_factory=CrateSettings, description="Settings every crate inherits."
     )

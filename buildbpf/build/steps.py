@@ -17,6 +17,31 @@ class BuildOptions:
 
     release: bool = False
     packages: tuple[str, ...] = ()
+    # cargo's own flags, passed where they belong (`cargo_flags`)
+    features: tuple[str, ...] = ()  # userspace only: eBPF features are `features` in buildbpf.toml
+    no_default_features: bool = False  # userspace only
+    target_dir: Path | None = None  # every call building into the workspace's target dir
+    locked: bool = False  # every cargo call
+    offline: bool = False
+    frozen: bool = False
+    jobs: int | None = None
+
+    def cargo_flags(self, *, userspace: bool, own_target_dir: bool = False) -> list[str]:
+        """The flags for one cargo build call: `--features`/`--no-default-features` only for
+        userspace, `--target-dir` unless the crate builds into its own project's target dir
+        (an eBPF crate outside the workspace), the rest for every call."""
+        flags: list[str] = []
+        if userspace and self.features:
+            flags += ["--features", ",".join(self.features)]
+        if userspace and self.no_default_features:
+            flags.append("--no-default-features")
+        if self.target_dir is not None and not own_target_dir:
+            flags += ["--target-dir", str(self.target_dir)]
+        flags += [f for f, on in (("--locked", self.locked), ("--offline", self.offline),
+                                  ("--frozen", self.frozen)) if on]  # fmt: skip
+        if self.jobs is not None:
+            flags += ["-j", str(self.jobs)]
+        return flags
 
 
 @dataclass(frozen=True)

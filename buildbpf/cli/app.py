@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 
 from buildbpf import __version__
-from buildbpf.cli import build, check, config, init, kernels, toolchain
+from buildbpf.cli import build, check, clean, config, init, kernels, run, toolchain, watch
 from buildbpf.cli.help import name_values
 from buildbpf.errors import (
     BuildbpfError,
@@ -74,10 +74,13 @@ for command in (
     toolchain.doctor,
     toolchain.setup,
     build.build,
+    run.run,
+    watch.watch,
     config.config,
     init.init,
     check.check,
     kernels.kernels,
+    clean.clean,
     config.schema,
 ):
     app.command()(command)

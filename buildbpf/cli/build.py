@@ -12,7 +12,20 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from buildbpf.cli.options import Color, ColorOpt, LinkerOpt, ToolchainOpt
+from buildbpf.cli.options import (
+    Color,
+    ColorOpt,
+    FeaturesOpt,
+    FrozenOpt,
+    JobsOpt,
+    LinkerOpt,
+    LockedOpt,
+    NoDefaultFeaturesOpt,
+    OfflineOpt,
+    TargetDirOpt,
+    ToolchainOpt,
+    cargo_options,
+)
 
 if TYPE_CHECKING:
     from buildbpf.build.layout import Published
@@ -40,6 +53,13 @@ def build(
     toolchain: ToolchainOpt = None,
     bpf_linker: LinkerOpt = None,
     color: ColorOpt = Color.AUTO,  # applied by its callback
+    features: FeaturesOpt = None,
+    no_default_features: NoDefaultFeaturesOpt = False,
+    target_dir: TargetDirOpt = None,
+    locked: LockedOpt = False,
+    offline: OfflineOpt = False,
+    frozen: FrozenOpt = False,
+    jobs: JobsOpt = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the commands and config changes; change nothing.")
     ] = False,
@@ -67,6 +87,9 @@ def build(
             show_default=False,
         ),
     ] = None,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Build again after every change to the inputs (Ctrl-C stops).")
+    ] = False,
 ) -> None:
     """Build the eBPF crates, verify every object, then build the userspace crates.
 
@@ -96,17 +119,24 @@ def build(
         shown.append(object_line(obj))
         typer.echo(shown[-1])
 
+    cargo = cargo_options(features=features, no_default_features=no_default_features, target_dir=target_dir,
+                          locked=locked, offline=offline, frozen=frozen, jobs=jobs)  # fmt: skip
     request = pipeline.BuildRequest(
         cwd=Path.cwd(),
         environ=os.environ,
         overrides=cli_overrides(targets=target, toolchain=toolchain, bpf_linker=bpf_linker),
-        options=BuildOptions(release=release, packages=tuple(package or ())),
+        options=BuildOptions(release=release, packages=tuple(package or ()), **cargo),
         dry_run=dry_run,
         print_plan=print_plan,
         check=run_check,
         load=load,
         kernels=tuple(kernel or ()),
     )
+    if watch:
+        from buildbpf.cli.watch import watch_builds
+
+        watch_builds(request)
+        return
     # the toolchain's RUSTC_BOOTSTRAP notice is for -v (the plan shows the variable too)
     notice = human and logging.getLogger("buildbpf").isEnabledFor(logging.DEBUG)
     result = pipeline.run(

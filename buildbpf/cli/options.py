@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import enum
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -55,3 +56,50 @@ ColorOpt = Annotated[
         "also gets cargo's progress bar), always or never.",
     ),
 ]
+
+
+# cargo's own flags (`build`, `run`, `watch`), passed where they belong (BuildOptions.cargo_flags)
+FeaturesOpt = Annotated[
+    list[str] | None,
+    typer.Option("--features", "-F", help="Userspace features (comma- or space-separated, repeatable); "
+                 "eBPF crates take theirs from buildbpf.toml.", show_default=False),
+]  # fmt: skip
+NoDefaultFeaturesOpt = Annotated[
+    bool, typer.Option("--no-default-features", help="Userspace without its default features.")
+]
+TargetDirOpt = Annotated[
+    Path | None,
+    typer.Option("--target-dir", help="cargo's target directory (the verified objects go under it too).",
+                 show_default=False),
+]  # fmt: skip
+LockedOpt = Annotated[bool, typer.Option("--locked", help="Every cargo call: Cargo.lock must not change.")]
+OfflineOpt = Annotated[bool, typer.Option("--offline", help="Every cargo call: no network.")]
+FrozenOpt = Annotated[bool, typer.Option("--frozen", help="Every cargo call: --locked and --offline.")]
+JobsOpt = Annotated[
+    int | None,
+    typer.Option("--jobs", "-j", min=1, help="Parallel jobs of every cargo call.", show_default=False),
+]
+
+
+def cargo_options(
+    *,
+    features: list[str] | None,
+    no_default_features: bool,
+    target_dir: Path | None,
+    locked: bool,
+    offline: bool,
+    frozen: bool,
+    jobs: int | None,
+) -> dict[str, Any]:
+    """The cargo flags as `BuildOptions` fields (`--features "a b" -F c` is a, b, c; a relative
+    `--target-dir` is taken from the current directory, as cargo does)."""
+    names = tuple(f for given in features or () for f in given.replace(",", " ").split())
+    return {
+        "features": names,
+        "no_default_features": no_default_features,
+        "target_dir": Path.cwd() / target_dir if target_dir is not None else None,
+        "locked": locked,
+        "offline": offline,
+        "frozen": frozen,
+        "jobs": jobs,
+    }

@@ -14,6 +14,7 @@ def _no_processes(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError(f"unit test tried to run a process: {command.shell_line()}")
 
     monkeypatch.setattr(_process, "_spawn", refuse)
+    monkeypatch.setattr(_process, "exec_replace", refuse)
 
     def refuse_replay(call: object) -> tuple[int, str, str]:
         raise AssertionError(f"unit test tried to replay a cargo call: {call}")

@@ -59,7 +59,13 @@ def test_layout_and_names() -> None:
     assert 'default-members = ["my-probe", "my-probe-common"]' in files["Cargo.toml"]
     assert "pub fn my_probe(" in files["my-probe-ebpf/src/main.rs"]
     assert '("iface", "eth0")' in files["my-probe/src/main.rs"]
-    assert 'env!("BUILDBPF_OBJECTS"), "/my-probe"' in files["my-probe/src/main.rs"]
+    main = files["my-probe/src/main.rs"]
+    assert 'concat!(verified_objects!(), "/my-probe")' in main
+    # without buildbpf, the compile error names `buildbpf run` (not rustc's "not defined at compile time")
+    env = 'env!(\n            "BUILDBPF_OBJECTS",\n            "BUILDBPF_OBJECTS is not set: `cargo run`'
+    assert env in main
+    assert "use `buildbpf run`" in main
+    assert "buildbpf run --release -- --iface eth0" in files["README.md"]
 
 
 def test_syscall_symbols_follow_the_arch() -> None:

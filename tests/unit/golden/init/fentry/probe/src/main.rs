@@ -77,6 +77,20 @@ fn wait_for_signal() {
     }
 }
 
+/// The directory of the objects buildbpf verified: `buildbpf build` and `buildbpf run` set
+/// BUILDBPF_OBJECTS for this crate's build. A plain `cargo build`/`cargo run` does not, and
+/// stops here with this message instead of embedding nothing.
+macro_rules! verified_objects {
+    () => {
+        env!(
+            "BUILDBPF_OBJECTS",
+            "BUILDBPF_OBJECTS is not set: `cargo run` cannot build this crate by itself, because it \
+             embeds the eBPF object that buildbpf builds and verifies first; use `buildbpf run` \
+             (build and run; `buildbpf run -- ARGS`) or `buildbpf build`"
+        )
+    };
+}
+
 /// Explains the EPERM a root user gets when the kernel refuses BPF trampolines.
 fn explain_load_error(err: aya::programs::ProgramError) -> anyhow::Error {
     let eperm = matches!(&err, aya::programs::ProgramError::LoadError { io_error, .. }
@@ -120,7 +134,7 @@ fn trigger(args: &Args) {
 
 fn run(args: Args) -> anyhow::Result<()> {
     raise_memlock_limit();
-    let mut ebpf = Ebpf::load(aya::include_bytes_aligned!(concat!(env!("BUILDBPF_OBJECTS"), "/probe")))
+    let mut ebpf = Ebpf::load(aya::include_bytes_aligned!(concat!(verified_objects!(), "/probe")))
         .context("loading the eBPF object")?;
     let how = attach(&mut ebpf, &args)?;
     println!("attached probe: {how}");
