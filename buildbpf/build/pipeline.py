@@ -201,18 +201,20 @@ def check(request: CheckRequest) -> CheckResult:
             )
         inputs = [checker.CheckInput(o.path, o.btf, f"crate {o.crate}: {o.btf_origin}") for o in found]
         kernels = kernels or list(dict.fromkeys(k for o in found for k in o.kernels))  # buildbpf.toml
-    # the verifier helpers build with the toolchain this directory pins
     asked = bool(kernels or request.kernel_images)
-    rust = resolve_rust(pin_from(None, request.cwd)) if request.load or asked else None
+
+    def rust() -> RustToolchain:  # the verifier helpers build with the toolchain this cwd pins
+        return resolve_rust(pin_from(None, request.cwd))
+
     options = checker.CheckOptions(
         btf_required=request.btf_required,
         attach_targets=request.attach_targets,
         load=request.load,
         extra_targets=request.extra_targets,
-        rust=rust,
+        rust=rust,  # resolved only after the privilege check: without it, --load is exit 7
     )
     result = CheckResult(checker.run(inputs, options))
-    if asked and rust is not None:
+    if asked:
         images, extra = request.kernel_images, request.extra_targets
-        result.on_kernels = on_kernels(result.reports, kernels, images, extra, rust)
+        result.on_kernels = on_kernels(result.reports, kernels, images, extra, rust())
     return result

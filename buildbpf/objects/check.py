@@ -8,7 +8,7 @@ kernel's verifier (`verifier`, with Aya itself).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,7 +37,9 @@ class CheckOptions:
     attach_targets: bool = True  # check attach targets against this kernel
     load: bool = False  # load every program into this kernel's verifier (needs privilege)
     extra_targets: Mapping[str, str] = field(default_factory=dict)  # FUNCTION -> TARGET, with load
-    rust: RustToolchain | None = None  # builds the verifier helper; None: the one for the cwd
+    # builds the verifier helper, asked for only once privilege is known (a callable resolves it
+    # then); None: the toolchain the cwd's toolchain file pins
+    rust: RustToolchain | Callable[[], RustToolchain] | None = None
 
 
 def run(objects: Sequence[CheckInput | Path], options: CheckOptions | None = None) -> list[ObjectReport]:
@@ -78,7 +80,7 @@ def parse_attach_targets(items: Sequence[str]) -> dict[str, str]:
 def load_reports(
     reports: Sequence[ObjectReport],
     extra_targets: Mapping[str, str] | None = None,
-    rust: RustToolchain | None = None,
+    rust: RustToolchain | Callable[[], RustToolchain] | None = None,
 ) -> None:
     """Load the programs of every report into the kernel's verifier (`check --load`)."""
     from buildbpf.objects import verifier
@@ -87,6 +89,8 @@ def load_reports(
 
     verifier.require_privilege()
     # the CLI passes the toolchain its precedence chose; without one, the cwd's toolchain file
+    if callable(rust):
+        rust = rust()
     binary = verifier.loader_binary(rust or resolve_rust(file_pin(Path.cwd())))
     for report in reports:
         if report.programs:
