@@ -78,6 +78,7 @@ def check(
     from buildbpf.build import pipeline
     from buildbpf.cli.kernels import show
     from buildbpf.cli.render import print_report
+    from buildbpf.objects.check import parse_attach_targets
 
     request = pipeline.CheckRequest(
         cwd=Path.cwd(),
@@ -86,7 +87,7 @@ def check(
         btf_required=btf_required,
         attach_targets=attach_targets,
         load=load,
-        extra_targets=_function_targets(attach_target or []) if load or kernel else {},
+        extra_targets=parse_attach_targets(attach_target or []) if load or kernel else {},
         kernels=tuple(kernel or ()),
         kernel_images=tuple(kernel_image or ()),
     )
@@ -101,17 +102,3 @@ def check(
     if code or not all(r.ok for r in reports):
         raise typer.Exit(code or 5)
 
-
-def _function_targets(items: list[str]) -> dict[str, str]:
-    """`--attach-target FUNCTION=TARGET` options as a mapping."""
-    from buildbpf.errors import ConfigError
-
-    extra = {}
-    for item in items:
-        function, sep, target = item.partition("=")
-        if not sep:
-            raise ConfigError(
-                f"--attach-target {item!r} is not FUNCTION=TARGET", fix="e.g. my_fentry=do_unlinkat"
-            )
-        extra[function] = target
-    return extra
