@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 
 from buildbpf import __version__
-from buildbpf.cli import build, check, config, init, toolchain
+from buildbpf.cli import build, check, config, init, lint, toolchain
 from buildbpf.errors import (
     BuildbpfError,
     ConfigError,
@@ -75,6 +75,7 @@ for command in (
     config.config,
     init.init,
     check.check,
+    lint.lint,
     config.schema,
 ):
     app.command()(command)
