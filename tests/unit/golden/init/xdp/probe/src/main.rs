@@ -156,7 +156,11 @@ fn run(args: Args) -> anyhow::Result<()> {
     raise_memlock_limit();
     let mut ebpf = Ebpf::load(aya::include_bytes_aligned!(concat!(env!("BUILDBPF_OBJECTS"), "/probe")))
         .context("loading the eBPF object")?;
-    let mut logger = EbpfLogger::init_with_logger(&mut ebpf, PrintLogger).context("aya-log")?;
+    let mut logger = match EbpfLogger::init_with_logger(&mut ebpf, PrintLogger) {
+        Ok(logger) => Some(logger),
+        Err(aya_log::Error::MapNotFound) => None, // the program logs nothing
+        Err(err) => return Err(err).context("reading the program's aya-log records"),
+    };
     let mut ring = match ebpf.take_map(RING_EVENTS_MAP) {
         Some(map) => Some(RingBuf::try_from(map).context("map RING_EVENTS")?),
         None => None, // this program sends no events
@@ -171,7 +175,9 @@ fn run(args: Args) -> anyhow::Result<()> {
     }
     let mut ring_events = 0;
     loop {
-        logger.flush();
+        if let Some(logger) = logger.as_mut() {
+            logger.flush();
+        }
         if let Some(ring) = ring.as_mut() {
             read_events(ring, &mut ring_events);
         }
@@ -180,7 +186,9 @@ fn run(args: Args) -> anyhow::Result<()> {
             break;
         }
     }
-    logger.flush();
+    if let Some(logger) = logger.as_mut() {
+        logger.flush();
+    }
     if let Some(ring) = ring.as_mut() {
         read_events(ring, &mut ring_events);
         println!("ring events: {ring_events}");
