@@ -9,7 +9,7 @@ toolchain's clippy, which cannot read this rustc's `core`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -78,9 +78,17 @@ def lint_calls(
     return calls
 
 
-def _objects_dir(call: Command, objects_env: str) -> Path | None:
-    value = call.env_set.get(objects_env)
-    return Path(value) if value else None
+def require_objects(plan: BuildPlan) -> None:
+    """Userspace embeds the verified objects: without them clippy cannot check it."""
+    if plan.userspace is None:
+        return
+    value = plan.userspace.call.env_set.get(plan.objects_env)
+    if value and not Path(value).is_dir():
+        raise ConfigError(
+            f"no verified eBPF objects in {value}: the userspace crates embed them "
+            f"({plan.objects_env}), so clippy cannot check them yet",
+            fix="run `buildbpf build` once, then `buildbpf lint`",
+        )
 
 
 def lint(
@@ -89,24 +97,21 @@ def lint(
     *,
     options: BuildOptions,
     clippy_args: Sequence[str] = (),
+    passed: Callable[[LintCall], None] = lambda call: None,
 ) -> list[LintCall]:
-    """Run clippy on the workspace's eBPF and userspace crates; raise on the first failure."""
+    """Run clippy on the workspace's eBPF and userspace crates; raise on the first failure
+    (`passed` hears of each clean run as it ends)."""
     plan = plan_for(context, options, environ)
     calls = lint_calls(plan, context.toolchain.rust, clippy_args)
-    if plan.userspace is not None:
-        objects = _objects_dir(plan.userspace.call, plan.objects_env)
-        if objects is not None and not objects.is_dir():
-            raise ConfigError(
-                f"no verified eBPF objects in {objects}: the userspace crates embed them "
-                f"({plan.objects_env}), so clippy cannot check them yet",
-                fix="run `buildbpf build` once, then `buildbpf lint`",
-            )
     prepare_sources(context)
-    for call in calls:
+    for index, call in enumerate(calls):
+        if index == len(plan.ebpf):  # the userspace call: the eBPF crates were linted first
+            require_objects(plan)
         done = run_command(call.command, echo_stdout=True, check=False, timeout=context.cargo_timeout)
         if done.returncode != 0:
             raise CargoError(
                 f"clippy failed on {call.what} (exit status {done.returncode})",
                 fix="read clippy's messages above; fix them or allow the lint in the crate",
             )
+        passed(call)
     return calls

@@ -33,8 +33,8 @@ def lint(
     on the userspace crates.
 
     The clippy is the one beside the rustc buildbpf builds with. Userspace embeds the verified
-    objects, so run `buildbpf build` once first. Fails (exit 4) when clippy reports an
-    error; `buildbpf lint -- -D warnings` makes warnings errors.
+    objects: run `buildbpf build` once first. Fails (exit 4) when clippy reports an error;
+    `buildbpf lint -- -D warnings` makes warnings errors.
     """
     from buildbpf.build import context as loading
     from buildbpf.build.lint import lint as run_lint
@@ -44,5 +44,5 @@ def lint(
     overrides = cli_overrides(targets=target, toolchain=toolchain, bpf_linker=bpf_linker)
     context = loading.load(Path.cwd(), overrides, os.environ)
     options = BuildOptions(release=release, packages=tuple(package or ()))
-    for call in run_lint(context, os.environ, options=options, clippy_args=tuple(clippy_args or ())):
-        typer.echo(f"clippy passed: {call.what}")
+    run_lint(context, os.environ, options=options, clippy_args=tuple(clippy_args or ()),
+             passed=lambda call: typer.echo(f"clippy passed: {call.what}"))  # fmt: skip

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from buildbpf.build.lint import clippy_path, lint_calls
+from buildbpf.build.lint import clippy_path, lint_calls, require_objects
 from buildbpf.build.plan import plan_build
 from buildbpf.build.precedence import effective
 from buildbpf.build.settings import load_config
 from buildbpf.build.steps import BuildOptions
 from buildbpf.cargo.workspace import from_metadata
 from buildbpf.cli.app import run_cli
-from buildbpf.errors import ToolchainError
+from buildbpf.errors import ConfigError, ToolchainError
 from buildbpf.toolchain.rust import Mode, RustToolchain
 from buildbpf.toolchain.versions import RustcInfo, Version
 from tests.unit.test_plan import metadata
@@ -94,3 +94,13 @@ def test_lint_is_a_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli(["lint", "--help"]) == 0
     out = capsys.readouterr().out
     assert "clippy" in out and "-D warnings" in out
+
+
+def test_userspace_is_linted_only_once_the_objects_exist(tmp_path: Path) -> None:
+    built = plan(tmp_path, rust(Path("/usr/bin")))
+    assert built.userspace is not None
+    objects = Path(built.userspace.call.env_set[built.objects_env])
+    assert not objects.exists()
+    with pytest.raises(ConfigError, match="no verified eBPF objects in") as caught:
+        require_objects(built)
+    assert caught.value.fix == "run `buildbpf build` once, then `buildbpf lint`"
