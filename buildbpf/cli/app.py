@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 
 from buildbpf import __version__
-from buildbpf.cli import build, check, clean, config, init, kernels, run, toolchain, watch
+from buildbpf.cli import build, check, clean, config, init, kernels, lint, run, toolchain, watch
 from buildbpf.cli.help import name_values
 from buildbpf.errors import (
     BuildbpfError,
@@ -81,6 +81,7 @@ for command in (
     check.check,
     kernels.kernels,
     clean.clean,
+    lint.lint,
     config.schema,
 ):
     app.command()(command)

@@ -17,7 +17,16 @@ if TYPE_CHECKING:
     from jinja2.sandbox import SandboxedEnvironment
 
 # Versions that build together with the toolchain buildbpf resolves (rustc 1.96 here).
-VERSIONS = {"aya": "=0.14.0", "aya_ebpf": "=0.2.1", "anyhow": "1", "libc": "0.2"}
+# aya-log 0.3.0 depends on aya ^0.14 and aya-log-ebpf 0.2.0 on aya-ebpf ^0.2: the pair for these.
+VERSIONS = {
+    "aya": "=0.14.0",
+    "aya_ebpf": "=0.2.1",
+    "aya_log": "=0.3.0",
+    "aya_log_ebpf": "=0.2.0",
+    "anyhow": "1",
+    "libc": "0.2",
+    "log": "0.4",
+}
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,8 @@ def render_workspace(
         "program_type": kind.name,
         "program": program_name(name, load_program_types(root).values()),
         "options": dict(options),
+        # the program's ELF section, for templates that write the entry point out by hand
+        "section": kind.section.format_map(options),
         "versions": VERSIONS,
         "syscall_symbol": lambda syscall: syscall_symbol(syscall, arch),
     }

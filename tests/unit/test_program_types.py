@@ -60,7 +60,7 @@ def test_a_new_folder_is_a_program_type(copied_templates: Path, tmp_path: Path) 
                   templates=copied_templates)  # fmt: skip
     assert all(p.action == "create" for p in planned)
     ebpf = (tmp_path / "new" / "probe-ebpf" / "src" / "main.rs").read_text()
-    assert '#[kprobe(function = "tcp_v4_connect")]' in ebpf
+    assert '#[unsafe(link_section = "kprobe/tcp_v4_connect")]' in ebpf
     assert "tcp_connect program `probe`" in ebpf
     # its name is a section name now: a project called like it gets another function name
     assert program_name("tcp-connect", types.values()) == "tcp_connect_prog"

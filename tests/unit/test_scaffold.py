@@ -281,7 +281,8 @@ def test_dependency_names_come_from_the_templates() -> None:
     files = {str(f.relative): f.text for f in render_workspace("probe", PROGRAM_TYPES["xdp"], {})}
     workspace = tomllib.loads(files["Cargo.toml"])
     direct = dependencies.registry_dependencies(workspace)
-    assert direct == {"aya", "aya-ebpf", "anyhow", "libc"}  # probe-common is a path dependency
+    # probe-common is a path dependency
+    assert direct == {"aya", "aya-ebpf", "aya-log", "aya-log-ebpf", "anyhow", "libc", "log"}
     assert direct <= dependencies.dependency_names()
     assert {"log", "aya-obj", "thiserror"} <= dependencies.dependency_names()  # from the lock
 

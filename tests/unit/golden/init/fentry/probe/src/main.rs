@@ -1,13 +1,22 @@
 //! Loads the verified `probe` object, attaches `probe` (fentry),
-//! waits for Ctrl-C (or `--seconds N`) and prints how many events it counted.
+//! prints what the program logs (aya-log) and the events it sends, until Ctrl-C (or
+//! `--seconds N`), then how many events it counted.
 //!
 //! Usage: probe [--seconds N] [--function do_unlinkat]
 
-use std::{collections::BTreeMap, process::ExitCode, time::Duration};
+use std::{
+    collections::BTreeMap,
+    process::ExitCode,
+    time::{Duration, Instant},
+};
 
 use anyhow::{Context as _, bail};
-use aya::{Ebpf, maps::PerCpuArray};
-use probe_common::{EVENTS_INDEX, EVENTS_MAP};
+use aya::{
+    Ebpf,
+    maps::{MapData, PerCpuArray, RingBuf},
+};
+use aya_log::EbpfLogger;
+use probe_common::{EVENTS_INDEX, EVENTS_MAP, Event, RING_EVENTS_MAP};
 
 /// Program options and their defaults (from `buildbpf init`).
 const DEFAULTS: &[(&str, &str)] = &[("function", "do_unlinkat"), ];
@@ -48,8 +57,8 @@ fn parse_args() -> anyhow::Result<Option<Args>> {
         };
         if key == "seconds" {
             args.seconds = Some(value.parse().with_context(|| format!("--seconds {value:?}"))?);
-        } else if args.options.contains_key(&key) {
-            args.options.insert(key, value);
+        } else if let Some(slot) = args.options.get_mut(&key) {
+            *slot = value;
         } else {
             bail!("unknown option --{flag}\n{usage}");
         }
@@ -64,16 +73,54 @@ fn raise_memlock_limit() {
     let _ = unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) };
 }
 
-/// Blocks until SIGINT (Ctrl-C) or SIGTERM.
-fn wait_for_signal() {
+/// SIGINT (Ctrl-C) and SIGTERM, blocked so that `signal_within` receives them.
+fn stop_signals() -> libc::sigset_t {
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGINT);
         libc::sigaddset(&mut set, libc::SIGTERM);
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        let mut signal = 0;
-        libc::sigwait(&set, &mut signal);
+        set
+    }
+}
+
+/// Waits up to `timeout` for one of `set`'s signals; true when one arrived.
+fn signal_within(set: &libc::sigset_t, timeout: Duration) -> bool {
+    let timeout = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: timeout.subsec_nanos().into(),
+    };
+    unsafe { libc::sigtimedwait(set, std::ptr::null_mut(), &timeout) > 0 }
+}
+
+/// Prints the program's aya-log records (any `log::Log` would do, e.g. env_logger).
+struct PrintLogger;
+
+impl log::Log for PrintLogger {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        println!("[{}] {}: {}", record.level(), record.target(), record.args());
+    }
+
+    fn flush(&self) {}
+}
+
+/// Reads the events waiting in the program's ring buffer: prints the first few, counts all.
+fn read_events(ring: &mut RingBuf<MapData>, seen: &mut u64) {
+    while let Some(item) = ring.next() {
+        if item.len() < size_of::<Event>() {
+            continue;
+        }
+        // the program wrote an `Event`; the ring gives no alignment promise
+        let event: Event = unsafe { std::ptr::read_unaligned(item.as_ptr().cast()) };
+        if *seen < 5 {
+            println!("event: {} bytes on cpu {}", event.len, event.cpu);
+        }
+        *seen += 1;
     }
 }
 
@@ -136,17 +183,42 @@ fn run(args: Args) -> anyhow::Result<()> {
     raise_memlock_limit();
     let mut ebpf = Ebpf::load(aya::include_bytes_aligned!(concat!(verified_objects!(), "/probe")))
         .context("loading the eBPF object")?;
+    let mut logger = match EbpfLogger::init_with_logger(&mut ebpf, PrintLogger) {
+        Ok(logger) => Some(logger),
+        Err(aya_log::Error::MapNotFound) => None, // the program logs nothing
+        Err(err) => return Err(err).context("reading the program's aya-log records"),
+    };
+    let mut ring = match ebpf.take_map(RING_EVENTS_MAP) {
+        Some(map) => Some(RingBuf::try_from(map).context("map RING_EVENTS")?),
+        None => None, // this program sends no events
+    };
+    let stop = stop_signals();
     let how = attach(&mut ebpf, &args)?;
     println!("attached probe: {how}");
-    match args.seconds {
-        Some(seconds) => {
-            trigger(&args);
-            std::thread::sleep(Duration::from_secs(seconds));
+    let deadline = args.seconds.map(|seconds| Instant::now() + Duration::from_secs(seconds));
+    match deadline {
+        Some(_) => trigger(&args),
+        None => println!("waiting for Ctrl-C..."),
+    }
+    let mut ring_events = 0;
+    loop {
+        if let Some(logger) = logger.as_mut() {
+            logger.flush();
         }
-        None => {
-            println!("waiting for Ctrl-C...");
-            wait_for_signal();
+        if let Some(ring) = ring.as_mut() {
+            read_events(ring, &mut ring_events);
         }
+        let done = deadline.is_some_and(|deadline| Instant::now() >= deadline);
+        if done || signal_within(&stop, Duration::from_millis(100)) {
+            break;
+        }
+    }
+    if let Some(logger) = logger.as_mut() {
+        logger.flush();
+    }
+    if let Some(ring) = ring.as_mut() {
+        read_events(ring, &mut ring_events);
+        println!("ring events: {ring_events}");
     }
     let events: PerCpuArray<_, u64> =
         PerCpuArray::try_from(ebpf.map(EVENTS_MAP).context("map EVENTS not found")?)?;

@@ -6,10 +6,16 @@ pub const EVENTS_MAP: &str = "EVENTS";
 /// The single slot of that array.
 pub const EVENTS_INDEX: u32 = 0;
 
-/// One event as the program sees it (an example of a shared `#[repr(C)]` type).
+/// Name of the ring buffer a program sends `Event`s through (the xdp template has one;
+/// userspace reads it when the object has it).
+pub const RING_EVENTS_MAP: &str = "RING_EVENTS";
+
+/// One event as the program sends it (a shared `#[repr(C)]` type: both sides agree on it).
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct Event {
-    pub pid: u32,
+    /// bytes of the packet
+    pub len: u32,
+    /// the CPU that saw it
     pub cpu: u32,
 }

@@ -1,0 +1,106 @@
+"""`buildbpf lint`: the build plan's cargo calls with clippy in place of build, and the error
+when this toolchain has no clippy (issue #14, item 5)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from buildbpf.build.lint import clippy_path, lint_calls, require_objects
+from buildbpf.build.plan import plan_build
+from buildbpf.build.precedence import effective
+from buildbpf.build.settings import load_config
+from buildbpf.build.steps import BuildOptions
+from buildbpf.cargo.workspace import from_metadata
+from buildbpf.cli.app import run_cli
+from buildbpf.errors import ConfigError, ToolchainError
+from buildbpf.toolchain.rust import Mode, RustToolchain
+from buildbpf.toolchain.versions import RustcInfo, Version
+from tests.unit.test_plan import metadata
+
+INFO = RustcInfo("1.96.0", Version(1, 96, 0), "stable", None, "x86_64-unknown-linux-gnu", Version(22, 1, 8))
+
+
+def rust(bin_dir: Path, rustup_name: str | None = None) -> RustToolchain:
+    return RustToolchain(
+        "test", Mode.BOOTSTRAP, bin_dir / "cargo", bin_dir / "rustc", bin_dir.parent, INFO, rustup_name
+    )
+
+
+def plan(tmp_path: Path, toolchain: RustToolchain):  # type: ignore[no-untyped-def]
+    config = load_config(tmp_path)
+    workspace = from_metadata(metadata(), config)
+    settings = {c.name: effective(c.name, config, environ={}) for c in workspace.crates}
+    return plan_build(workspace, settings, cargo=toolchain.cargo, cargo_env=toolchain.cargo_env(),
+                      linker=Path("/opt/bpf-linker"), userspace_triple="x86_64-unknown-linux-gnu",
+                      options=BuildOptions(), environ={})  # fmt: skip
+
+
+def test_lint_is_the_build_plan_with_clippy(tmp_path: Path) -> None:
+    toolchain = rust(Path("/usr/bin"))
+    built = plan(tmp_path, toolchain)
+    calls = lint_calls(built, toolchain, ["-D", "warnings"], clippy=Path("/usr/bin/cargo-clippy"))
+    assert [c.what for c in calls] == [
+        "eBPF crates probe-ebpf (bpfel)",
+        "userspace crates probe, probe-common",
+    ]
+    for call, build in zip(calls, built.calls, strict=True):
+        argv = call.command.argv
+        assert argv[:2] == ("/usr/bin/cargo-clippy", "clippy")
+        assert argv[-3:] == ("--", "-D", "warnings")
+        # the build's arguments (target, build-std, profile) less the JSON message format
+        json_format = ("--message-format", "json-render-diagnostics")
+        assert [a for a in build.argv[2:] if a not in json_format] == list(argv[2:-3])
+        assert call.command.env_set == {**build.env_set, "CARGO": "/usr/bin/cargo"}
+        assert call.command.cwd == build.cwd
+    ebpf = calls[0].command.argv
+    assert "-Z" in ebpf and "build-std=core" in ebpf and "bpfel-unknown-none" in ebpf
+    assert calls[0].command.env_set["CARGO_ENCODED_RUSTFLAGS"].startswith("-C\x1fdebuginfo=2")
+
+
+def test_no_clippy_args_means_no_separator(tmp_path: Path) -> None:
+    toolchain = rust(Path("/usr/bin"))
+    calls = lint_calls(plan(tmp_path, toolchain), toolchain, clippy=Path("/x/cargo-clippy"))
+    assert all("--" not in c.command.argv for c in calls)
+
+
+@pytest.mark.parametrize(
+    ("rustup_name", "fix"),
+    [
+        (None, "apt-get install rust-web-clippy"),
+        ("nightly", "rustup component add clippy --toolchain nightly"),
+    ],
+)
+def test_a_toolchain_without_clippy_is_named_with_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rustup_name: str | None, fix: str
+) -> None:
+    bin_dir = Path("/usr/bin") if rustup_name is None else tmp_path / "bin"
+    toolchain = rust(bin_dir, rustup_name)
+    monkeypatch.setattr(Path, "is_file", lambda self: False)  # whatever this machine has
+    with pytest.raises(ToolchainError) as caught:
+        clippy_path(toolchain)
+    assert f"cargo-clippy not found beside {bin_dir / 'rustc'}" in caught.value.message
+    assert caught.value.fix is not None and fix in caught.value.fix
+    assert ToolchainError.exit_code == 3
+
+
+def test_clippy_beside_rustc_is_found(tmp_path: Path) -> None:
+    (tmp_path / "cargo-clippy").write_text("")
+    assert clippy_path(rust(tmp_path, "stable")) == tmp_path / "cargo-clippy"
+
+
+def test_lint_is_a_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["lint", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "clippy" in out and "-D warnings" in out
+
+
+def test_userspace_is_linted_only_once_the_objects_exist(tmp_path: Path) -> None:
+    built = plan(tmp_path, rust(Path("/usr/bin")))
+    assert built.userspace is not None
+    objects = Path(built.userspace.call.env_set[built.objects_env])
+    assert not objects.exists()
+    with pytest.raises(ConfigError, match="no verified eBPF objects in") as caught:
+        require_objects(built)
+    assert caught.value.fix == "run `buildbpf build` once, then `buildbpf lint`"
