@@ -43,6 +43,8 @@ def test_run_builds_then_runs_the_loader_through_the_runner(
     assert lines[0] == "via-runner"
     assert "attached runme: xdp on lo (SKB mode)" in lines
     assert any(line.startswith("events: ") for line in lines), done.stdout
+    # the program's aya-log record, printed by the loader (the loader sends itself a packet)
+    assert any(line.startswith("[INFO] runme") for line in lines), done.stdout
     # the program's exit code is buildbpf's: a bad argument fails as the program does
     bad = buildbpf("run", "--release", *target, "--", "--nope", "1", cwd=xdp_project, env=env)
     assert bad.returncode == 1
