@@ -52,7 +52,7 @@ def test_layout_and_names() -> None:
     }
     assert set(files) == {
         ".gitignore", "Cargo.toml", "README.md", "buildbpf.toml",
-        "my-probe/Cargo.toml", "my-probe/src/main.rs",
+        "my-probe/Cargo.toml", "my-probe/build.rs", "my-probe/src/main.rs",
         "my-probe-common/Cargo.toml", "my-probe-common/src/lib.rs",
         "my-probe-ebpf/Cargo.toml", "my-probe-ebpf/src/main.rs",
     }  # fmt: skip
@@ -61,10 +61,13 @@ def test_layout_and_names() -> None:
     assert '("iface", "eth0")' in files["my-probe/src/main.rs"]
     main = files["my-probe/src/main.rs"]
     assert 'concat!(verified_objects!(), "/my-probe")' in main
-    # without buildbpf, the compile error names `buildbpf run` (not rustc's "not defined at compile time")
-    env = 'env!(\n            "BUILDBPF_OBJECTS",\n            "BUILDBPF_OBJECTS is not set: `cargo run`'
-    assert env in main
+    # without buildbpf, build.rs embeds a stand-in and the loader refuses, naming `buildbpf run`
+    assert "if cfg!(buildbpf_stand_in) {\n        bail!(NOT_VERIFIED);" in main
+    assert 'NOT_VERIFIED: &str = "BUILDBPF_OBJECTS is not set: `cargo run`' in main
     assert "use `buildbpf run`" in main
+    build_rs = files["my-probe/build.rs"]
+    assert "cargo::rerun-if-env-changed=BUILDBPF_OBJECTS" in build_rs
+    assert 'out.join("my-probe")' in build_rs and "cargo::rustc-cfg=buildbpf_stand_in" in build_rs
     assert "buildbpf run --release -- --iface eth0" in files["README.md"]
 
 

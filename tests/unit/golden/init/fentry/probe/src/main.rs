@@ -125,18 +125,17 @@ fn read_events(ring: &mut RingBuf<MapData>, seen: &mut u64) {
 }
 
 /// The directory of the objects buildbpf verified: `buildbpf build` and `buildbpf run` set
-/// BUILDBPF_OBJECTS for this crate's build. A plain `cargo build`/`cargo run` does not, and
-/// stops here with this message instead of embedding nothing.
+/// BUILDBPF_OBJECTS for this crate's build. Without it (`cargo check`, an editor, a plain
+/// `cargo run`), build.rs embeds an empty stand-in and `run` refuses with `NOT_VERIFIED`.
 macro_rules! verified_objects {
     () => {
-        env!(
-            "BUILDBPF_OBJECTS",
-            "BUILDBPF_OBJECTS is not set: `cargo run` cannot build this crate by itself, because it \
-             embeds the eBPF object that buildbpf builds and verifies first; use `buildbpf run` \
-             (build and run; `buildbpf run -- ARGS`) or `buildbpf build`"
-        )
+        env!("BUILDBPF_OBJECTS", "BUILDBPF_OBJECTS is not set: build with `buildbpf build`")
     };
 }
+
+const NOT_VERIFIED: &str = "BUILDBPF_OBJECTS is not set: `cargo run` cannot build this crate by itself, \
+    because it embeds the eBPF object that buildbpf builds and verifies first; use `buildbpf run` \
+    (build and run; `buildbpf run -- ARGS`) or `buildbpf build`";
 
 /// Explains the EPERM a root user gets when the kernel refuses BPF trampolines.
 fn explain_load_error(err: aya::programs::ProgramError) -> anyhow::Error {
@@ -180,6 +179,9 @@ fn trigger(args: &Args) {
 
 
 fn run(args: Args) -> anyhow::Result<()> {
+    if cfg!(buildbpf_stand_in) {
+        bail!(NOT_VERIFIED);
+    }
     raise_memlock_limit();
     let mut ebpf = Ebpf::load(aya::include_bytes_aligned!(concat!(verified_objects!(), "/probe")))
         .context("loading the eBPF object")?;
