@@ -51,12 +51,13 @@ def under_a_pty(argv: list[str], cwd: Path, env: dict[str, str], timeout: float 
     return os.waitstatus_to_exitcode(status), bytes(received)
 
 
-def test_colour_and_progress_reach_a_terminal(
-    toolchain: Toolchain, tmp_path: Path, shared_target: Path
-) -> None:
-    root = copy_tree(FIXTURES / "minimal-ebpf", tmp_path / "tty")  # a new path: cargo compiles it
+def test_colour_and_progress_reach_a_terminal(toolchain: Toolchain, tmp_path: Path) -> None:
+    root = copy_tree(FIXTURES / "minimal-ebpf", tmp_path / "tty")
     (root / "buildbpf.toml").write_text('[crates.minimal-ebpf]\nrole = "ebpf"\n')
-    env = dict(os.environ, CARGO_TARGET_DIR=str(shared_target), BUILDBPF_NO_REPLAY="1", TERM="xterm")
+    # a target dir of its own: cargo compiles (core too) long enough to draw its progress bar,
+    # whatever other tests (or an earlier run at the same temporary path) left in a shared one
+    target = tmp_path / "target"
+    env = dict(os.environ, CARGO_TARGET_DIR=str(target), BUILDBPF_NO_REPLAY="1", TERM="xterm")
     for name in ("CARGO_TERM_COLOR", "CARGO_TERM_PROGRESS_WHEN", "CARGO_TERM_PROGRESS_WIDTH", "NO_COLOR"):
         env.pop(name, None)
     code, received = under_a_pty(["build", "--release"], root, env)
