@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from buildbpf.cli.options import (
+    ByteOrderOpt,
     Color,
     ColorOpt,
     FeaturesOpt,
@@ -22,6 +23,7 @@ from buildbpf.cli.options import (
     LockedOpt,
     NoDefaultFeaturesOpt,
     OfflineOpt,
+    PackagesOpt,
     TargetDirOpt,
     ToolchainOpt,
     cargo_options,
@@ -42,14 +44,8 @@ class MessageFormat(enum.StrEnum):
 def build(
     ctx: typer.Context,
     release: Annotated[bool, typer.Option("--release", help="Build userspace in release mode.")] = False,
-    package: Annotated[
-        list[str] | None,
-        typer.Option("--package", "-p", help="Only these crates (repeatable).", show_default=False),
-    ] = None,
-    target: Annotated[
-        str | None,
-        typer.Option("--target", help="eBPF byte order: bpfel, bpfeb or all.", show_default=False),
-    ] = None,
+    package: PackagesOpt = None,
+    target: ByteOrderOpt = None,
     toolchain: ToolchainOpt = None,
     bpf_linker: LinkerOpt = None,
     color: ColorOpt = Color.AUTO,  # applied by its callback

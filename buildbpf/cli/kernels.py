@@ -17,20 +17,10 @@ if TYPE_CHECKING:
 
 def show(result: matrix.Matrix, reports: list[Any], as_json: bool) -> int:
     """Print the matrix (after the reports, which the caller printed as text); its exit code."""
-    from buildbpf.kernels import matrix
-
     if as_json:
         print(json.dumps({"objects": [r.as_json() for r in reports], "kernels": result.as_json()}, indent=2))
-    else:
-        typer.echo("")
-        for line in matrix.render(result):
-            typer.echo(line)
-    return result.exit_code()
-
-
-def as_json(result: matrix.Matrix | None) -> dict[str, Any]:
-    """The matrix under a `kernels` key, for the JSON of `build`."""
-    return {"kernels": result.as_json()} if result is not None else {}
+        return result.exit_code()
+    return finish(result, human=True)
 
 
 def finish(result: matrix.Matrix | None, human: bool) -> int:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from buildbpf.cli.options import LinkerOpt, ToolchainOpt
+from buildbpf.cli.options import ByteOrderOpt, LinkerOpt, PackagesOpt, ToolchainOpt
 
 
 # typer declares each option in the signature; the body is short
@@ -17,15 +17,9 @@ def lint(
         list[str] | None,
         typer.Argument(help="Passed to clippy after `--`, e.g. -- -D warnings.", show_default=False),
     ] = None,
-    package: Annotated[
-        list[str] | None,
-        typer.Option("--package", "-p", help="Only these crates (repeatable).", show_default=False),
-    ] = None,
+    package: PackagesOpt = None,
     release: Annotated[bool, typer.Option("--release", help="Lint userspace in release mode.")] = False,
-    target: Annotated[
-        str | None,
-        typer.Option("--target", help="eBPF byte order: bpfel, bpfeb or all.", show_default=False),
-    ] = None,
+    target: ByteOrderOpt = None,
     toolchain: ToolchainOpt = None,
     bpf_linker: LinkerOpt = None,
 ) -> None:

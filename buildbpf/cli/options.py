@@ -17,6 +17,14 @@ ToolchainOpt = Annotated[
         show_default=False,
     ),
 ]
+PackagesOpt = Annotated[
+    list[str] | None,
+    typer.Option("--package", "-p", help="Only these crates (repeatable).", show_default=False),
+]
+ByteOrderOpt = Annotated[
+    str | None,
+    typer.Option("--target", help="eBPF byte order: bpfel, bpfeb or all.", show_default=False),
+]
 LinkerOpt = Annotated[
     str | None,
     typer.Option(

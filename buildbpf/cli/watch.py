@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from buildbpf.cli.options import LinkerOpt, ToolchainOpt
+from buildbpf.cli.options import LinkerOpt, PackagesOpt, ToolchainOpt
 
 if TYPE_CHECKING:
     from buildbpf.build.pipeline import BuildRequest
@@ -56,10 +56,7 @@ def watch_builds(request: BuildRequest) -> None:
 
 def watch(
     release: Annotated[bool, typer.Option("--release", help="Build userspace in release mode.")] = False,
-    package: Annotated[
-        list[str] | None,
-        typer.Option("--package", "-p", help="Only these crates (repeatable).", show_default=False),
-    ] = None,
+    package: PackagesOpt = None,
     toolchain: ToolchainOpt = None,
     bpf_linker: LinkerOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show debug output.")] = False,
