@@ -138,11 +138,14 @@ def on_kernels(
     images: Sequence[Path],
     extra_targets: Mapping[str, str],
     rust: RustToolchain,
+    *,
+    full_log: bool = False,
 ) -> Matrix:
     """Every program of `reports` verified on each of these kernels under QEMU."""
     from buildbpf.kernels import verify
 
-    return verify.on_reports(reports, verify.requests(kernels, images), dict(extra_targets), rust)
+    wanted = verify.requests(kernels, images)
+    return verify.on_reports(reports, wanted, dict(extra_targets), rust, full_log=full_log)
 
 
 def remember(recorder: record.Recorder | None, result: BuildResult, stdout: str) -> None:
@@ -172,6 +175,7 @@ class CheckRequest:
     extra_targets: Mapping[str, str] = field(default_factory=dict)  # FUNCTION -> attach target
     kernels: Sequence[str] = ()  # also verify on these kernels under QEMU (default: the settings')
     kernel_images: Sequence[Path] = ()  # ... and on these kernel images of the user's
+    full_log: bool = False  # keep whole verifier logs from the kernels (the host's are whole)
 
 
 @dataclass
@@ -215,6 +219,6 @@ def check(request: CheckRequest) -> CheckResult:
     )
     result = CheckResult(checker.run(inputs, options))
     if asked:
-        images, extra = request.kernel_images, request.extra_targets
-        result.on_kernels = on_kernels(result.reports, kernels, images, extra, rust())
+        images, extra, full = request.kernel_images, request.extra_targets, request.full_log
+        result.on_kernels = on_kernels(result.reports, kernels, images, extra, rust(), full_log=full)
     return result

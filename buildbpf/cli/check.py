@@ -34,7 +34,7 @@ def check(
         bool, typer.Option("--load", help="Also load every program into this kernel's verifier (root).")
     ] = False,
     full_log: Annotated[
-        bool, typer.Option("--full-log", help="With --load: the whole verifier log.")
+        bool, typer.Option("--full-log", help="With --load or --kernel: the whole verifier log.")
     ] = False,
     color: ColorOpt = Color.AUTO,  # applied by its callback (cargo builds the --load helper)
     attach_targets: Annotated[
@@ -90,6 +90,7 @@ def check(
         extra_targets=parse_attach_targets(attach_target or []) if load or kernel else {},
         kernels=tuple(kernel or ()),
         kernel_images=tuple(kernel_image or ()),
+        full_log=full_log,
     )
     result = pipeline.check(request)
     reports = result.reports
@@ -98,7 +99,7 @@ def check(
             print_report(report, full_log)
     elif result.on_kernels is None:
         print(json.dumps([r.as_json() for r in reports], indent=2))
-    code = 0 if result.on_kernels is None else show(result.on_kernels, reports, as_json)
+    code = 0 if result.on_kernels is None else show(result.on_kernels, reports, as_json, full_log)
     if code or not all(r.ok for r in reports):
         raise typer.Exit(code or 5)
 

@@ -15,15 +15,15 @@ if TYPE_CHECKING:
     from buildbpf.kernels import matrix
 
 
-def show(result: matrix.Matrix, reports: list[Any], as_json: bool) -> int:
+def show(result: matrix.Matrix, reports: list[Any], as_json: bool, full_log: bool = False) -> int:
     """Print the matrix (after the reports, which the caller printed as text); its exit code."""
     if as_json:
         print(json.dumps({"objects": [r.as_json() for r in reports], "kernels": result.as_json()}, indent=2))
         return result.exit_code()
-    return finish(result, human=True)
+    return finish(result, human=True, full_log=full_log)
 
 
-def finish(result: matrix.Matrix | None, human: bool) -> int:
+def finish(result: matrix.Matrix | None, human: bool, full_log: bool = False) -> int:
     """Print the matrix of `build --kernel` (JSON has it already); its exit code."""
     from buildbpf.kernels import matrix
 
@@ -31,7 +31,7 @@ def finish(result: matrix.Matrix | None, human: bool) -> int:
         return 0
     if human:
         typer.echo("")
-        for line in matrix.render(result):
+        for line in matrix.render(result, full_log):
             typer.echo(line)
     return result.exit_code()
 

@@ -21,7 +21,8 @@ TARGET = "x86_64-unknown-linux-gnu"
 STATIC = "-C target-feature=+crt-static"
 LIST = "buildbpf/objects.list"
 ATTACH = "buildbpf/attach.list"
-PROBED = ("kprobe", "kretprobe", "tracepoint")  # targets the guest looks up (BTF ones fail to load)
+OPTIONS = "buildbpf/options"
+PROBED = ("kprobe", "kretprobe", "tracepoint")  # targets looked up in kallsyms/tracefs (BTF ones: at load)
 
 
 def _sources() -> list[Path]:
@@ -75,12 +76,17 @@ def attach_list(sections: list[dict[str, str]]) -> str:
 
 
 def initrd(
-    helper: Path, objects: list[tuple[Path, dict[str, str]]], sections: list[dict[str, str]] | None = None
+    helper: Path,
+    objects: list[tuple[Path, dict[str, str]]],
+    sections: list[dict[str, str]] | None = None,
+    *,
+    full_log: bool = False,
 ) -> bytes:
     """The newc archive: the helper as /init, the objects, and the list of what to load.
 
     `objects`: each object with its FUNCTION -> ATTACH_TARGET arguments; `sections`: each
-    object's FUNCTION -> section, for the attach targets the guest looks up.
+    object's FUNCTION -> section, for the attach targets the guest looks up; `full_log`: send
+    whole verifier logs, not their last 4000 characters.
     """
     files: dict[str, tuple[bytes, int]] = {"init": (helper.read_bytes(), 0o755)}
     lines = []
@@ -90,5 +96,6 @@ def initrd(
         lines.append("\t".join([f"/{name}", *(f"{k}={v}" for k, v in targets.items())]))
     files[LIST] = ("".join(f"{line}\n" for line in lines).encode(), 0o644)
     files[ATTACH] = (attach_list(sections or []).encode(), 0o644)
+    files[OPTIONS] = (b"full-log\n" if full_log else b"", 0o644)
     mount_points = [initramfs.Entry(d, 0o755) for d in ("dev", "proc", "sys")]
     return initramfs.archive(mount_points + initramfs.with_parents(files))

@@ -52,7 +52,6 @@ _HELPERS_FROM_130 = [
     ("cgrp_storage_delete", "6.2"),
 ]  # fmt: skip
 HELPERS: dict[int, tuple[str, str]] = {130 + i: (f"bpf_{n}", v) for i, (n, v) in enumerate(_HELPERS_FROM_130)}
-_ATTACH_TYPES = ("FEntry", "FExit", "Lsm", "BtfTracePoint", "Tracing", "LsmCgroup", "Iter")
 
 
 @dataclass
@@ -75,6 +74,7 @@ class Column:
     console: str | None = None
     packages: list[dict[str, str]] = field(default_factory=list)
     sha256: str = ""
+    booted: bool = True  # False: no object this kernel could load, so it was not started
 
 
 @dataclass
@@ -136,17 +136,16 @@ def judgement(log: str) -> list[str]:
     return [line for line in lines if not line.startswith((*_STATS, " ", "\t"))]
 
 
-def _cell(load: ProgramLoad) -> Cell:
+def _cell(load: ProgramLoad, full_log: bool = False) -> Cell:
     base = load.type.split("(", 1)[0]
     if load.status == "verified":
         return Cell("pass", load.verified_insns or load.translated_insns)
+    if load.needs == "attach":  # the helper looked its BTF attach target up, as Aya does
+        return Cell("cannot attach", reason=load.error, error=load.error)
     if load.status == "not verified":
         return Cell("not verified", reason=load.reason, error=load.error)
     log = load.verifier_log or ""
-    tail = judgement(log)[-15:]
-    text = (load.error or "").lower()
-    if base in _ATTACH_TYPES and not log.strip() and ("btf" in text or "not found" in text):
-        return Cell("cannot attach", reason=load.error, error=load.error)
+    tail = log.rstrip().splitlines() if full_log else judgement(log)[-15:]
     return Cell("fail", reason=translate(log, load.error, base), error=load.error, log_tail=tail)
 
 
@@ -189,8 +188,11 @@ def split_objects(lines: list[str]) -> GuestOutput:
     return out
 
 
-def add_kernel(matrix: Matrix, column: Column, lines: list[str], labels: dict[str, str]) -> None:
-    """Put one kernel's guest output into `matrix`. `labels`: guest path -> object name."""
+def add_kernel(
+    matrix: Matrix, column: Column, lines: list[str], labels: dict[str, str], *, full_log: bool = False
+) -> None:
+    """Put one kernel's guest output into `matrix`. `labels`: guest path -> object name;
+    `full_log`: a failed cell keeps the whole verifier log, not its last verdict lines."""
     guest = split_objects(lines)
     column.release = guest.release
     for path, label in labels.items():
@@ -203,7 +205,8 @@ def add_kernel(matrix: Matrix, column: Column, lines: list[str], labels: dict[st
             if row is None:
                 row = Row(label, load.name, load.type)
                 matrix.rows.append(row)
-            row.cells[column.request] = _attachable(_cell(judged), guest.attach.get((path, load.name)))
+            found = guest.attach.get((path, load.name))
+            row.cells[column.request] = _attachable(_cell(judged, full_log), found)
 
 
 def _text(cell: Cell | None, column: Column) -> str:
@@ -216,8 +219,9 @@ def _text(cell: Cell | None, column: Column) -> str:
     return {"fail": "FAIL"}.get(cell.status, cell.status)
 
 
-def render(matrix: Matrix) -> list[str]:
-    """The matrix as text: the table, then what each kernel is, then every failure explained."""
+def render(matrix: Matrix, full_log: bool = False) -> list[str]:
+    """The matrix as text: the table, then what each kernel is, then every failure explained
+    (with the verifier's last 6 lines, or every line kept with `full_log`)."""
     names = [f"{r.object} {r.program}" for r in matrix.rows]
     first = max([len("program"), *map(len, names)])
     columns = [(c, max(len(c.request), 14)) for c in matrix.columns]
@@ -227,6 +231,9 @@ def render(matrix: Matrix) -> list[str]:
         out.append("  ".join([name.ljust(first), *cells]).rstrip())
     out.append("")
     for column in matrix.columns:
+        if not column.booted:
+            out.append(f"{column.request}: not booted (nothing it could load)")
+            continue
         where = ", ".join(f"{p['name']} {p['version']}" for p in column.packages) or column.name
         timing = f", {column.accel}, {column.seconds:.1f} s" if column.seconds is not None else ""
         out.append(f"{column.request}: Linux {column.release or column.name} ({where}{timing})")
@@ -238,6 +245,6 @@ def render(matrix: Matrix) -> list[str]:
             if cell.status == "pass":
                 continue
             out.append(f"{row.object} {row.program} on {request}: {cell.status}: {cell.reason or cell.error}")
-            out += [f"    | {line}" for line in cell.log_tail[-6:]]
+            out += [f"    | {line}" for line in (cell.log_tail if full_log else cell.log_tail[-6:])]
     out += [f"{e['object']} on {e['kernel']}: object refused: {e['error']}" for e in matrix.object_errors]
     return out

@@ -34,9 +34,11 @@ def check(
     timeout: float = qemu.DEFAULT_TIMEOUT,
     parallel: int = qemu.PARALLEL,
     sections: list[dict[str, str]] | None = None,
+    full_log: bool = False,
 ) -> matrix.Matrix:
     """Boot every requested kernel with every object; `objects`: (path, label, attach targets),
-    `sections`: each object's FUNCTION -> section (its kprobe/tracepoint targets are looked up)."""
+    `sections`: each object's FUNCTION -> section (its kprobe/tracepoint targets are looked up),
+    `full_log`: keep whole verifier logs."""
     qemu.qemu_binary()
     kernels = [fetch.resolve(r) for r in requests]
     usable, why = qemu.kvm_usable()
@@ -47,7 +49,8 @@ def check(
     with tempfile.TemporaryDirectory(prefix="buildbpf-kernels-") as tmp:
         work = Path(tmp)
         initrd = work / "initrd.cpio"
-        initrd.write_bytes(guest.initrd(helper, [(path, targets) for path, _, targets in objects], sections))
+        loads = [(path, targets) for path, _, targets in objects]
+        initrd.write_bytes(guest.initrd(helper, loads, sections, full_log=full_log))
         labels = {f"/buildbpf/objects/{i}.o": label for i, (_, label, _) in enumerate(objects)}
         jobs = []
         for index, kernel in enumerate(kernels):
@@ -60,7 +63,7 @@ def check(
                                console, kernel.packages, kernel.sha256)  # fmt: skip
         result.columns.append(column)
         if not run.error:
-            matrix.add_kernel(result, column, run.lines, labels)
+            matrix.add_kernel(result, column, run.lines, labels, full_log=full_log)
     return result
 
 
@@ -94,20 +97,36 @@ def on_reports(
     extra_targets: dict[str, str],
     rust: RustToolchain,
     timeout: float | None = None,
+    *,
+    full_log: bool = False,
 ) -> matrix.Matrix:
     """Boot every kernel in `wanted` with every object of `reports` that has programs; the
-    static verifier helper is built with `rust`."""
+    static verifier helper is built with `rust`; `full_log`: keep whole verifier logs."""
     from buildbpf.objects import verifier
+    from buildbpf.objects.check import foreign_byte_order
 
-    chosen = [r for r in reports if r.programs and r.corrupt is None]
-    names = [Path(r.path).name for r in chosen]
+    usable = [r for r in reports if r.programs and r.corrupt is None]
+    names = [Path(r.path).name for r in usable]
+    labels = {r.path: n if names.count(n) == 1 else r.path for r, n in zip(usable, names, strict=True)}
     objects, all_sections = [], []
-    for report, name in zip(chosen, names, strict=True):
+    for report in usable:
+        if report.byte_order != "bpfel":  # the guests are x86_64: below
+            continue
         sections = {p.function: p.section for p in report.programs}
         all_sections.append(sections)
         targets = dict(t.split("=", 1) for t in verifier.attach_targets(sections)) | extra_targets
-        objects.append((Path(report.path), name if names.count(name) == 1 else str(report.path), targets))
-    if not objects:
-        return matrix.Matrix()
-    helper = guest.static_helper(rust)
-    return check(objects, wanted, helper, timeout=timeout or qemu.DEFAULT_TIMEOUT, sections=all_sections)
+        objects.append((Path(report.path), labels[report.path], targets))
+    result = matrix.Matrix()
+    if objects:
+        helper = guest.static_helper(rust)
+        timeout = timeout or qemu.DEFAULT_TIMEOUT
+        result = check(objects, wanted, helper, timeout=timeout, sections=all_sections, full_log=full_log)
+    foreign = [r for r in usable if r.byte_order != "bpfel"]
+    if foreign and not result.columns:
+        result.columns = [matrix.Column(request, request, booted=False) for request in wanted]
+    for report in foreign:
+        why = foreign_byte_order(report.byte_order, "every guest (x86_64)")
+        for program in report.programs:
+            cells = {request: matrix.Cell("not verified", reason=why) for request in wanted}
+            result.rows.append(matrix.Row(labels[report.path], program.function, program.type, cells))
+    return result

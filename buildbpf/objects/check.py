@@ -8,6 +8,7 @@ kernel's verifier (`verifier`, with Aya itself).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,10 +124,24 @@ def add_mechanisms(report: ObjectReport, verdicts: Mapping[str, Any]) -> None:
         report.warn(block.message)
 
 
+HOST_BYTE_ORDER = "bpfel" if sys.byteorder == "little" else "bpfeb"
+
+
+def foreign_byte_order(byte_order: str, where: str = "this machine") -> str:
+    """Why an object of the other byte order is not loaded: no kernel of `where` could run it."""
+    endian = "big" if byte_order == "bpfeb" else "little"
+    other = "little" if endian == "big" else "big"
+    return (f"a {byte_order} ({endian}-endian) object loads only into a {endian}-endian kernel, "
+            f"and {where} is {other}-endian; check it on such a machine")  # fmt: skip
+
+
 def add_loads(report: ObjectReport, binary: Path, extra_targets: dict[str, str] | None = None) -> None:
     """Run the object through the kernel verifier (`check --load`) and record the verdicts."""
     from buildbpf.objects import verifier
 
+    if report.byte_order != HOST_BYTE_ORDER:  # Aya would refuse it, and no verifier would judge it
+        report.warn(f"load: not verified here: {foreign_byte_order(report.byte_order)}")
+        return
     sections = {p.function: p.section for p in report.programs}
     done = verifier.load_object(binary, Path(report.path), sections, extra_targets or {})
     report.loads = done.programs

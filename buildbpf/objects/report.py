@@ -33,6 +33,7 @@ class ObjectReport:
     path: str
     size: int = 0
     sha256: str = ""
+    byte_order: str = "bpfel"  # "bpfeb": big-endian, loads only into a big-endian kernel (s390x)
     programs: list[ObjectProgram] = field(default_factory=list)
     maps: list[ObjectMap] = field(default_factory=list)
     license: str | None = None
@@ -104,6 +105,7 @@ def describe(
     if target is None:
         target = "bpfeb" if data[5:6] == b"\x02" else "bpfel"
     report.size = len(data)
+    report.byte_order = "bpfeb" if data[5:6] == b"\x02" else "bpfel"  # the ELF header's, not the asked
     report.sha256 = hashlib.sha256(data).hexdigest()
     gated = gate.inspect(path, target=target, btf=btf_required, data=data)  # the one read of the object
     report.findings += gated.problems

@@ -9,8 +9,8 @@ the kernel frees every program and map when it exits, however it exits.
 Three verdicts, as Aya's loader would meet them (docs/pitfalls.md, "check --load"):
 verified; rejected (the verifier, or the kernel checking the program, said no); not
 verified here (nothing was judged: the program needs an attach target only its userspace
-knows, or this kernel refuses the program type before the verifier runs - BPF LSM inactive,
-a missing capability, a security policy).
+knows, its BTF attach target is not in this kernel, or this kernel refuses the program
+type before the verifier runs - BPF LSM inactive, a missing capability, a security policy).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class ProgramLoad:
     verified_insns: int | None = None
     jited_bytes: int | None = None
     errno: int | None = None
-    needs: str | None = None  # the helper did not try: "target", "btf" or "program"
+    needs: str | None = None  # the helper did not try: "target", "btf", "program" or "attach"
     status: str = "verified"  # "verified", "rejected" or "not verified"
     reason: str | None = None  # why not verified, and what would make it checkable
 
@@ -132,6 +132,7 @@ def judge(load: ProgramLoad, facts: KernelFacts, caps: int) -> ProgramLoad:
             "target": f"pass --attach-target {load.name}=FUNCTION to check it against this kernel",
             "btf": "this kernel has no /sys/kernel/btf/vmlinux (CONFIG_DEBUG_INFO_BTF)",
             "program": "freplace programs are checked by loading them next to their target",
+            "attach": "this kernel cannot attach it (userspace's load fails the same way here)",
         }[load.needs]
         return replace(load, status="not verified", reason=f"{load.error}; {fix}")
     if load.errno != EPERM or (load.verifier_log or "").strip():

@@ -268,6 +268,23 @@ def test_object_without_license_is_noted_and_loads(toolchain: Toolchain, tmp_pat
     assert "note: no `license` section" in done.stdout
 
 
+def test_a_big_endian_object_is_not_verified_here_not_rejected(toolchain: Toolchain, tmp_path: Path) -> None:
+    # Aya refuses a bpfeb object on a little-endian kernel ("BTF error"): no verifier judged it,
+    # so it is not a rejection; `--kernel` does not boot x86_64 guests for it either
+    crate = tmp_path / "minimal-ebpf"
+    shutil.copytree(FIXTURES / "minimal-ebpf", crate)
+    _, executables = cargo_build_ebpf(toolchain, crate, "bpfeb", btf=False)
+    require_root()
+    done = buildbpf("check", "--load", str(executables[0]))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "not verified here: a bpfeb (big-endian) object loads only into a big-endian kernel" in done.stdout
+    done = buildbpf("check", "--kernel", "5.10", "--json", str(executables[0]))
+    assert done.returncode == 0, done.stdout + done.stderr
+    kernels = json.loads(done.stdout)["kernels"]
+    assert kernels["columns"][0]["booted"] is False
+    assert {c["status"] for row in kernels["rows"] for c in row["cells"].values()} == {"not verified"}
+
+
 def test_load_without_privilege_is_a_clear_error(real_object: bytes, tmp_path: Path) -> None:
     require_root()
     setpriv = shutil.which("setpriv")

@@ -36,7 +36,8 @@ def vm_tools() -> None:
 
 @pytest.fixture(scope="module")
 def cases(toolchain: Toolchain, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The kernel-cases object: xdp_tai (helper 208, Linux 6.1), xdp_unchecked, xdp_pass, probe_tai."""
+    """The kernel-cases object: xdp_tai (helper 208, Linux 6.1), xdp_unchecked, xdp_pass, probe_tai,
+    fentry_fileattr (its target arrived in 5.13)."""
     crate = tmp_path_factory.mktemp("cases") / "kernel-cases-ebpf"
     shutil.copytree(FIXTURES / "kernel-cases-ebpf", crate, ignore=shutil.ignore_patterns("target"))
     _, executables = cargo_build_ebpf(toolchain, crate)
@@ -80,6 +81,13 @@ def test_verdicts_depend_on_the_kernel(cases: Path) -> None:
     )
     assert found["probe_tai"]["6.1"]["status"] == "pass"
     assert found["probe_tai"]["latest"]["status"] == "pass"
+    # a BTF attach target 5.10 lacks: looked up as Aya's loader does, not verified, not failed
+    fentry = found["fentry_fileattr"]
+    assert fentry["5.10"]["status"] == "cannot attach", fentry
+    assert fentry["5.10"]["reason"] == (
+        "fentry target `vfs_fileattr_set` is not in this kernel's BTF (no function vfs_fileattr_set)"
+    )
+    assert fentry["6.1"]["status"] == "pass" and fentry["latest"]["status"] == "pass", fentry
     # refused by every verifier
     for kernel in ("5.10", "6.1", "latest"):
         assert found["xdp_unchecked"][kernel]["status"] == "fail"
@@ -91,7 +99,26 @@ def test_text_matrix(cases: Path) -> None:
     done = buildbpf("check", str(cases), "--kernel", "5.10", timeout=600)
     assert done.returncode == 5, done.stderr
     assert f"kernel-cases-ebpf xdp_tai on 5.10: fail: {HELPER_208}" in done.stdout
+    assert "kernel-cases-ebpf fentry_fileattr on 5.10: cannot attach: fentry target" in done.stdout
     assert "under QEMU (" in done.stderr
+    # the verdict's lines only; the statistics after it come with --full-log, whole, from the guest
+    assert "    | processed " not in done.stdout
+    full = buildbpf("check", str(cases), "--kernel", "5.10", "--full-log", timeout=600)
+    assert full.returncode == 5, full.stderr
+    assert "    | processed " in full.stdout
+    assert len(full.stdout.splitlines()) > len(done.stdout.splitlines())
+
+
+def test_full_log_brings_the_whole_log_out_of_the_guest(cases: Path) -> None:
+    # without --full-log a guest sends a log's last 4000 characters; this one is far longer
+    _, matrix = matrix_of(str(cases), "--kernel", "5.10", "--full-log")
+    cell = cells(matrix)["xdp_long_refusal"]["5.10"]
+    assert cell["status"] == "fail", cell
+    log = cell["log_tail"]
+    assert isinstance(log, list)
+    assert sum(len(line) + 1 for line in log) > 4000
+    assert log[0].startswith(("func#0", "0: ")), log[:3]  # from its first instruction
+    assert any(line.startswith("processed ") for line in log)
 
 
 @pytest.mark.parametrize("example", ["xdp-counter", "connect-tracer"])

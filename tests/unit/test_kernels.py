@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -307,6 +308,100 @@ def test_a_verified_program_whose_kprobe_is_missing_cannot_attach() -> None:
     assert row.cells["5.10"].status == "cannot attach"
     assert row.cells["5.10"].reason == "kprobe bpf_ktime_get_tai_ns is not in this kernel's /proc/kallsyms"
     assert result.exit_code() == 5
+
+
+def test_a_btf_attach_target_the_kernel_lacks_cannot_attach() -> None:
+    # the helper looks the target up in the kernel's BTF, as Aya's FEntry::load does, and says
+    # so instead of loading; a target that exists is loaded and judged by the verifier
+    missing = "fentry target `vfs_fileattr_set` is not in this kernel's BTF (no function vfs_fileattr_set)"
+    lines = [
+        '{"kernel": {"bpffs": "private", "lsms": null, "release": "5.10.0-46-cloud-amd64"}}',
+        '{"object": "/buildbpf/objects/0.o"}',
+        f'{{"name": "fe", "type": "FEntry", "ok": false, "needs": "attach", "error": "{missing}"}}',
+        '{"name": "fx", "type": "FExit", "ok": true, "translated_insns": 2, "verified_insns": 2}',
+        '{"name": "tp", "type": "BtfTracePoint", "ok": false, "needs": "target", "error": "no target"}',
+        "BUILDBPF-GUEST-END",
+    ]
+    result = matrix.Matrix([matrix.Column("5.10", "5.10.0-46")])
+    matrix.add_kernel(result, result.columns[0], lines, {"/buildbpf/objects/0.o": "obj"})
+    cells = {r.program: r.cells["5.10"] for r in result.rows}
+    assert cells["fe"].status == "cannot attach" and cells["fe"].reason == missing
+    assert cells["fx"].status == "pass"
+    assert cells["tp"].status == "not verified"
+    assert result.exit_code() == 5
+    assert f"obj fe on 5.10: cannot attach: {missing}" in matrix.render(result)
+
+
+def test_an_aya_error_without_a_verifier_log_is_not_guessed_to_be_an_attach_problem() -> None:
+    # only the helper's own lookup decides "cannot attach"; any other refusal is a failure
+    lines = [
+        '{"object": "/buildbpf/objects/0.o"}',
+        '{"name": "fe", "type": "FEntry", "ok": false, "error": "BTF error: not found", "errno": null, '
+        '"verifier_log": ""}',
+    ]
+    result = matrix.Matrix([matrix.Column("6.1", "6.1.0-56")])
+    matrix.add_kernel(result, result.columns[0], lines, {"/buildbpf/objects/0.o": "obj"})
+    assert result.rows[0].cells["6.1"].status == "fail"
+
+
+def test_full_log_keeps_every_line_of_a_refusal() -> None:
+    log = "".join(f"{i}: (b7) r0 = 0\n" for i in range(40)) + "R0 !read_ok\nprocessed 40 insns\n"
+    line = (
+        '{"name": "x", "type": "Xdp", "ok": false, "error": "Permission denied", "errno": 13, '
+        f'"verifier_log": {json.dumps(log)}}}'
+    )
+    lines = ['{"object": "/buildbpf/objects/0.o"}', line]
+    short, whole = matrix.Matrix([matrix.Column("6.1", "k")]), matrix.Matrix([matrix.Column("6.1", "k")])
+    matrix.add_kernel(short, short.columns[0], lines, {"/buildbpf/objects/0.o": "obj"})
+    matrix.add_kernel(whole, whole.columns[0], lines, {"/buildbpf/objects/0.o": "obj"}, full_log=True)
+    assert len(short.rows[0].cells["6.1"].log_tail) == 15
+    assert whole.rows[0].cells["6.1"].log_tail == log.rstrip().splitlines()
+    assert sum("    | " in x for x in matrix.render(short)) == 6
+    assert sum("    | " in x for x in matrix.render(whole, full_log=True)) == 42
+
+
+def test_the_guest_is_told_to_send_whole_logs(tmp_path: Path) -> None:
+    helper = tmp_path / "helper"
+    helper.write_bytes(b"\x7fELF")
+    for full_log, expected in ((False, b""), (True, b"full-log\n")):
+        archive = guest.initrd(helper, [], full_log=full_log)
+        name = guest.OPTIONS.encode() + b"\0"
+        assert name in archive
+        # newc: the file's data follows its NUL-terminated name, padded to 4 bytes
+        start = archive.index(name) + len(name)
+        start += -(start) % 4
+        header = archive[archive.rindex(b"070701", 0, start) :]
+        assert int(header[54:62], 16) == len(expected)  # c_filesize
+        assert archive[start : start + len(expected)] == expected
+
+
+def test_a_big_endian_object_is_not_verified_and_boots_no_guest() -> None:
+    from buildbpf.kernels import verify
+    from buildbpf.objects.check import add_loads
+    from buildbpf.objects.facts import ObjectProgram
+    from buildbpf.objects.report import ObjectReport
+
+    def report() -> ObjectReport:
+        program = ObjectProgram("xdp_pass", "xdp", "xdp", 2)
+        return ObjectReport("/x/probe", byte_order="bpfeb", programs=[program])
+
+    # no toolchain, no helper, no VM: a boot would need them and fail here
+    result = verify.on_reports([report()], ["5.10", "6.1"], {}, rust=None)  # type: ignore[arg-type]
+    assert [(c.request, c.booted) for c in result.columns] == [("5.10", False), ("6.1", False)]
+    [row] = result.rows
+    assert (row.object, row.program) == ("probe", "xdp_pass")
+    assert {c.status for c in row.cells.values()} == {"not verified"}
+    assert "every guest (x86_64) is little-endian" in (row.cells["5.10"].reason or "")
+    assert result.exit_code() == 0
+    assert "5.10: not booted (nothing it could load)" in matrix.render(result)
+    # on the host (little-endian here): a warning, not a load the helper would fail
+    host = report()
+    add_loads(host, Path("/nonexistent/helper"))
+    assert host.loads == [] and host.problems == []
+    assert host.warnings == [
+        "load: not verified here: a bpfeb (big-endian) object loads only into a big-endian kernel, "
+        "and this machine is little-endian; check it on such a machine"
+    ]
 
 
 def test_the_guest_gets_the_kprobe_and_tracepoint_targets() -> None:

@@ -31,6 +31,7 @@ use aya::{
     programs::{Program, ProgramError},
     Btf, EbpfLoader, VerifierLogLevel,
 };
+use aya_obj::btf::BtfKind;
 
 fn quote(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
@@ -126,7 +127,8 @@ fn number(value: Option<u32>) -> String {
 /// Why a program was not loaded at all (not a verdict of the kernel).
 enum Outcome {
     Loaded,
-    /// Not attempted: what is missing (`target`, `btf`, `program`).
+    /// Not attempted: what is missing (`target`, `btf`, `program`, or `attach`: the kernel
+    /// lacks the function or tracepoint the program attaches to).
     NotAttempted(&'static str, String),
     /// The kernel (or Aya) refused: the error, its errno, the verifier log.
     Refused(String, Option<i32>, String),
@@ -181,6 +183,16 @@ fn load(program: &mut Program, target: Option<&str>, btf: Option<&Btf>) -> Outco
     }
 }
 
+/// The BTF type Aya's `load` looks up for a program of this kind attaching to `target`.
+fn btf_target(what: &str, target: &str) -> (String, BtfKind) {
+    match what {
+        "lsm" | "lsm_cgroup" => (format!("bpf_lsm_{target}"), BtfKind::Func),
+        "tp_btf" => (format!("btf_trace_{target}"), BtfKind::Typedef),
+        "iter" => (format!("bpf_iter_{target}"), BtfKind::Func),
+        _ => (target.to_owned(), BtfKind::Func), // fentry, fexit
+    }
+}
+
 fn try_load(program: &mut Program, target: Option<&str>, btf: Option<&Btf>) -> Result<(), Outcome> {
     let needs = |what: &str| -> Result<(&str, &Btf), Outcome> {
         let target = target.ok_or_else(|| {
@@ -189,6 +201,15 @@ fn try_load(program: &mut Program, target: Option<&str>, btf: Option<&Btf>) -> R
         let btf = btf.ok_or_else(|| {
             Outcome::NotAttempted("btf", "kernel BTF (/sys/kernel/btf/vmlinux) is not available".to_owned())
         })?;
+        // what Aya's `load` looks up: a missing one means this kernel cannot attach it
+        let (name, kind) = btf_target(what, target);
+        if btf.id_by_type_name_kind(&name, kind).is_err() {
+            let kind = if kind == BtfKind::Typedef { "typedef" } else { "function" };
+            return Err(Outcome::NotAttempted(
+                "attach",
+                format!("{what} target `{target}` is not in this kernel's BTF (no {kind} {name})"),
+            ));
+        }
         Ok((target, btf))
     };
     let result: Result<(), ProgramError> = match program {
@@ -370,8 +391,10 @@ mod guest {
     const ATTACH: &str = "/buildbpf/attach.list";
     /// The host trusts nothing without it: a guest that dies early never prints it.
     const END: &str = "BUILDBPF-GUEST-END";
-    /// Characters of a refused program's verifier log sent to the host (its end).
+    /// Characters of a refused program's verifier log sent to the host (its end), unless
+    /// `OPTIONS` has a `full-log` line (`check --kernel --full-log`).
     const LOG_TAIL: usize = 4000;
+    const OPTIONS: &str = "/buildbpf/options";
 
     fn mount(source: &str, target: &str, fstype: &str) {
         let _ = fs::create_dir_all(target);
@@ -437,6 +460,8 @@ mod guest {
         );
         attach_targets(out);
         let btf = Btf::from_sys_fs().ok();
+        let options = fs::read_to_string(OPTIONS).unwrap_or_default();
+        let log_tail = if options.lines().any(|o| o == "full-log") { usize::MAX } else { LOG_TAIL };
         for line in fs::read_to_string(LIST).unwrap_or_default().lines() {
             let mut fields = line.split('\t');
             let Some(path) = fields.next().filter(|p| !p.is_empty()) else { continue };
@@ -444,7 +469,7 @@ mod guest {
                 .filter_map(|a| a.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
                 .collect();
             let _ = writeln!(out, "{{\"object\": {}}}", quote(path));
-            let _ = load_all(path, &targets, btf.as_ref(), out, LOG_TAIL);
+            let _ = load_all(path, &targets, btf.as_ref(), out, log_tail);
         }
         let _ = writeln!(out, "{END}");
         let _ = out.flush();
