@@ -16,7 +16,7 @@ from buildbpf.build import precedence
 from buildbpf.build.advice import cargo_failure
 from buildbpf.build.aya_build import check_embedded, gate_aya_build
 from buildbpf.build.layout import Published, publish, record_built
-from buildbpf.build.steps import BuildPlan, ConfigStep, EbpfStep
+from buildbpf.build.steps import BuildOptions, BuildPlan, ConfigStep, EbpfStep
 from buildbpf.cargo import config_file, gitdeps, messages
 
 if TYPE_CHECKING:
@@ -56,11 +56,13 @@ class Result:
         }
 
 
-def prepare_sources(context: Context) -> None:
-    """Fetch git dependencies with another cargo when the build cargo cannot (PITFALLS #27)."""
+def prepare_sources(context: Context, options: BuildOptions | None = None) -> None:
+    """Fetch git dependencies with another cargo when the build cargo cannot (PITFALLS #27);
+    the build's `--locked`, `--offline` and `--frozen` apply to that fetch too."""
     if context.git_urls:
         rust = context.toolchain.rust
-        gitdeps.prefetch(rust.cargo, rust.rustc, context.cargo_roots, list(context.git_urls))
+        flags = [] if options is None else options.fetch_flags()
+        gitdeps.prefetch(rust.cargo, rust.rustc, context.cargo_roots, list(context.git_urls), flags)
 
 
 def _cargo(call: Command, what: str, timeout: float) -> Completed:

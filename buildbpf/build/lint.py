@@ -101,9 +101,9 @@ def lint(
 ) -> list[LintCall]:
     """Run clippy on the workspace's eBPF and userspace crates; raise on the first failure
     (`passed` hears of each clean run as it ends)."""
-    plan = plan_for(context, options, environ)
+    plan = plan_for(context, options, environ, every_ebpf_crate=True)  # aya-build's too
     calls = lint_calls(plan, context.toolchain.rust, clippy_args)
-    prepare_sources(context)
+    prepare_sources(context, options)
     for index, call in enumerate(calls):
         if index == len(plan.ebpf):  # the userspace call: the eBPF crates were linted first
             require_objects(plan)

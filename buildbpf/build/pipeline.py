@@ -30,8 +30,15 @@ if TYPE_CHECKING:
     from buildbpf.toolchain.rust import RustToolchain
 
 
-def plan_for(context: loading.Context, options: BuildOptions, environ: Mapping[str, str]) -> BuildPlan:
-    """The build plan for a loaded context."""
+def plan_for(
+    context: loading.Context,
+    options: BuildOptions,
+    environ: Mapping[str, str],
+    *,
+    every_ebpf_crate: bool = False,
+) -> BuildPlan:
+    """The build plan for a loaded context; `every_ebpf_crate`: steps for the eBPF crates
+    aya-build builds too (for `lint`)."""
     rust = context.toolchain.rust
     solo = frozenset(
         crate.name
@@ -54,6 +61,7 @@ def plan_for(context: loading.Context, options: BuildOptions, environ: Mapping[s
             name: CrateTools(t.rust.cargo, t.rust.cargo_env(), t.linker.path)
             for name, t in context.crate_toolchains.items()
         },
+        every_ebpf_crate=every_ebpf_crate,
     )
 
 
@@ -113,7 +121,7 @@ def run(
     if request.dry_run:
         result.executed = execute.execute(plan, dry_run=True)
         return result
-    execute.prepare_sources(context)
+    execute.prepare_sources(context, request.options)
     result.executed = execute.execute(plan, timeout=context.cargo_timeout, on_object=on_object)
     if request.check or request.load or request.kernels:
         from buildbpf.objects import check as checker

@@ -14,11 +14,11 @@ from pathlib import Path
 
 from buildbpf._process import Command
 from buildbpf.build.layout import objects_dir
-from buildbpf.build.settings import BpfTarget, Effective, Role
+from buildbpf.build.settings import BpfTarget, Effective
 from buildbpf.build.steps import BuildOptions, BuildPlan, ConfigStep, CrateTools, EbpfStep, UserspaceStep
 from buildbpf.cargo.config_file import managed_keys
 from buildbpf.cargo.env import leaky_variables
-from buildbpf.cargo.workspace import Crate, Workspace
+from buildbpf.cargo.workspace import Crate, Role, Workspace
 from buildbpf.errors import ConfigError
 
 # When cargo has to (re)write Cargo.lock, prefer versions whose rust-version this
@@ -336,6 +336,7 @@ def plan_build(
     solo: frozenset[str] = frozenset(),
     ambiguous: frozenset[str] = frozenset(),
     crate_tools: Mapping[str, CrateTools] | None = None,
+    every_ebpf_crate: bool = False,
 ) -> BuildPlan:
     """From workspace, per-crate settings and toolchain to the exact steps. Pure.
 
@@ -344,13 +345,14 @@ def plan_build(
     `solo`: eBPF crates whose `.cargo/config.toml` has settings of the user's; each is
     built by itself, from its directory. `ambiguous`: member names that a dependency has too.
     `crate_tools`: eBPF crates pinned to another toolchain (`[crates.NAME] toolchain`).
+    `every_ebpf_crate`: a step for the crates aya-build builds too (`lint` checks their code).
     """
     if options.target_dir is not None:  # `--target-dir`: objects are published under it too
         workspace = dataclasses.replace(workspace, target_dir=options.target_dir)
     selected = workspace.select(options.packages)
     # each eBPF crate compiled once: the ones aya-build builds in a userspace build.rs are
     # left to it (buildbpf steers its cargo and gates what it embeds)
-    aya_built = {c.name for c in workspace.built_by_aya_build()}
+    aya_built = set() if every_ebpf_crate else {c.name for c in workspace.built_by_aya_build()}
     ebpf_crates = [c for c in workspace.ebpf_roots() if c.name not in aya_built]
     user_crates = workspace.userspace()
     if any(c.is_build_root for c in selected):

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from buildbpf._process import Command
-from buildbpf.build.settings import Role, Source, Value
-from buildbpf.cargo.workspace import Crate, Workspace
+from buildbpf.build.settings import Source, Value
+from buildbpf.cargo.workspace import Crate, Role, Workspace
 from buildbpf.errors import ConfigError
 
 DEFAULT_RUNNER = ("sudo", "-E")
@@ -36,7 +36,8 @@ def runner(configured: Value, euid: int) -> tuple[tuple[str, ...], str]:
 def choose_binary(
     workspace: Workspace, packages: Sequence[str], bin_name: str | None = None
 ) -> tuple[Crate, str]:
-    """The userspace crate and bin `run` starts: the one of `-p` (or `--bin`), or the only one."""
+    """The userspace crate and bin `run` starts: the one of `-p` (or `--bin`), or the only one;
+    without `-p`, among several, the only ones of crates that depend on aya (an xtask does not)."""
     selected = workspace.select(packages)
     for crate in selected:
         if crate.role is Role.EBPF or crate.outside is not None:
@@ -47,6 +48,9 @@ def choose_binary(
     crates = [c for c in (selected or workspace.userspace()) if c.bins]
     found = [(c, b) for c in crates for b in c.bins if bin_name is None or b == bin_name]
     names = ", ".join(f"{c.name}:{b}" for c in crates for b in c.bins) or "none"
+    loaders = [(c, b) for c, b in found if c.loads_ebpf]
+    if not selected and len(found) > 1 and loaders:  # an xtask, a CLI helper: not the program
+        found = loaders
     if not found:
         raise ConfigError(
             f"no userspace binary to run{f' called {bin_name}' if bin_name else ''} "

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError
 
 from buildbpf._fs import BOM, exists, load_toml, read_text
 from buildbpf.build.config_errors import format_validation, locate
+from buildbpf.cargo.workspace import Role
 
 
 class Source(enum.IntEnum):
@@ -31,13 +32,6 @@ class Source(enum.IntEnum):
     FILE = 1
     ENV = 2
     CLI = 3
-
-
-class Role(enum.StrEnum):
-    """What a crate is: an eBPF program crate or a userspace (host) crate."""
-
-    EBPF = "ebpf"
-    USERSPACE = "userspace"
 
 
 class BpfTarget(enum.StrEnum):
@@ -219,6 +213,10 @@ class LoadedConfig:
     text: str = ""
     table_prefix: tuple[str, ...] = ()
     ignored: Path | None = None
+
+    def declared_roles(self) -> dict[str, Role | None]:
+        """Each `[crates.NAME]` of the config, with its `role` if it sets one."""
+        return {name: crate.role for name, crate in self.model.crates.items()}
 
     def origin(self, *key: str) -> str:
         if self.path is None:

@@ -26,6 +26,11 @@ class BuildOptions:
     frozen: bool = False
     jobs: int | None = None
 
+    def fetch_flags(self) -> list[str]:
+        """What `cargo fetch` takes of these: `--locked`, `--offline`, `--frozen`."""
+        return [f for f, on in (("--locked", self.locked), ("--offline", self.offline),
+                                ("--frozen", self.frozen)) if on]  # fmt: skip
+
     def cargo_flags(self, *, userspace: bool, own_target_dir: bool = False) -> list[str]:
         """The flags for one cargo build call: `--features`/`--no-default-features` only for
         userspace, `--target-dir` unless the crate builds into its own project's target dir
@@ -37,8 +42,7 @@ class BuildOptions:
             flags.append("--no-default-features")
         if self.target_dir is not None and not own_target_dir:
             flags += ["--target-dir", str(self.target_dir)]
-        flags += [f for f, on in (("--locked", self.locked), ("--offline", self.offline),
-                                  ("--frozen", self.frozen)) if on]  # fmt: skip
+        flags += self.fetch_flags()
         if self.jobs is not None:
             flags += ["-j", str(self.jobs)]
         return flags

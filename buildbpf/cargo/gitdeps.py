@@ -19,7 +19,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -111,9 +111,15 @@ def other_cargos(build_cargo: Path) -> list[tuple[Path, Path]]:
 
 
 def prefetch(
-    build_cargo: Path, build_rustc: Path, directories: Iterable[Path], urls: list[str]
+    build_cargo: Path,
+    build_rustc: Path,
+    directories: Iterable[Path],
+    urls: list[str],
+    flags: Sequence[str] = (),
 ) -> Path | None:
     """Make git dependencies available to a cargo that cannot fetch them; the cargo used, if any.
+    `flags`: the build's `--locked`/`--offline`/`--frozen`, which the fetch honours too (offline,
+    it only checks that the sources are already in CARGO_HOME).
 
     Raises ToolchainError when no cargo on the machine can fetch them.
     """
@@ -129,7 +135,7 @@ def prefetch(
         )  # fmt: skip
         for directory in directories:
             run(
-                [cargo, "fetch", "--config", 'resolver.incompatible-rust-versions="fallback"'],
+                [cargo, "fetch", *flags, "--config", 'resolver.incompatible-rust-versions="fallback"'],
                 cwd=directory, env_set={"RUSTC": str(rustc)}, env_remove=("RUSTUP_TOOLCHAIN",),
                 stream=False, echo_stdout=False, timeout=1800,
             )  # fmt: skip

@@ -3,18 +3,39 @@
 from __future__ import annotations
 
 import difflib
+import enum
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from buildbpf._fs import load_toml
-from buildbpf.build.settings import LoadedConfig, Role
 from buildbpf.errors import BuildbpfError, ConfigError
 
 # A crate that depends on one of these is an eBPF crate when the config does not say.
 EBPF_MARKERS = frozenset({"aya-ebpf", "aya-bpf"})
+# A userspace crate that depends on one of these loads eBPF (`buildbpf run` prefers it).
+LOADERS = frozenset({"aya"})
+
+
+class Role(enum.StrEnum):
+    """What a crate is: an eBPF program crate or a userspace (host) crate."""
+
+    EBPF = "ebpf"
+    USERSPACE = "userspace"
+
+
+class DeclaredCrates(Protocol):
+    """What the workspace needs of buildbpf's config (`build.settings.LoadedConfig` is one)."""
+
+    def declared_roles(self) -> Mapping[str, Role | None]:
+        """Each crate the config names, with its `role` if it sets one."""
+        ...
+
+    def origin(self, *key: str) -> str:
+        """Where a key is set (`buildbpf.toml:7 crates.probe`), for error messages."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -37,6 +58,7 @@ class Crate:
     # a build.rs that runs cargo for a bpf target itself (hand-rolled cargo-in-cargo, not
     # aya-build): its cargo needs the same stand-ins and RUSTC_BOOTSTRAP as aya-build's
     nests_cargo: bool = False
+    loads_ebpf: bool = False  # a userspace crate that depends on aya (not an xtask, not a -common)
 
     def spec(self, ambiguous: frozenset[str] = frozenset()) -> str:
         """What `-p` names: `name@version` when a dependency has this name too (`-p log` would
@@ -113,11 +135,11 @@ def parse_metadata(text: str) -> dict[str, Any]:
     return data
 
 
-def _crate(package: Mapping[str, Any], config: LoadedConfig, outside: Mapping[str, Any] | None) -> Crate:
+def _crate(package: Mapping[str, Any], roles: Mapping[str, Role | None],
+           outside: Mapping[str, Any] | None) -> Crate:  # fmt: skip
     name = package["name"]
     deps = {d["name"] for d in package.get("dependencies", []) if d.get("kind") in (None, "normal")}
-    configured = config.model.crates.get(name)
-    role = configured.role if configured is not None and configured.role is not None else None
+    role = roles.get(name)
     if role is None:
         role = Role.EBPF if deps & EBPF_MARKERS else Role.USERSPACE
     targets = package.get("targets", [])
@@ -133,6 +155,7 @@ def _crate(package: Mapping[str, Any], config: LoadedConfig, outside: Mapping[st
         Path(outside["target_directory"]) if outside is not None else None,
         tuple(sorted(build_deps)), str(package.get("version") or ""),
         role is Role.USERSPACE and "aya-build" not in build_deps and any(map(_runs_bpf_cargo, scripts)),
+        role is Role.USERSPACE and bool(deps & LOADERS),
     )  # fmt: skip
 
 
@@ -155,29 +178,28 @@ def _members(data: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
 
 
 def from_metadata(
-    data: Mapping[str, Any], config: LoadedConfig, outside: Sequence[Mapping[str, Any]] = ()
+    data: Mapping[str, Any], config: DeclaredCrates, outside: Sequence[Mapping[str, Any]] = ()
 ) -> Workspace:
     """Members and roles: the config's `role` wins, else a dependency on aya-ebpf means eBPF.
 
     `outside`: `cargo metadata` of eBPF crates found outside the root workspace
     (`outside_candidates`); only their eBPF bins are taken.
     """
-    crates = [_crate(package, config, None) for package in _members(data)]
+    roles = config.declared_roles()
+    crates = [_crate(package, roles, None) for package in _members(data)]
     seen = {c.manifest for c in crates}
     for other in outside:
         for package in _members(other):
-            crate = _crate(package, config, other)
+            crate = _crate(package, roles, other)
             if crate.is_build_root and crate.manifest not in seen:
                 seen.add(crate.manifest)
                 crates.append(crate)
     names = [c.name for c in crates]
-    for name in config.model.crates:
+    for name in roles:
         if name not in names:
             raise unknown_crate(name, names, config.origin("crates", name))
     for crate in crates:
-        configured = config.model.crates.get(crate.name)
-        explicit = configured is not None and configured.role is Role.EBPF
-        if explicit and not crate.bins:
+        if roles.get(crate.name) is Role.EBPF and not crate.bins:
             raise ConfigError(
                 f"eBPF crate `{crate.name}` has no [[bin]] target: bpf-linker only links bins, a lib "
                 "of a bpf target is LLVM bitcode, not eBPF",

@@ -250,6 +250,12 @@ def test_git_dependency(toolchain: Toolchain, tmp_path: Path, shared_target: Pat
     (root / "Cargo.toml").write_text('[workspace]\nmembers = ["gitdep-ebpf"]\nresolver = "2"\n')
     (root / "buildbpf.toml").write_text('[crates.gitdep-ebpf]\nrole = "ebpf"\n')
     env = dict(os.environ, CARGO_TARGET_DIR=str(shared_target), CARGO_HOME=str(tmp_path / "cargo-home"))
+    # --offline reaches the fetch another cargo makes for Debian's (which cannot fetch git): with
+    # nothing in CARGO_HOME yet, it fails, and fetches nothing
+    offline = buildbpf("build", "--release", "--offline", cwd=root, env=env)
+    assert offline.returncode == 4, offline.stderr[-3000:]
+    assert "offline" in offline.stderr
+    assert not (tmp_path / "cargo-home" / "git" / "checkouts").exists()
     stderr, result = build(root, env, "--release")
     assert [o["bin"] for o in result["objects"]] == ["gitdep-ebpf"], stderr[-3000:]
     assert "ebpf-helpers" in (root / "Cargo.lock").read_text()

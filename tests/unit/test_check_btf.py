@@ -148,7 +148,7 @@ def test_build_check_judges_each_object_as_it_was_built(
         return execute.Result(objects=[published])
 
     monkeypatch.setattr(execute, "execute", fake_execute)
-    monkeypatch.setattr(execute, "prepare_sources", lambda context: None)
+    monkeypatch.setattr(execute, "prepare_sources", lambda context, options=None: None)
     assert run_cli(["build", "--check", "--message-format", "json"]) == 0
     [report] = json.loads(capsys.readouterr().out)["checks"]
     assert report["problems"] == []

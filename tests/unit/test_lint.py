@@ -104,3 +104,31 @@ def test_userspace_is_linted_only_once_the_objects_exist(tmp_path: Path) -> None
     with pytest.raises(ConfigError, match="no verified eBPF objects in") as caught:
         require_objects(built)
     assert caught.value.fix == "run `buildbpf build` once, then `buildbpf lint`"
+
+
+def test_lint_checks_the_ebpf_crates_aya_build_builds(tmp_path: Path) -> None:
+    # aya-template: userspace's build.rs builds the eBPF crate with aya-build, so the build plan
+    # has no eBPF step for it; lint still runs clippy on its code with the bpf target
+    data = metadata()
+    packages = data["packages"]
+    assert isinstance(packages, list)
+    probe = next(p for p in packages if p["name"] == "probe")
+    probe["dependencies"] += [{"name": "aya-build", "kind": "build"}, {"name": "probe-ebpf", "kind": "build"}]
+    config = load_config(tmp_path)
+    workspace = from_metadata(data, config)
+    assert [c.name for c in workspace.built_by_aya_build()] == ["probe-ebpf"]
+    settings = {c.name: effective(c.name, config, environ={}) for c in workspace.crates}
+    toolchain = rust(Path("/usr/bin"))
+
+    def planned(every: bool):  # type: ignore[no-untyped-def]
+        return plan_build(workspace, settings, cargo=toolchain.cargo, cargo_env=toolchain.cargo_env(),
+                          linker=Path("/opt/bpf-linker"), userspace_triple="x86_64-unknown-linux-gnu",
+                          options=BuildOptions(), environ={}, every_ebpf_crate=every)  # fmt: skip
+
+    assert planned(False).ebpf == ()  # the build: compiled once, by aya-build
+    calls = lint_calls(planned(True), toolchain, clippy=Path("/usr/bin/cargo-clippy"))
+    assert [c.what for c in calls] == [
+        "eBPF crates probe-ebpf (bpfel)",
+        "userspace crates probe, probe-common",
+    ]
+    assert "bpfel-unknown-none" in calls[0].command.argv

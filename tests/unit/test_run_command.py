@@ -68,6 +68,21 @@ def test_several_bins_need_a_choice() -> None:
         running.choose_binary(ws, (), "nope")
 
 
+def test_an_xtask_beside_the_loader_is_not_run() -> None:
+    # the xtask-era layout: `xtask` and the program are both userspace bins; only one loads eBPF
+    ws = workspace((("xtask", ["anyhow"], ["bin"]),))
+    loaders = {c.name: c.loads_ebpf for c in ws.userspace()}
+    assert loaders == {"probe": True, "probe-common": False, "xtask": False}
+    assert running.choose_binary(ws, ())[0].name == "probe"
+    assert running.choose_binary(ws, ("xtask",))[1] == "xtask"  # named: runs what was named
+    with pytest.raises(ConfigError, match="no userspace binary to run called nope"):
+        running.choose_binary(ws, (), "nope")
+    # two that load eBPF: still a choice
+    two = workspace((("xtask", [], ["bin"]), ("other", ["aya"], ["bin"])))
+    with pytest.raises(ConfigError, match="several userspace binaries could run"):
+        running.choose_binary(two, ())
+
+
 def test_an_ebpf_crate_or_a_library_is_not_run() -> None:
     with pytest.raises(ConfigError, match="-p probe-ebpf: an eBPF crate does not run by itself"):
         running.choose_binary(workspace(), ("probe-ebpf",))
