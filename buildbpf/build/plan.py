@@ -207,7 +207,8 @@ def _userspace_step(
     env = {k: v for k, v in cargo_env.items() if k != "RUSTC_BOOTSTRAP"}
     env["BUILDBPF_OBJECTS"] = str(objects_dir(workspace.target_dir, chosen))
     env["PATH"] = linker_first_on_path(linker, environ)
-    nested = [c for c in user_crates if c.uses_aya_build]
+    default = not options.no_default_features
+    nested = [c for c in user_crates if c.runs_aya_build(options.features, default_features=default)]
     if nested or any(c.nests_cargo for c in user_crates):
         env.update(aya_build_env or {})
     bins = [(e.name, b) for e in workspace.ebpf_roots() for b in e.bins]
@@ -352,7 +353,9 @@ def plan_build(
     selected = workspace.select(options.packages)
     # each eBPF crate compiled once: the ones aya-build builds in a userspace build.rs are
     # left to it (buildbpf steers its cargo and gates what it embeds)
-    aya_built = set() if every_ebpf_crate else {c.name for c in workspace.built_by_aya_build()}
+    features, default = options.features, not options.no_default_features
+    running = workspace.built_by_aya_build(features, default_features=default)
+    aya_built = set() if every_ebpf_crate else {c.name for c in running}
     ebpf_crates = [c for c in workspace.ebpf_roots() if c.name not in aya_built]
     user_crates = workspace.userspace()
     if any(c.is_build_root for c in selected):

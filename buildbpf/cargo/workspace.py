@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from buildbpf._fs import load_toml
+from buildbpf.cargo.features import requested, turns_on
 from buildbpf.errors import BuildbpfError, ConfigError
 
 # A crate that depends on one of these is an eBPF crate when the config does not say.
@@ -59,6 +60,16 @@ class Crate:
     # aya-build): its cargo needs the same stand-ins and RUSTC_BOOTSTRAP as aya-build's
     nests_cargo: bool = False
     loads_ebpf: bool = False  # a userspace crate that depends on aya (not an xtask, not a -common)
+    # aya-build as an optional build-dependency, behind a feature: the manifest's [features]
+    optional_aya_build: bool = False
+    feature_table: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def runs_aya_build(self, features: Sequence[str] = (), *, default_features: bool = True) -> bool:
+        """Whether this crate's build.rs gets aya-build in a build with these `--features`."""
+        if not self.uses_aya_build or not self.optional_aya_build:
+            return self.uses_aya_build
+        wanted = requested(self.name, features)
+        return turns_on(dict(self.feature_table), "aya-build", wanted, default=default_features)
 
     def spec(self, ambiguous: frozenset[str] = frozenset()) -> str:
         """What `-p` names: `name@version` when a dependency has this name too (`-p log` would
@@ -91,10 +102,14 @@ class Workspace:
         """The eBPF crates buildbpf builds and links (bins), in and outside the workspace."""
         return [c for c in self.crates if c.is_build_root]
 
-    def built_by_aya_build(self) -> list[Crate]:
+    def built_by_aya_build(
+        self, features: Sequence[str] = (), *, default_features: bool = True
+    ) -> list[Crate]:
         """eBPF crates a userspace build.rs builds with aya-build (its build-dependencies name
-        them, as in aya-template): cargo compiles them there, buildbpf gates the result."""
-        users = [c for c in self.crates if c.uses_aya_build and c.role is Role.USERSPACE]
+        them, as in aya-template): cargo compiles them there, buildbpf gates the result. An
+        aya-build behind a feature these `--features` leave off builds nothing."""
+        users = [c for c in self.crates if c.role is Role.USERSPACE
+                 and c.runs_aya_build(features, default_features=default_features)]  # fmt: skip
         names = {d for c in users for d in c.build_deps}
         return [c for c in self.ebpf_roots() if c.name in names and c.outside is None]
 
@@ -146,6 +161,8 @@ def _crate(package: Mapping[str, Any], roles: Mapping[str, Role | None],
     bins = tuple(t["name"] for t in targets if "bin" in t.get("kind", []))
     has_lib = any(k in ("lib", "rlib") for t in targets for k in t.get("kind", []))
     build_deps = {d["name"] for d in package.get("dependencies", []) if d.get("kind") == "build"}
+    builds = [d for d in package.get("dependencies", []) if d.get("kind") == "build"]
+    aya_build = [d for d in builds if d["name"] == "aya-build"]
     scripts = [Path(t["src_path"]) for t in targets
                if "custom-build" in t.get("kind", []) and t.get("src_path")]  # fmt: skip
     return Crate(
@@ -156,6 +173,8 @@ def _crate(package: Mapping[str, Any], roles: Mapping[str, Role | None],
         tuple(sorted(build_deps)), str(package.get("version") or ""),
         role is Role.USERSPACE and "aya-build" not in build_deps and any(map(_runs_bpf_cargo, scripts)),
         role is Role.USERSPACE and bool(deps & LOADERS),
+        bool(aya_build) and all(d.get("optional") for d in aya_build),
+        tuple((k, tuple(v)) for k, v in sorted((package.get("features") or {}).items())),
     )  # fmt: skip
 
 

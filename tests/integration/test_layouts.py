@@ -262,6 +262,51 @@ def test_git_dependency(toolchain: Toolchain, tmp_path: Path, shared_target: Pat
     assert list((tmp_path / "cargo-home" / "git" / "checkouts").iterdir())
 
 
+def test_aya_build_behind_a_feature(toolchain: Toolchain, tmp_path: Path, shared_target: Path) -> None:
+    # etherip-xdp's habit (README item 15): aya-build is optional, behind `build-ebpf`; without
+    # it the binary embeds an object committed under assets/. Off, aya-build never runs, so
+    # buildbpf must build and verify the eBPF crate itself; on, aya-build builds it as usual.
+    workspace = committed_copy("current-template", tmp_path / "gated")
+    user = workspace / "tmplxdp"
+    manifest = (user / "Cargo.toml").read_text()
+    optional = "aya-build = { workspace = true, optional = true }"
+    gated = manifest.replace("aya-build = { workspace = true }", optional)
+    assert gated != manifest
+    (user / "Cargo.toml").write_text(gated + '\n[features]\nbuild-ebpf = ["dep:aya-build"]\n')
+    script = (user / "build.rs").read_text()
+    script = script.replace("use ", '#[cfg(feature = "build-ebpf")]\nuse ').replace(
+        "fn main() -> anyhow::Result<()> {", '#[cfg(not(feature = "build-ebpf"))]\nfn main() {}\n\n'
+        '#[cfg(feature = "build-ebpf")]\nfn main() -> anyhow::Result<()> {'
+    )  # fmt: skip
+    (user / "build.rs").write_text(script)
+    main = (user / "src" / "main.rs").read_text()
+    embed = 'aya::include_bytes_aligned!(concat!(\n        env!("OUT_DIR"),\n        "/tmplxdp"\n    ))'
+    assert embed in main
+    (user / "src" / "main.rs").write_text(main.replace(embed, (
+        '{\n        #[cfg(feature = "build-ebpf")]\n        let bytes = ' + embed + ';\n'
+        '        #[cfg(not(feature = "build-ebpf"))]\n        let bytes = aya::include_bytes_aligned!'
+        '(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/tmplxdp"));\n        bytes\n    }'
+    )))  # fmt: skip
+    env = dict(os.environ, CARGO_TARGET_DIR=str(shared_target))
+
+    # on: aya-build builds the eBPF crate (compiled once); the maintainers commit its object
+    stderr, result = build(workspace, env, "--release", "--features", "build-ebpf", "-v")
+    assert "-Z build-std" not in "".join(line for line in stderr.splitlines() if line.startswith("+ "))
+    [embedded] = [o for o in result["objects"] if o["crate"] == "tmplxdp"]
+    (user / "assets").mkdir()
+    shutil.copyfile(embedded["path"], user / "assets" / "tmplxdp")
+    git(workspace, "add", "-A")
+    git(workspace, "commit", "-q", "-m", "feature-gated aya-build, committed object")
+
+    # off (the default): buildbpf builds and verifies the eBPF crate itself
+    stderr, result = build(workspace, env, "--release", "-v")
+    ours = [o for o in result["objects"] if o["crate"] == "tmplxdp-ebpf"]
+    assert [(o["bin"], o["target"]) for o in ours] == [("tmplxdp", "bpfel")], stderr[-3000:]
+    assert "/buildbpf/bpfel-unknown-none/tmplxdp" in ours[0]["path"]
+    assert any(line.startswith("+ ") and "-p tmplxdp-ebpf" in line for line in stderr.splitlines())
+    assert git(workspace, "status", "--porcelain") == ""
+
+
 def test_plan_of_the_xtask_era_layout(toolchain: Toolchain, tmp_path: Path) -> None:
     """Fast: the outside crate is found and built from its own directory (no compilation)."""
     workspace = committed_copy("xtask-era", tmp_path / "xtask-era")
