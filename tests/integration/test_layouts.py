@@ -307,6 +307,37 @@ def test_aya_build_behind_a_feature(toolchain: Toolchain, tmp_path: Path, shared
     assert git(workspace, "status", "--porcelain") == ""
 
 
+def test_several_programs_as_bins_of_one_crate(
+    toolchain: Toolchain, tmp_path: Path, shared_target: Path
+) -> None:
+    # Banyc/xdp_hello, aya's integration-ebpf (README item 6): src/bin/*.rs beside lib.rs, one
+    # object per bin, no src/main.rs
+    root = tmp_path / "multi"
+    bins = root / "multi-ebpf" / "src" / "bin"
+    bins.mkdir(parents=True)
+    program = (FIXTURES / "minimal-ebpf" / "src" / "main.rs").read_text()
+    assert "pub fn xdp_pass(" in program
+    for name in ("firewall", "gauge"):
+        (bins / f"{name}.rs").write_text(program.replace("pub fn xdp_pass(", f"pub fn {name}("))
+    (root / "multi-ebpf" / "src" / "lib.rs").write_text("#![no_std]\npub const XDP_PASS: u32 = 2;\n")
+    (root / "multi-ebpf" / "Cargo.toml").write_text(
+        '[package]\nname = "multi-ebpf"\nversion = "0.1.0"\nedition = "2021"\n\n'
+        '[profile.release]\npanic = "abort"\n\n[profile.dev]\npanic = "abort"\n'
+    )
+    (root / "Cargo.toml").write_text('[workspace]\nmembers = ["multi-ebpf"]\nresolver = "2"\n')
+    (root / "buildbpf.toml").write_text('[crates.multi-ebpf]\nrole = "ebpf"\n')
+    env = dict(os.environ, CARGO_TARGET_DIR=str(shared_target))
+    _, result = build(root, env, "--release")
+    found = {o["bin"]: o for o in result["objects"]}
+    assert sorted(found) == ["firewall", "gauge"], result["objects"]
+    for obj in found.values():
+        assert gate.gate(Path(obj["path"]), crate="multi-ebpf").programs == ["xdp"]
+    assert found["firewall"]["sha256"] != found["gauge"]["sha256"]
+    done = buildbpf("check", cwd=root, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "program firewall: xdp" in done.stdout and "program gauge: xdp" in done.stdout
+
+
 def test_plan_of_the_xtask_era_layout(toolchain: Toolchain, tmp_path: Path) -> None:
     """Fast: the outside crate is found and built from its own directory (no compilation)."""
     workspace = committed_copy("xtask-era", tmp_path / "xtask-era")
