@@ -1,8 +1,8 @@
 """Which optional dependencies a build turns on, from a manifest's `[features]` table.
 
 Some projects gate aya-build behind a feature (`build-ebpf = ["dep:aya-build"]`), embedding
-a committed object when it is off: whether aya-build runs, and so who builds the eBPF crate,
-depends on the features of this build. Cargo's rules, for one package:
+a committed object when it is off (PITFALLS #34): whether aya-build runs, and so who builds
+the eBPF crate, depends on the features of this build. Cargo's rules, for one package:
 
 - `default` is on unless `--no-default-features`; `--features` names more (`a,b c`, or
   `PACKAGE/FEATURE` for a selected package);

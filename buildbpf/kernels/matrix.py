@@ -140,7 +140,7 @@ def _cell(load: ProgramLoad, full_log: bool = False) -> Cell:
     base = load.type.split("(", 1)[0]
     if load.status == "verified":
         return Cell("pass", load.verified_insns or load.translated_insns)
-    if load.needs == "attach":  # the helper looked its BTF attach target up, as Aya does
+    if load.needs == "attach":  # the helper looked its BTF attach target up, as Aya does (PITFALLS #35)
         return Cell("cannot attach", reason=load.error, error=load.error)
     if load.status == "not verified":
         return Cell("not verified", reason=load.reason, error=load.error)

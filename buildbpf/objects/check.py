@@ -139,7 +139,7 @@ def add_loads(report: ObjectReport, binary: Path, extra_targets: dict[str, str] 
     """Run the object through the kernel verifier (`check --load`) and record the verdicts."""
     from buildbpf.objects import verifier
 
-    if report.byte_order != HOST_BYTE_ORDER:  # Aya would refuse it, and no verifier would judge it
+    if report.byte_order != HOST_BYTE_ORDER:  # Aya refuses it, no verifier judges it (PITFALLS #33)
         report.warn(f"load: not verified here: {foreign_byte_order(report.byte_order)}")
         return
     sections = {p.function: p.section for p in report.programs}
