@@ -94,6 +94,7 @@ class ObjectToCheck:
     btf: bool
     btf_origin: str  # why: `btf = false (buildbpf.toml:4 crates.x-ebpf.btf)`, aya-build, ...
     kernels: tuple[str, ...] = ()  # `kernels` and `min_kernel` of its crate's settings
+    sections_name_programs: bool = False  # aya-bpf's macros: no attach target in section names
 
 
 def btf_expected(effective: settings.Effective, *, aya_build: bool = False) -> tuple[bool, str]:
@@ -140,9 +141,10 @@ def published_objects(
                 if isinstance(entry, dict) and entry.get("sha256") == _sha256_of(path):
                     as_built = bool(entry.get("btf"))
                     found.append(ObjectToCheck(path, crate.name, as_built, f"btf = {str(as_built).lower()} "
-                                               f"(as it was built, {BUILT_RECORD})", kernels))  # fmt: skip
+                                               f"(as it was built, {BUILT_RECORD})", kernels,
+                                               crate.old_macros))  # fmt: skip
                 else:
-                    found.append(ObjectToCheck(path, crate.name, btf, origin, kernels))
+                    found.append(ObjectToCheck(path, crate.name, btf, origin, kernels, crate.old_macros))
     return workspace.target_dir / "buildbpf", found
 
 

@@ -127,9 +127,10 @@ def run(
         from buildbpf.objects import check as checker
 
         inputs = []  # as each was built: BTF only where its settings asked for it
+        old = {c.name for c in context.workspace.crates if c.old_macros}
         for obj in result.executed.objects:
             btf, origin = btf_expected(context.effective[obj.crate], aya_build=obj.aya_build)
-            inputs.append(checker.CheckInput(Path(obj.path), btf, origin))
+            inputs.append(checker.CheckInput(Path(obj.path), btf, origin, obj.crate in old))
         options = checker.CheckOptions(attach_targets=False, load=request.load, rust=context.toolchain.rust)
         result.reports = checker.run(inputs, options)
         crates = [context.effective[o.crate] for o in result.executed.objects]
@@ -211,7 +212,10 @@ def check(request: CheckRequest) -> CheckResult:
             raise ConfigError(
                 f"no verified objects under {published}", fix="run `buildbpf build --release` first"
             )
-        inputs = [checker.CheckInput(o.path, o.btf, f"crate {o.crate}: {o.btf_origin}") for o in found]
+        inputs = [
+            checker.CheckInput(o.path, o.btf, f"crate {o.crate}: {o.btf_origin}", o.sections_name_programs)
+            for o in found
+        ]
         kernels = kernels or list(dict.fromkeys(k for o in found for k in o.kernels))  # buildbpf.toml
     asked = bool(kernels or request.kernel_images)
 

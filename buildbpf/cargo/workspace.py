@@ -63,6 +63,9 @@ class Crate:
     # aya-build as an optional build-dependency, behind a feature: the manifest's [features]
     optional_aya_build: bool = False
     feature_table: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # depends on aya-bpf (before 0.12): its macros name sections after the program
+    # (`kprobe/<fn or name=>`, `tp/<name>`), not after what the program attaches to
+    old_macros: bool = False
 
     def runs_aya_build(self, features: Sequence[str] = (), *, default_features: bool = True) -> bool:
         """Whether this crate's build.rs gets aya-build in a build with these `--features`."""
@@ -175,6 +178,7 @@ def _crate(package: Mapping[str, Any], roles: Mapping[str, Role | None],
         role is Role.USERSPACE and bool(deps & LOADERS),
         bool(aya_build) and all(d.get("optional") for d in aya_build),
         tuple((k, tuple(v)) for k, v in sorted((package.get("features") or {}).items())),
+        "aya-bpf" in deps,
     )  # fmt: skip
 
 

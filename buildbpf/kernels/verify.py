@@ -112,7 +112,9 @@ def on_reports(
     for report in usable:
         if report.byte_order != "bpfel":  # the guests are x86_64: below
             continue
-        sections = {p.function: p.section for p in report.programs}
+        # aya-bpf's section names are program names: nothing to look up, no target to load with
+        named = not report.sections_name_programs
+        sections = {p.function: p.section for p in report.programs} if named else {}
         all_sections.append(sections)
         targets = dict(t.split("=", 1) for t in verifier.attach_targets(sections)) | extra_targets
         objects.append((Path(report.path), labels[report.path], targets))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,9 @@ class CheckInput:
     path: Path
     btf_required: bool = False
     btf_origin: str | None = None  # why BTF is (not) required: the setting, `--no-btf`, ...
+    # built by a crate on aya-bpf (before 0.12), whose macros name sections after the program:
+    # `kprobe/NAME` names no function to attach to (PITFALLS #36)
+    sections_name_programs: bool = False
 
 
 @dataclass(frozen=True)
@@ -51,8 +54,10 @@ def run(objects: Sequence[CheckInput | Path], options: CheckOptions | None = Non
     options = options or CheckOptions()
     inputs = [o if isinstance(o, CheckInput) else CheckInput(o) for o in objects]
     if options.btf_required is not None:
-        inputs = [CheckInput(i.path, options.btf_required, "--no-btf") for i in inputs]
+        inputs = [replace(i, btf_required=options.btf_required, btf_origin="--no-btf") for i in inputs]
     reports = [describe(i.path, btf_required=i.btf_required, btf_origin=i.btf_origin) for i in inputs]
+    for report, given in zip(reports, inputs, strict=True):
+        report.sections_name_programs = given.sections_name_programs
     if options.attach_targets:
         from buildbpf.objects import mechanisms
 
@@ -99,9 +104,15 @@ def load_reports(
 
 
 def add_attach_targets(report: ObjectReport) -> None:
-    """Check every attach target named in a section against the running kernel."""
+    """Check every attach target named in a section against the running kernel. One it lacks
+    is a warning: the object may be built for another kernel (`check --kernel` asks those), and
+    neither Aya's loader nor the verifier reads the name."""
     from buildbpf.objects import attach
 
+    if report.sections_name_programs:
+        report.notes.append(OLD_MACROS)
+        return
+    functions = {p.function for p in report.programs}
     for section in dict.fromkeys(p.section for p in report.programs):
         verdict = attach.check_section(section)
         if verdict is None:
@@ -109,7 +120,9 @@ def add_attach_targets(report: ObjectReport) -> None:
         report.attach.append(verdict)
         if verdict.found is False:
             hint = f"; did you mean {' or '.join(verdict.suggestions)}?" if verdict.suggestions else ""
-            report.problem(f"attach target {verdict.kind} {verdict.target!r}: {verdict.detail}{hint}")
+            own = OWN_NAME if verdict.target in functions else ""
+            report.warn(f"attach target {verdict.kind} {verdict.target!r}: {verdict.detail} on this "
+                        f"kernel{hint}{own}")  # fmt: skip
         elif verdict.found is None:
             report.warn(f"attach target {verdict.kind} {verdict.target!r} not checked: {verdict.detail}")
 
@@ -125,6 +138,14 @@ def add_mechanisms(report: ObjectReport, verdicts: Mapping[str, Any]) -> None:
 
 
 HOST_BYTE_ORDER = "bpfel" if sys.byteorder == "little" else "bpfeb"
+OWN_NAME = (
+    " (it is also a program's own name, as aya-bpf's macros before 0.12 named sections; if so, "
+    "userspace names the target)"
+)
+OLD_MACROS = (
+    "attach targets: not looked up; this crate uses aya-bpf, whose macros (before 0.12) name "
+    "sections after the program (`kprobe/NAME`), not after what it attaches to"
+)
 
 
 def foreign_byte_order(byte_order: str, where: str = "this machine") -> str:
@@ -142,7 +163,8 @@ def add_loads(report: ObjectReport, binary: Path, extra_targets: dict[str, str] 
     if report.byte_order != HOST_BYTE_ORDER:  # Aya refuses it, no verifier judges it (PITFALLS #33)
         report.warn(f"load: not verified here: {foreign_byte_order(report.byte_order)}")
         return
-    sections = {p.function: p.section for p in report.programs}
+    # aya-bpf's section names are program names: the target comes from --attach-target only
+    sections = {} if report.sections_name_programs else {p.function: p.section for p in report.programs}
     done = verifier.load_object(binary, Path(report.path), sections, extra_targets or {})
     report.loads = done.programs
     if done.error is not None:

@@ -34,6 +34,7 @@ class ObjectReport:
     size: int = 0
     sha256: str = ""
     byte_order: str = "bpfel"  # "bpfeb": big-endian, loads only into a big-endian kernel (s390x)
+    sections_name_programs: bool = False  # aya-bpf's macros: sections name no attach target
     programs: list[ObjectProgram] = field(default_factory=list)
     maps: list[ObjectMap] = field(default_factory=list)
     license: str | None = None

@@ -338,6 +338,61 @@ def test_several_programs_as_bins_of_one_crate(
     assert "program firewall: xdp" in done.stdout and "program gauge: xdp" in done.stdout
 
 
+OLD_ERA_PROBE = """#[no_mangle]
+#[link_section = "kprobe/fs_probe"]
+pub fn fs_probe(_ctx: *mut core::ffi::c_void) -> u32 {
+    0
+}
+
+"""
+
+
+def test_aya_bpf_era_sections_name_programs(
+    toolchain: Toolchain, tmp_path: Path, shared_target: Path
+) -> None:
+    # aya-bpf's macros (before 0.12; snitchrs, fs-tracer, the old template) name each section
+    # after its program: `#[kprobe] fn fs_probe` is `kprobe/fs_probe`, and userspace attaches it
+    # to a function it names. aya-bpf came from git only, so a local stand-in carries its name;
+    # the program is what its macro expands to.
+    root = tmp_path / "oldera"
+    stand_in = root / "aya-bpf"
+    (stand_in / "src").mkdir(parents=True)
+    (stand_in / "Cargo.toml").write_text('[package]\nname = "aya-bpf"\nversion = "0.1.0"\nedition = "2021"\n')
+    (stand_in / "src" / "lib.rs").write_text("#![no_std]\n")
+    crate = root / "oldera-ebpf"
+    shutil.copytree(FIXTURES / "minimal-ebpf", crate, ignore=shutil.ignore_patterns("target"))
+    manifest = (crate / "Cargo.toml").read_text().replace("minimal-ebpf", "oldera-ebpf")
+    manifest = manifest.split("# A standalone")[0] + '[dependencies]\naya-bpf = { path = "../aya-bpf" }\n\n'
+    (crate / "Cargo.toml").write_text(manifest + '[[bin]]\nname = "oldera-ebpf"\npath = "src/main.rs"\n')
+    license = '#[no_mangle]\n#[link_section = "license"]'
+    main = (crate / "src" / "main.rs").read_text()
+    assert license in main
+    (crate / "src" / "main.rs").write_text(main.replace(license, OLD_ERA_PROBE + license))
+    (root / "Cargo.toml").write_text('[workspace]\nmembers = ["oldera-ebpf"]\nresolver = "2"\n')
+    env = dict(os.environ, CARGO_TARGET_DIR=str(shared_target))
+    _, result = build(root, env, "--release")
+    [built] = result["objects"]
+    assert built["crate"] == "oldera-ebpf"  # an eBPF crate by its aya-bpf dependency
+
+    # `fs_probe` is no kernel function: not a problem, and not looked up
+    done = buildbpf("check", "--json", cwd=root, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    [report] = json.loads(done.stdout)
+    assert report["sections_name_programs"] is True and report["attach"] == []
+    assert any("aya-bpf, whose macros" in n for n in report["notes"])
+    # named alone, the object is taken at its word: a warning with the hint, never exit 5
+    done = buildbpf("check", "--json", built["path"], env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    [named] = json.loads(done.stdout)
+    assert any("program's own name" in w for w in named["warnings"]), named["warnings"]
+    if shutil.which("qemu-system-x86_64") is None:
+        skip_or_fail("qemu-system-x86_64 is not installed (./bootstrap installs qemu-system-x86)")
+    done = buildbpf("check", "--kernel", "5.10", "--json", cwd=root, env=env, timeout=900)
+    assert done.returncode == 0, done.stdout + done.stderr
+    cells = {r["program"]: r["cells"]["5.10"]["status"] for r in json.loads(done.stdout)["kernels"]["rows"]}
+    assert cells == {"xdp_pass": "pass", "fs_probe": "pass"}
+
+
 def test_plan_of_the_xtask_era_layout(toolchain: Toolchain, tmp_path: Path) -> None:
     """Fast: the outside crate is found and built from its own directory (no compilation)."""
     workspace = committed_copy("xtask-era", tmp_path / "xtask-era")

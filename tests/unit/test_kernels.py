@@ -404,6 +404,28 @@ def test_a_big_endian_object_is_not_verified_and_boots_no_guest() -> None:
     ]
 
 
+def test_aya_bpf_era_sections_give_the_guest_no_targets(monkeypatch: pytest.MonkeyPatch) -> None:
+    from buildbpf.kernels import verify
+    from buildbpf.objects.facts import ObjectProgram
+    from buildbpf.objects.report import ObjectReport
+
+    seen: dict[str, object] = {}
+
+    def check(objects, requests, helper, **kwargs):  # type: ignore[no-untyped-def]
+        seen.update(objects=objects, sections=kwargs["sections"])
+        return matrix.Matrix()
+
+    monkeypatch.setattr(verify, "check", check)
+    monkeypatch.setattr(guest, "static_helper", lambda rust: Path("/helper"))
+    programs = [ObjectProgram("fs_probe", "kprobe/fs_probe", "kprobe", 2),
+                ObjectProgram("fe", "fentry/fe", "fentry", 2)]  # fmt: skip
+    new = ObjectReport("/x/new", programs=programs)
+    old = ObjectReport("/x/old", programs=programs, sections_name_programs=True)
+    verify.on_reports([new, old], ["5.10"], {}, rust=None)  # type: ignore[arg-type]
+    assert seen["sections"] == [{"fs_probe": "kprobe/fs_probe", "fe": "fentry/fe"}, {}]
+    assert [targets for _, _, targets in seen["objects"]] == [{"fe": "fe"}, {}]  # type: ignore[attr-defined]
+
+
 def test_the_guest_gets_the_kprobe_and_tracepoint_targets() -> None:
     sections = [
         {"a": "kprobe/tcp_connect", "b": "xdp", "c": "kprobe"},
