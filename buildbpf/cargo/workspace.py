@@ -163,8 +163,8 @@ def _crate(package: Mapping[str, Any], roles: Mapping[str, Role | None],
     targets = package.get("targets", [])
     bins = tuple(t["name"] for t in targets if "bin" in t.get("kind", []))
     has_lib = any(k in ("lib", "rlib") for t in targets for k in t.get("kind", []))
-    build_deps = {d["name"] for d in package.get("dependencies", []) if d.get("kind") == "build"}
     builds = [d for d in package.get("dependencies", []) if d.get("kind") == "build"]
+    build_deps = {d["name"] for d in builds}
     aya_build = [d for d in builds if d["name"] == "aya-build"]
     scripts = [Path(t["src_path"]) for t in targets
                if "custom-build" in t.get("kind", []) and t.get("src_path")]  # fmt: skip
