@@ -191,7 +191,8 @@ def publish(
                     fix="check the linker (`buildbpf doctor`) and rebuild; the old object is not published",
                 )
             edition = dict(step.editions).get(crate)
-            checked = gate.gate(exe, crate=crate, target=step.target.value, btf=step.btf, edition=edition)
+            checked = gate.gate(exe, crate=crate, target=step.target.value, btf=step.btf, edition=edition,
+                                before_0_12=crate in step.old_macros)  # fmt: skip
         except ArtifactError:
             destination.unlink(missing_ok=True)  # never leave a stale object for userspace (PITFALLS #7)
             raise

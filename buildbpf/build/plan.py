@@ -320,6 +320,7 @@ def _ebpf_step(
             if m[0].own_target_dir is not None and not options.release
         ),
         tuple((m[0].name, m[0].edition) for m in members),
+        tuple(m[0].name for m in members if m[0].old_macros),
     )
 
 

@@ -75,6 +75,7 @@ class EbpfStep:
     # (xtask-era userspace embeds `target/bpfel-unknown-none/debug/NAME` in debug builds)
     mirror_dirs: tuple[Path, ...] = ()
     editions: tuple[tuple[str, str], ...] = ()  # (crate, Rust edition), for fix lines
+    old_macros: tuple[str, ...] = ()  # crates on aya-bpf: judged as Aya before 0.12 reads them
 
     @property
     def what(self) -> str:

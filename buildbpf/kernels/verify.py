@@ -103,14 +103,16 @@ def on_reports(
     """Boot every kernel in `wanted` with every object of `reports` that has programs; the
     static verifier helper is built with `rust`; `full_log`: keep whole verifier logs."""
     from buildbpf.objects import verifier
-    from buildbpf.objects.check import foreign_byte_order
+    from buildbpf.objects.check import unloadable
 
     usable = [r for r in reports if r.programs and r.corrupt is None]
     names = [Path(r.path).name for r in usable]
     labels = {r.path: n if names.count(n) == 1 else r.path for r, n in zip(usable, names, strict=True)}
     objects, all_sections = [], []
+    guests = "every guest (x86_64)"
+    foreign = {r.path: why for r in usable if (why := unloadable(r, "bpfel", guests)) is not None}
     for report in usable:
-        if report.byte_order != "bpfel":  # the guests are x86_64: below
+        if report.path in foreign:  # below: rows that say why
             continue
         # aya-bpf's section names are program names: nothing to look up, no target to load with
         named = not report.sections_name_programs
@@ -123,11 +125,10 @@ def on_reports(
         helper = guest.static_helper(rust)
         timeout = timeout or qemu.DEFAULT_TIMEOUT
         result = check(objects, wanted, helper, timeout=timeout, sections=all_sections, full_log=full_log)
-    foreign = [r for r in usable if r.byte_order != "bpfel"]
     if foreign and not result.columns:
         result.columns = [matrix.Column(request, request, booted=False) for request in wanted]
-    for report in foreign:
-        why = foreign_byte_order(report.byte_order, "every guest (x86_64)")
+    for report in (r for r in usable if r.path in foreign):
+        why = foreign[report.path]
         for program in report.programs:
             cells = {request: matrix.Cell("not verified", reason=why) for request in wanted}
             result.rows.append(matrix.Row(labels[report.path], program.function, program.type, cells))

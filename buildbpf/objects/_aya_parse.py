@@ -33,8 +33,9 @@ from buildbpf.objects.sections import aya_accepts
 class AyaReader:
     """The object as aya-obj reads it, on top of the ELF container `object` read."""
 
-    def __init__(self, elf: ElfReader) -> None:
+    def __init__(self, elf: ElfReader, *, before_0_12: bool = False) -> None:
         self.elf = elf
+        self.before_0_12 = before_0_12  # section names as Aya before 0.12 read them
         self.obj = elf.obj
         self.order = elf.order
         self.chains: dict[int, list[int]] = {}
@@ -210,7 +211,7 @@ class AyaReader:
 
     def _programs(self, section: Section) -> None:
         name = section.name or ""
-        if not aya_accepts(name):
+        if not aya_accepts(name, before_0_12=self.before_0_12):
             raise Refused(f"invalid program section `{name}`")
         symbols = self.by_section.get(section.index)
         if symbols is None:

@@ -55,9 +55,11 @@ def run(objects: Sequence[CheckInput | Path], options: CheckOptions | None = Non
     inputs = [o if isinstance(o, CheckInput) else CheckInput(o) for o in objects]
     if options.btf_required is not None:
         inputs = [replace(i, btf_required=options.btf_required, btf_origin="--no-btf") for i in inputs]
-    reports = [describe(i.path, btf_required=i.btf_required, btf_origin=i.btf_origin) for i in inputs]
-    for report, given in zip(reports, inputs, strict=True):
-        report.sections_name_programs = given.sections_name_programs
+    reports = [
+        describe(i.path, btf_required=i.btf_required, btf_origin=i.btf_origin,
+                 sections_name_programs=i.sections_name_programs)
+        for i in inputs
+    ]  # fmt: skip
     if options.attach_targets:
         from buildbpf.objects import mechanisms
 
@@ -156,12 +158,28 @@ def foreign_byte_order(byte_order: str, where: str = "this machine") -> str:
             f"and {where} is {other}-endian; check it on such a machine")  # fmt: skip
 
 
+def unloadable(report: ObjectReport, byte_order: str, where: str) -> str | None:
+    """Why the verifier helper (Aya 0.14) cannot load this object on `where`, a kernel of
+    `byte_order`, although the object's own loader may: None when it can."""
+    from buildbpf.objects.sections import aya_accepts
+
+    if report.byte_order != byte_order:  # Aya refuses it, no verifier judges it (PITFALLS #33)
+        return foreign_byte_order(report.byte_order, where)
+    old = [p.section for p in report.programs if not aya_accepts(p.section)]
+    if report.sections_name_programs and old:  # the project's own Aya (before 0.12) reads them
+        return (f"the verifier helper loads with Aya 0.14, which refuses the section names "
+                f"aya-bpf's macros gave ({', '.join(sorted(set(old)))}); the project's own Aya "
+                "(before 0.12) reads them")  # fmt: skip
+    return None
+
+
 def add_loads(report: ObjectReport, binary: Path, extra_targets: dict[str, str] | None = None) -> None:
     """Run the object through the kernel verifier (`check --load`) and record the verdicts."""
     from buildbpf.objects import verifier
 
-    if report.byte_order != HOST_BYTE_ORDER:  # Aya refuses it, no verifier judges it (PITFALLS #33)
-        report.warn(f"load: not verified here: {foreign_byte_order(report.byte_order)}")
+    why = unloadable(report, HOST_BYTE_ORDER, "this machine")
+    if why is not None:
+        report.warn(f"load: not verified here: {why}")
         return
     # aya-bpf's section names are program names: the target comes from --attach-target only
     sections = {} if report.sections_name_programs else {p.function: p.section for p in report.programs}

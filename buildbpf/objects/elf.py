@@ -124,8 +124,9 @@ class EbpfObject:
 
 
 
-def parse(data: bytes) -> EbpfObject:
-    """Read `data` as Aya would; `refusal` says why Aya would refuse it. Never raises."""
+def parse(data: bytes, *, before_0_12: bool = False) -> EbpfObject:
+    """Read `data` as Aya would; `refusal` says why Aya would refuse it. Never raises.
+    `before_0_12`: program sections as Aya before 0.12 named them (crates on aya-bpf)."""
     obj = EbpfObject()
     try:
         reader = ElfReader(data, obj)
@@ -133,7 +134,7 @@ def parse(data: bytes) -> EbpfObject:
         if obj.elfclass == 2:  # the gate refuses ELFCLASS32; Aya would read it as another layout
             from buildbpf.objects._aya_parse import AyaReader
 
-            AyaReader(reader).run()
+            AyaReader(reader, before_0_12=before_0_12).run()
     except Refused as refused:
         obj.refusal = str(refused)
         obj.refused_section = refused.section

@@ -89,11 +89,13 @@ def inspect(
     btf: bool = True,
     data: bytes | None = None,
     edition: str | None = None,
+    before_0_12: bool = False,
 ) -> Inspection:
     """Check one object; never raises for a bad object (the verdict is in `problems`).
 
     `data`: the object's bytes when the caller has read them already; `edition`: the
-    crate's Rust edition, so fix lines suggest code that compiles there.
+    crate's Rust edition, so fix lines suggest code that compiles there; `before_0_12`: the
+    crate is on aya-bpf, so its loader is an Aya before 0.12, which named sections otherwise.
     """
     target = target.removesuffix("-unknown-none")
     if target not in _ENDIAN:
@@ -110,7 +112,7 @@ def inspect(
     if _not_elf(data, result):
         return result
     # one pass, the way Aya's loader reads it: what it refuses, the gate refuses (issue #11)
-    obj = result.object = elf.parse(data)
+    obj = result.object = elf.parse(data, before_0_12=before_0_12)
     result.corrupt = obj.refusal
     if obj.elfclass == 2 and obj.e_machine == EM_BPF:
         result.facts = read_facts(obj)
@@ -201,10 +203,16 @@ def _check_sections(facts: ObjectFacts, btf: bool, result: Inspection, edition: 
 
 
 def gate(
-    path: Path, *, crate: str, target: str = "bpfel", btf: bool = True, edition: str | None = None
+    path: Path,
+    *,
+    crate: str,
+    target: str = "bpfel",
+    btf: bool = True,
+    edition: str | None = None,
+    before_0_12: bool = False,
 ) -> Inspection:
     """Raise ArtifactError naming the crate, the file and the fix unless `path` is good eBPF."""
-    result = inspect(path, target=target, btf=btf, edition=edition)
+    result = inspect(path, target=target, btf=btf, edition=edition, before_0_12=before_0_12)
     fatal = [p for p in result.problems if p.fatal]
     if fatal:
         raise ArtifactError(

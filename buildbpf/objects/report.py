@@ -86,15 +86,21 @@ class ObjectReport:
 
 
 def describe(
-    path: Path, *, target: str | None = None, btf_required: bool = False, btf_origin: str | None = None
+    path: Path,
+    *,
+    target: str | None = None,
+    btf_required: bool = False,
+    btf_origin: str | None = None,
+    sections_name_programs: bool = False,
 ) -> ObjectReport:
     """Build the report for one object; never raises for a malformed file.
 
     Without `target`, the byte order is taken from the ELF header itself. `btf_required`
     follows the settings the object was built with (`btf_origin` says which); missing BTF
-    that is not required is a note.
+    that is not required is a note. `sections_name_programs`: the crate is on aya-bpf, so
+    its sections are read as Aya before 0.12 read them (`xdp/NAME`).
     """
-    report = ObjectReport(str(path))
+    report = ObjectReport(str(path), sections_name_programs=sections_name_programs)
     try:  # a FIFO or /dev/zero would block or fill memory: regular files up to 64 MiB only
         data = read_regular(path, limit=OBJECT_LIMIT, what="object")
     except FileSystemError as error:
@@ -108,7 +114,8 @@ def describe(
     report.size = len(data)
     report.byte_order = "bpfeb" if data[5:6] == b"\x02" else "bpfel"  # the ELF header's, not the asked
     report.sha256 = hashlib.sha256(data).hexdigest()
-    gated = gate.inspect(path, target=target, btf=btf_required, data=data)  # the one read of the object
+    gated = gate.inspect(path, target=target, btf=btf_required, data=data,
+                         before_0_12=sections_name_programs)  # the one read of the object
     report.findings += gated.problems
     report.license = gated.license
     report.undefined = sorted(set(gated.undefined))

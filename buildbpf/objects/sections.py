@@ -109,13 +109,43 @@ def section_program_type(section: str) -> str:
     return "unknown"
 
 
-def aya_accepts(section: str) -> bool:
-    """aya-obj's ProgramSection::from_str: the first `/` piece, and what some kinds require after it."""
+def aya_accepts(section: str, *, before_0_12: bool = False) -> bool:
+    """aya-obj's ProgramSection::from_str: the first `/` piece, and what some kinds require after it.
+
+    `before_0_12`: as Aya before 0.12 read it (the loader of crates on aya-bpf, whose macros
+    name sections `KIND/PROGRAM`, e.g. `xdp/myapp`): everything before the last `/` is the
+    kind, the last piece is the program's name (PITFALLS #36).
+    """
+    if before_0_12:
+        return _aya_before_0_12_accepts(section)
     kind, *rest = section.split("/")
     row = SECTION_KINDS.get(kind)
     if row is None or not row.aya:
         return False
     return row.suffixes is None or (rest[0] if rest else None) in row.suffixes
+
+
+# Aya before 0.12 (`ProgramSection::from_str` of aya 0.11): KIND/NAME split at the last `/`
+_OLD_KINDS = frozenset({
+    "kprobe", "kretprobe", "uprobe", "uretprobe", "xdp", "xdp.frags", "tp_btf", "socket", "sk_msg",
+    "sk_skb/stream_parser", "sk_skb/stream_verdict", "sockops", "classifier", "cgroup_skb/ingress",
+    "cgroup_skb/egress", "cgroup/skb", "cgroup/sock", "cgroup/sysctl", "cgroup/dev", "cgroup/getsockopt",
+    "cgroup/setsockopt", *(f"cgroup/{a}" for a in _CGROUP), "lirc_mode2", "perf_event", "raw_tp",
+    "raw_tracepoint", "lsm", "lsm.s", "fentry", "fexit", "freplace", "sk_lookup",
+})  # fmt: skip
+_OLD_NAMED = {"sk_skb": {"stream_parser", "stream_verdict"}, "cgroup_skb": {"ingress", "egress"},
+              "cgroup": _CGROUP}  # fmt: skip
+
+
+def _aya_before_0_12_accepts(section: str) -> bool:
+    kind, _, name = section.rpartition("/")
+    if not kind:
+        kind = name
+    if kind.startswith(("tracepoint", "tp")) and kind != "tp_btf":
+        return True
+    if kind in _OLD_NAMED:
+        return name in _OLD_NAMED[kind]
+    return kind in _OLD_KINDS
 
 
 def load_target(section: str) -> str | None:

@@ -338,59 +338,81 @@ def test_several_programs_as_bins_of_one_crate(
     assert "program firewall: xdp" in done.stdout and "program gauge: xdp" in done.stdout
 
 
-OLD_ERA_PROBE = """#[no_mangle]
-#[link_section = "kprobe/fs_probe"]
-pub fn fs_probe(_ctx: *mut core::ffi::c_void) -> u32 {
-    0
-}
+OLD_ERA = """#![no_std]
+#![no_main]
 
+// what aya-bpf's `#[{kind}]` on `fn {name}` expands to, as in the old template
+#[no_mangle]
+#[link_section = "{kind}/{name}"]
+pub fn {name}(_ctx: *mut core::ffi::c_void) -> u32 {{
+    {value}
+}}
+
+#[no_mangle]
+#[link_section = "license"]
+pub static LICENSE: [u8; 4] = *b"GPL\\0";
+
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {{
+    loop {{}}
+}}
 """
 
 
 def test_aya_bpf_era_sections_name_programs(
     toolchain: Toolchain, tmp_path: Path, shared_target: Path
 ) -> None:
-    # aya-bpf's macros (before 0.12; snitchrs, fs-tracer, the old template) name each section
-    # after its program: `#[kprobe] fn fs_probe` is `kprobe/fs_probe`, and userspace attaches it
-    # to a function it names. aya-bpf came from git only, so a local stand-in carries its name;
-    # the program is what its macro expands to.
+    # aya-bpf's macros (before 0.12; the old template, snitchrs, fs-tracer) name each section
+    # after its program: `#[kprobe] fn fs_probe` is `kprobe/fs_probe` (userspace names the
+    # function at attach time), `#[xdp(name = "oldera")]` is `xdp/oldera`, which Aya before 0.12
+    # loads and today's aya-obj refuses. aya-bpf came from git only: a local stand-in carries
+    # its name, and each program is what its macro expands to.
     root = tmp_path / "oldera"
     stand_in = root / "aya-bpf"
     (stand_in / "src").mkdir(parents=True)
     (stand_in / "Cargo.toml").write_text('[package]\nname = "aya-bpf"\nversion = "0.1.0"\nedition = "2021"\n')
     (stand_in / "src" / "lib.rs").write_text("#![no_std]\n")
-    crate = root / "oldera-ebpf"
-    shutil.copytree(FIXTURES / "minimal-ebpf", crate, ignore=shutil.ignore_patterns("target"))
-    manifest = (crate / "Cargo.toml").read_text().replace("minimal-ebpf", "oldera-ebpf")
-    manifest = manifest.split("# A standalone")[0] + '[dependencies]\naya-bpf = { path = "../aya-bpf" }\n\n'
-    (crate / "Cargo.toml").write_text(manifest + '[[bin]]\nname = "oldera-ebpf"\npath = "src/main.rs"\n')
-    license = '#[no_mangle]\n#[link_section = "license"]'
-    main = (crate / "src" / "main.rs").read_text()
-    assert license in main
-    (crate / "src" / "main.rs").write_text(main.replace(license, OLD_ERA_PROBE + license))
+    bins = root / "oldera-ebpf" / "src" / "bin"
+    bins.mkdir(parents=True)
+    (bins / "oldprobe.rs").write_text(OLD_ERA.format(kind="kprobe", name="fs_probe", value=0))
+    (bins / "oldxdp.rs").write_text(OLD_ERA.format(kind="xdp", name="oldera", value=2))
+    (root / "oldera-ebpf" / "Cargo.toml").write_text(
+        '[package]\nname = "oldera-ebpf"\nversion = "0.1.0"\nedition = "2021"\n\n'
+        '[dependencies]\naya-bpf = { path = "../aya-bpf" }\n\n[profile.release]\npanic = "abort"\n'
+    )
     (root / "Cargo.toml").write_text('[workspace]\nmembers = ["oldera-ebpf"]\nresolver = "2"\n')
     env = dict(os.environ, CARGO_TARGET_DIR=str(shared_target))
+    # the gate reads `xdp/oldera` as the project's Aya does: built, not refused
     _, result = build(root, env, "--release")
-    [built] = result["objects"]
-    assert built["crate"] == "oldera-ebpf"  # an eBPF crate by its aya-bpf dependency
+    built = {o["bin"]: o["path"] for o in result["objects"]}
+    assert sorted(built) == ["oldprobe", "oldxdp"], result["objects"]
 
     # `fs_probe` is no kernel function: not a problem, and not looked up
     done = buildbpf("check", "--json", cwd=root, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
-    [report] = json.loads(done.stdout)
-    assert report["sections_name_programs"] is True and report["attach"] == []
-    assert any("aya-bpf, whose macros" in n for n in report["notes"])
-    # named alone, the object is taken at its word: a warning with the hint, never exit 5
-    done = buildbpf("check", "--json", built["path"], env=env)
+    reports = {Path(r["path"]).name: r for r in json.loads(done.stdout)}
+    for report in reports.values():
+        assert report["sections_name_programs"] is True and report["attach"] == [], report
+        assert any("aya-bpf, whose macros" in n for n in report["notes"])
+    # named alone (no crate to tell the era), `xdp/oldera` is what today's Aya refuses, and a
+    # missing kprobe target is a warning with the hint, never exit 5
+    assert buildbpf("check", built["oldxdp"], env=env).returncode == 5
+    done = buildbpf("check", "--json", built["oldprobe"], env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     [named] = json.loads(done.stdout)
     assert any("program's own name" in w for w in named["warnings"]), named["warnings"]
+
+    # the verifier helper is Aya 0.14: `xdp/oldera` is not verified (and says why), not refused
+    done = buildbpf("check", "--load", cwd=root, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "not verified here: the verifier helper loads with Aya 0.14" in done.stdout
+    assert "fs_probe passed" in done.stdout
     if shutil.which("qemu-system-x86_64") is None:
         skip_or_fail("qemu-system-x86_64 is not installed (./bootstrap installs qemu-system-x86)")
     done = buildbpf("check", "--kernel", "5.10", "--json", cwd=root, env=env, timeout=900)
     assert done.returncode == 0, done.stdout + done.stderr
     cells = {r["program"]: r["cells"]["5.10"]["status"] for r in json.loads(done.stdout)["kernels"]["rows"]}
-    assert cells == {"xdp_pass": "pass", "fs_probe": "pass"}
+    assert cells == {"fs_probe": "pass", "oldera": "not verified"}
 
 
 def test_plan_of_the_xtask_era_layout(toolchain: Toolchain, tmp_path: Path) -> None:

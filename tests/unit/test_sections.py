@@ -41,6 +41,24 @@ def test_aya_accepts_what_program_section_from_str_accepts(section: str, accepte
     assert aya_accepts(section) is accepted
 
 
+@pytest.mark.parametrize(
+    ("section", "accepted"),
+    [("xdp/myapp", True), ("xdp", True), ("classifier/tc_prog", True), ("kprobe/fs_probe", True),
+     ("tp/sched_exec", True), ("tracepoint/syscalls/sys_enter_kill", True), ("sk_skb/stream_parser/p", True),
+     ("sk_skb/stream_parser", True), ("sk_skb/other", False), ("cgroup_skb/ingress/p", True),
+     ("cgroup/skb/p", True), ("cgroup/connect4/p", True), ("cgroup/nope", False), ("sockops/p", True),
+     ("lsm/file_open", True), ("tp_btf/sched_switch", True), ("sk_reuseport", False), ("nothing/x", False)],
+)  # fmt: skip
+def test_aya_before_0_12_took_the_last_piece_for_the_program_name(section: str, accepted: bool) -> None:
+    # aya 0.11's ProgramSection::from_str: KIND/NAME split at the last `/` (the old template's
+    # `#[xdp(name = "myapp")]` is `xdp/myapp`)
+    assert aya_accepts(section, before_0_12=True) is accepted
+
+
+def test_the_old_template_s_xdp_section_is_refused_by_today_s_aya_only() -> None:
+    assert not aya_accepts("xdp/myapp") and aya_accepts("xdp/myapp", before_0_12=True)
+
+
 def test_load_targets_are_the_rest_after_a_btf_kind() -> None:
     assert load_target("fentry/do_unlinkat") == "do_unlinkat"
     assert load_target("lsm.s/file_open") == "file_open"
