@@ -13,6 +13,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from buildbpf.objects.check import OWN_NAME
 from buildbpf.objects.verifier import KernelFacts, ProgramLoad, judge, parse_output
 
 EXIT_FAIL = 5
@@ -165,6 +166,8 @@ def _attachable(cell: Cell, target: dict[str, Any] | None) -> Cell:
         return cell
     where = "tracefs" if target["kind"] == "tracepoint" else "/proc/kallsyms"
     reason = f"{target['kind']} {target['target']} is not in this kernel's {where}"
+    if target["target"] == target["function"]:  # aya-bpf's macros named sections so (PITFALLS #36)
+        reason += OWN_NAME
     return Cell("cannot attach", cell.insns, reason=reason)
 
 

@@ -308,6 +308,12 @@ def test_a_verified_program_whose_kprobe_is_missing_cannot_attach() -> None:
     assert row.cells["5.10"].status == "cannot attach"
     assert row.cells["5.10"].reason == "kprobe bpf_ktime_get_tai_ns is not in this kernel's /proc/kallsyms"
     assert result.exit_code() == 5
+    # a section named after its own program (aya-bpf's macros): said so
+    named = [line.replace('"function": "probe"', '"function": "bpf_ktime_get_tai_ns"').replace(
+        '"name": "probe"', '"name": "bpf_ktime_get_tai_ns"') for line in lines]  # fmt: skip
+    again = matrix.Matrix([matrix.Column("5.10", "5.10.0-46")])
+    matrix.add_kernel(again, again.columns[0], named, {"/buildbpf/objects/0.o": "obj"})
+    assert (again.rows[0].cells["5.10"].reason or "").endswith("if so, userspace names the target)")
 
 
 def test_a_btf_attach_target_the_kernel_lacks_cannot_attach() -> None:
