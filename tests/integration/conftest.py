@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -20,6 +21,12 @@ from buildbpf.toolchain import Toolchain, resolve
 from tests.support import skip_or_fail
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+# Started with SIGINT ignored (`cmd &` in a script without job control, some CI agents), every
+# child inherits that, and the tests that press Ctrl-C on buildbpf would watch it ignore the
+# key. A terminal's Ctrl-C is what they stand for: children start with the default again.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
