@@ -415,6 +415,35 @@ def test_aya_bpf_era_sections_name_programs(
     assert cells == {"fs_probe": "pass", "oldera": "not verified"}
 
 
+def test_common_crate_with_the_ebpf_library(
+    toolchain: Toolchain, tmp_path: Path, shared_target: Path
+) -> None:
+    # snitchrs' -common: aya and aya-ebpf behind `user`/`kernel` features (README section 3);
+    # then kunai's habit (README item 4): aya-ebpf a plain dependency of the -common crate, so
+    # the host compiles it too, in the userspace build
+    workspace = committed_copy("common-lib", tmp_path / "kcount")
+    env = dict(os.environ, CARGO_TARGET_DIR=str(shared_target))
+    stderr, result = build(workspace, env, "--release")
+    ours = [o for o in result["objects"] if o["crate"] == "kcount-ebpf"]
+    assert [(o["bin"], o["target"]) for o in ours] == [("kcount", "bpfel")], stderr[-3000:]
+    assert (shared_target / "release" / "kcount").is_file()
+    assert git(workspace, "status", "--porcelain") == ""
+
+    manifest = workspace / "kcount-common" / "Cargo.toml"
+    text = manifest.read_text()
+    optional = "aya-ebpf = { workspace = true, optional = true }"
+    plain = text.replace(optional, "aya-ebpf = { workspace = true }")
+    plain = plain.replace('kernel = ["aya-ebpf"]', "kernel = []")
+    assert plain != text
+    manifest.write_text(plain)
+    git(workspace, "commit", "-q", "-am", "aya-ebpf for both sides")
+    stderr, result = build(workspace, env, "--release")
+    ours = [o for o in result["objects"] if o["crate"] == "kcount-ebpf"]
+    assert [o["bin"] for o in ours] == ["kcount"], stderr[-3000:]
+    assert "kcount-common" not in [o["crate"] for o in result["objects"]]  # a library, not a program
+    assert git(workspace, "status", "--porcelain") == ""
+
+
 def test_plan_of_the_xtask_era_layout(toolchain: Toolchain, tmp_path: Path) -> None:
     """Fast: the outside crate is found and built from its own directory (no compilation)."""
     workspace = committed_copy("xtask-era", tmp_path / "xtask-era")
