@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from buildbpf.build import context as loading
-from buildbpf.build import execute, record
+from buildbpf.build import execute, output, record
 from buildbpf.build.aya_build import aya_build_environment
 from buildbpf.build.environment import env_flag
 from buildbpf.build.layout import btf_expected, published_objects
@@ -121,6 +121,8 @@ def run(
     if request.dry_run:
         result.executed = execute.execute(plan, dry_run=True)
         return result
+    for directory in plan.output_dirs:  # before minutes of compiling: never a folder of the user's
+        output.claim(directory)
     execute.prepare_sources(context, request.options)
     result.executed = execute.execute(plan, timeout=context.cargo_timeout, on_object=on_object)
     if request.check or request.load or request.kernels:
