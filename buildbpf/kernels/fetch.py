@@ -204,16 +204,41 @@ def check_config(config: Path) -> list[str]:
 
 
 def load_cached(directory: Path) -> Kernel | None:
-    """The kernel recorded in `directory/kernel.json`, if its files are all there."""
+    """The kernel recorded in `directory/kernel.json`, if its files are all there and its
+    vmlinuz still has the recorded sha256; a damaged entry is removed (and said), so that
+    it is fetched again instead of hanging or failing every boot."""
     try:
         data = json.loads((directory / "kernel.json").read_text())
     except (OSError, ValueError):
         return None
-    if not (directory / "vmlinuz").is_file():
+    vmlinuz = directory / "vmlinuz"
+    if not isinstance(data, dict) or not vmlinuz.is_file():
+        return None
+    recorded = data.get("sha256")
+    try:
+        actual = _sha256(vmlinuz)
+    except OSError:
+        actual = None
+    if not recorded or actual != recorded:
+        name = data.get("name", directory.name)
+        print(f"buildbpf: the cached kernel {name} is damaged ({vmlinuz}: sha256 {str(actual)[:16]}..., "
+              f"recorded {str(recorded)[:16]}...): removing it, to be fetched again",
+              file=sys.stderr, flush=True)  # fmt: skip
+        _drop(directory)
         return None
     config = directory / "config"
-    return Kernel(data["name"], data["series"], directory / "vmlinuz", config if config.is_file() else None,
-                  data.get("packages", []), data.get("sha256", ""))  # fmt: skip
+    return Kernel(data["name"], data["series"], vmlinuz, config if config.is_file() else None,
+                  data.get("packages", []), recorded)  # fmt: skip
+
+
+def _drop(directory: Path) -> None:
+    """Remove a damaged cache entry: renamed aside first, so no reader sees half of it."""
+    aside = directory.with_name(f".drop-{directory.name}-{os.getpid()}")
+    try:
+        directory.rename(aside)
+    except OSError:
+        aside = directory
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def cached(base: Path | None = None) -> list[Kernel]:

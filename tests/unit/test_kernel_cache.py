@@ -3,6 +3,8 @@ still have the sha256 recorded when they were downloaded (issue #20, items 4 and
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import time
 from collections.abc import Sequence
@@ -12,7 +14,7 @@ import pytest
 
 from buildbpf import _process
 from buildbpf.errors import KernelCheckError
-from buildbpf.kernels import catalog, fetch
+from buildbpf.kernels import catalog, fetch, lock
 
 OFFLINE_STDERR = (
     "W: Failed to fetch http://127.0.0.1:9/debian/dists/sid/InRelease  Could not connect to 127.0.0.1:9 "
@@ -116,3 +118,88 @@ def test_update_failure_reads_apt_s_warnings() -> None:
         catalog.update_failure("E: Release file for x is not valid yet\n")
         == "Release file for x is not valid yet"
     )
+
+
+# --- images checked against the sha256 recorded when they were fetched ----------------------
+
+
+def cached_kernel(base: Path, vmlinuz: bytes = b"MZ a kernel image" * 1000) -> Path:
+    entry = base / "images" / RELEASE
+    entry.mkdir(parents=True)
+    (entry / "vmlinuz").write_bytes(vmlinuz)
+    (entry / "config").write_text("\n".join(fetch.REQUIRED_CONFIG) + "\n")
+    sha = hashlib.sha256(vmlinuz).hexdigest()
+    meta = {
+        "name": RELEASE,
+        "series": "6.1",
+        "vmlinuz": "vmlinuz",
+        "config": "config",
+        "packages": [],
+        "sha256": sha,
+    }
+    (entry / "kernel.json").write_text(json.dumps(meta))
+    return entry
+
+
+DAMAGE = {
+    "corrupted": lambda data: data[:100] + b"\xff" + data[101:],
+    "truncated": lambda data: data[: len(data) // 2],
+    "empty": lambda data: b"",
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_a_damaged_image_is_dropped_refetched_and_named(
+    tmp_path: Path,
+    apt: FakeApt,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    damage: str,
+) -> None:
+    entry = cached_kernel(tmp_path)
+    good = fetch.load_cached(entry)
+    assert good is not None and good.name == RELEASE
+    vmlinuz = entry / "vmlinuz"
+    vmlinuz.write_bytes(DAMAGE[damage](vmlinuz.read_bytes()))
+    fetched: list[str] = []
+
+    def download(base: Path, image: str, release: str, pinned: list[str] | None = None) -> fetch.Kernel:
+        fetched.append(image)
+        return fetch.Kernel(release, "6.1", base / "images" / release / "vmlinuz", None)
+
+    monkeypatch.setattr(fetch, "download", download)
+    apt.online = True
+    kernel = fetch.resolve("6.1", tmp_path, use_lock=False)
+    assert fetched == [IMAGE] and kernel.name == RELEASE
+    assert not entry.exists()
+    said = capsys.readouterr().err
+    assert f"the cached kernel {RELEASE} is damaged ({vmlinuz}: sha256 " in said
+    assert "removing it, to be fetched again" in said
+    assert not list((tmp_path / "images").iterdir())  # nothing left aside
+
+
+def test_a_damaged_image_is_no_offline_answer(tmp_path: Path, apt: FakeApt) -> None:
+    entry = cached_kernel(tmp_path)
+    (entry / "vmlinuz").write_bytes(b"")
+    with pytest.raises(fetch.FetchError, match="could not fetch Debian's package lists"):
+        fetch.resolve("6.1", tmp_path, use_lock=False)
+    assert fetch.cached(tmp_path) == []
+
+
+def test_a_damaged_locked_image_is_fetched_again(
+    tmp_path: Path, apt: FakeApt, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entry = cached_kernel(tmp_path)
+    sha = json.loads((entry / "kernel.json").read_text())["sha256"]
+    (entry / "vmlinuz").write_bytes(b"truncated")
+    pinned: list[list[str] | None] = []
+
+    def download(base: Path, image: str, release: str, packages: list[str] | None = None) -> fetch.Kernel:
+        pinned.append(packages)
+        return fetch.Kernel(release, "6.1", base / "images" / release / "vmlinuz", None, [], sha)
+
+    monkeypatch.setattr(fetch, "download", download)
+    apt.online = True
+    locked = {"release": RELEASE, "vmlinuz_sha256": sha, "packages": [{"name": IMAGE, "version": "6.1.1-1"}]}
+    assert lock.fetch_locked(tmp_path, "6.1", locked).sha256 == sha
+    assert pinned == [[f"{IMAGE}=6.1.1-1"]]
