@@ -39,9 +39,11 @@ def static_helper(rust: RustToolchain) -> Path:
     digest = hashlib.sha256(f"{rust.rustc_info.release} {STATIC}".encode())
     for path in _sources():
         digest.update(path.read_bytes())
-    home = _fs.usable_cache("loader", "static-" + digest.hexdigest()[:16])
-    binary = home / "target" / TARGET / "release" / "buildbpf-loader"
-    if binary.is_file():
+    built = Path("target", TARGET, "release", "buildbpf-loader")
+    home = _fs.built_cache("loader", "static-" + digest.hexdigest()[:16], what="the static verifier helper",
+                           ready=lambda home: _fs.is_executable(home / built))  # fmt: skip
+    binary = home / built
+    if _fs.is_executable(binary):
         return binary
     for path in _sources():
         destination = home / "src" / path.relative_to(LOADER_SOURCE)

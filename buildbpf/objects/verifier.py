@@ -72,9 +72,11 @@ def loader_binary(rust: RustToolchain) -> Path:
     digest = hashlib.sha256(rust.rustc_info.release.encode())
     for path in _source_files():
         digest.update(path.read_bytes())
-    home = _fs.usable_cache("loader", digest.hexdigest()[:16])
-    binary = home / "target" / "release" / "buildbpf-loader"
-    if binary.is_file():
+    built = Path("target", "release", "buildbpf-loader")
+    home = _fs.built_cache("loader", digest.hexdigest()[:16], what="the verifier helper",
+                           ready=lambda home: _fs.is_executable(home / built))  # fmt: skip
+    binary = home / built
+    if _fs.is_executable(binary):
         return binary
     source = home / "src"
     for path in _source_files():
