@@ -323,9 +323,11 @@ def _resolve(request: str, base: Path) -> Kernel:
         if not packages:  # lists that parse but name no kernel are not Debian's
             raise FetchError("could not fetch Debian's package lists: they name no cloud-amd64 kernel",
                              fix="run again; `buildbpf kernels` shows what is cached")  # fmt: skip
-    except FetchError:
+    except FetchError as error:
         offline = [k for k in cached(base) if request in (k.series, catalog.LATEST)]
         if offline:  # no network: the newest cached kernel of the series still answers
+            print(f"buildbpf: {error.message}; {request}: using the cached Linux {offline[-1].name}",
+                  file=sys.stderr, flush=True)  # fmt: skip
             return offline[-1]
         raise
     image = catalog.choose(request, packages)

@@ -203,3 +203,13 @@ def test_a_damaged_locked_image_is_fetched_again(
     locked = {"release": RELEASE, "vmlinuz_sha256": sha, "packages": [{"name": IMAGE, "version": "6.1.1-1"}]}
     assert lock.fetch_locked(tmp_path, "6.1", locked).sha256 == sha
     assert pinned == [[f"{IMAGE}=6.1.1-1"]]
+
+
+def test_offline_a_whole_cached_kernel_answers_and_says_why(
+    tmp_path: Path, apt: FakeApt, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cached_kernel(tmp_path)
+    assert fetch.resolve("6.1", tmp_path, use_lock=False).name == RELEASE
+    said = capsys.readouterr().err
+    assert "could not fetch Debian's package lists: http://127.0.0.1:9/" in said
+    assert said.rstrip().endswith(f"6.1: using the cached Linux {RELEASE}")
