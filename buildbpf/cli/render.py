@@ -78,6 +78,9 @@ def print_report(report: ObjectReport, full_log: bool = False) -> None:
     typer.echo(f"      BTF: {f'{report.btf_types} types' if report.btf else 'none'}")
     if report.undefined:
         typer.echo(f"      undefined symbols: {', '.join(report.undefined)}")
+    if report.kernel_types:  # the differences follow as warnings
+        kinds = [f"{t['type']} ({'same' if t['same'] else 'differs'})" for t in report.kernel_types]
+        typer.echo(f"      kernel structs read at fixed offsets, against this kernel: {', '.join(kinds)}")
     blocked = {b.section: b for b in report.cannot_attach}
     for warning in report.warnings:
         if any(warning == b.message for b in blocked.values()):  # shown with the attach lines
