@@ -102,7 +102,14 @@ def build(
     from buildbpf.build.precedence import cli_overrides
     from buildbpf.build.steps import BuildOptions
     from buildbpf.cli.kernels import finish
-    from buildbpf.cli.render import build_json, build_lines, dry_run_lines, object_line, print_report
+    from buildbpf.cli.render import (
+        build_json,
+        build_lines,
+        dry_run_lines,
+        object_line,
+        print_report,
+        verbose_notice,
+    )
     from buildbpf.terminal import duration
 
     started = time.monotonic()
@@ -133,12 +140,8 @@ def build(
 
         watch_builds(request)
         return
-    # the toolchain's RUSTC_BOOTSTRAP notice is for -v (the plan shows the variable too)
-    notice = human and logging.getLogger("buildbpf").isEnabledFor(logging.DEBUG)
     result = pipeline.run(
-        request,
-        notice=(lambda line: typer.echo(line, err=True)) if notice else None,
-        on_object=verified if human else None,
+        request, notice=verbose_notice() if human else None, on_object=verified if human else None
     )
     if print_plan:
         print(json.dumps(result.plan.as_json(), indent=2))
