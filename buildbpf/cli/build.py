@@ -89,14 +89,13 @@ def build(
 ) -> None:
     """Build the eBPF crates, verify every object, then build the userspace crates.
 
-    eBPF crates are always built with release settings (opt-level 3, LTO, one codegen unit,
-    panic=abort): debug eBPF does not pass the verifier. Verified objects are copied to
-    <target-dir>/buildbpf/<bpf-triple>/<bin>, and userspace is built with
-    BUILDBPF_OBJECTS pointing there.
+    Each eBPF crate is compiled for the bpf target and linked with bpf-linker; an object
+    that is not loadable eBPF stops the build before userspace can embed it. Verified
+    objects are copied to <target-dir>/buildbpf/<bpf-triple>/<bin>, and userspace is built
+    with BUILDBPF_OBJECTS pointing there.
 
-    When nothing the plan depends on changed since the last identical build, its cargo
-    calls are replayed without planning again (-v says why either way;
-    BUILDBPF_NO_REPLAY=1 turns this off).
+    eBPF crates are always built with release settings (opt-level 3, LTO, one codegen unit,
+    panic=abort): debug eBPF does not pass the verifier. --release is for userspace.
     """
     from buildbpf.build import pipeline
     from buildbpf.build.precedence import cli_overrides
