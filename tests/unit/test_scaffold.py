@@ -349,3 +349,14 @@ def test_the_lock_init_writes_names_the_projects_crates_in_cargos_order(name: st
     assert {"aya-ebpf", "aya-log-ebpf", f"{name}-common"} == set(own[f"{name}-ebpf"]["dependencies"])
     assert lockfile.render(packages) == text  # as cargo itself would write it back
     assert "aya" in dependencies.dependency_names() and name not in dependencies.dependency_names()
+
+
+def test_the_readme_says_what_a_plain_cargo_run_does() -> None:
+    """The generated build.rs embeds a stand-in without BUILDBPF_OBJECTS, so `cargo run`
+    compiles and the loader refuses at run time: the README must not promise a compile error."""
+    xdp = PROGRAM_TYPES["xdp"]
+    files = {str(f.relative): f.text for f in render_workspace("probe", xdp, xdp.options)}
+    assert "cargo::rustc-cfg=buildbpf_stand_in" in files["probe/build.rs"]
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert "stops at compile time" not in readme
+    assert "a plain `cargo run` compiles" in readme and "refuses to run" in readme
