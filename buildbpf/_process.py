@@ -179,9 +179,11 @@ def _spawn(
     except subprocess.TimeoutExpired as exc:
         proc.kill()
         proc.wait()
+        for pump in pumps:
+            pump.join()
         raise CargoError(
             f"`{command.shell_line()}` did not finish within {timeout:.0f} s",
-            fix="another cargo may hold the build directory lock; stop it and retry",
+            fix=_timeout_fix(b"".join(err).decode(errors="replace")),
         ) from exc
     except KeyboardInterrupt:
         proc.terminate()
@@ -195,6 +197,22 @@ def _spawn(
         int(proc.returncode),
         b"".join(out).decode(errors="replace"),
         b"".join(err).decode(errors="replace"),
+    )
+
+
+def _timeout_fix(stderr: str) -> str:
+    """What to do about a cargo call that ran out of time, from what it said meanwhile."""
+    lines = terminal.strip_ansi(stderr).splitlines()
+    # cargo's own status line (a build script's nested cargo would be indented in its output)
+    if any(line.startswith("    Blocking waiting for file lock") for line in lines):
+        return (
+            "another cargo is using the target dir (cargo waited for its lock all along): let it "
+            "finish or stop it, then build again"
+        )
+    return (
+        "cargo was still working: a build script may be stuck (a nested cargo on the same target "
+        "dir waits forever for this one's lock), or the build needs longer (cargo_timeout in "
+        "buildbpf.toml, BUILDBPF_CARGO_TIMEOUT)"
     )
 
 
