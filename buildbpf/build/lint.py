@@ -31,7 +31,6 @@ class LintCall:
 
     what: str
     command: Command
-    ebpf: bool = False  # cargo's `cargo clippy --fix` hint cannot work for it: see `fix_hint`
 
 
 # cargo's hint after fixable warnings: (run `cargo clippy --fix --bin "x" -p x-ebpf -- ARGS` to ...)
@@ -39,8 +38,9 @@ _CARGO_FIX = re.compile(r"`cargo clippy --fix [^`]*?-p (\S+)(?: -- ([^`]*))?`")
 
 
 def fix_hint(text: str) -> str:
-    """clippy's output for an eBPF crate, its `cargo clippy --fix` hint naming `buildbpf lint
-    --fix` instead: a plain cargo lacks the bpf target, build-std and the toolchain."""
+    """clippy's output, its `cargo clippy --fix` hint naming `buildbpf lint --fix` instead: a
+    plain cargo lacks an eBPF crate's bpf target, build-std and toolchain, and the
+    BUILDBPF_OBJECTS a userspace crate embeds its objects from."""
 
     def ours(match: re.Match[str]) -> str:
         args = (match.group(2) or "").strip()
@@ -94,7 +94,6 @@ def lint_calls(
         LintCall(
             f"eBPF crates {', '.join(step.crates)} ({step.target})",
             _as_clippy(step.call, clippy, rust.cargo, clippy_args, fix),
-            ebpf=True,
         )
         for step in plan.ebpf
     ]
@@ -135,7 +134,7 @@ def lint(
         if index == len(plan.ebpf):  # the userspace call: the eBPF crates were linted first
             require_objects(plan)
         done = run_command(call.command, echo_stdout=True, check=False, timeout=context.cargo_timeout,
-                           rewrite=fix_hint if call.ebpf else None)  # fmt: skip
+                           rewrite=fix_hint)  # fmt: skip
         if done.returncode != 0:
             raise CargoError(
                 f"clippy failed on {call.what} (exit status {done.returncode})",
