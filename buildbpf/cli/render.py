@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -13,6 +14,14 @@ if TYPE_CHECKING:
     from buildbpf.build.layout import Published
     from buildbpf.build.pipeline import BuildResult
     from buildbpf.objects.report import ObjectReport
+
+
+def verbose_notice() -> Callable[[str], None] | None:
+    """Where the toolchain's notice (RUSTC_BOOTSTRAP=1) goes: stderr with -v, else nowhere
+    (the plan and `doctor` show the mode too)."""
+    if not logging.getLogger("buildbpf").isEnabledFor(logging.DEBUG):
+        return None
+    return lambda line: typer.echo(line, err=True)
 
 
 def object_line(obj: Published) -> str:
