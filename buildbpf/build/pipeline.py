@@ -194,6 +194,7 @@ class CheckRequest:
     kernels: Sequence[str] = ()  # also verify on these kernels under QEMU (default: the settings')
     kernel_images: Sequence[Path] = ()  # ... and on these kernel images of the user's
     full_log: bool = False  # keep whole verifier logs from the kernels (the host's are whole)
+    strict_layout: bool = False  # a kernel struct laid out otherwise on a kernel fails the check
 
 
 @dataclass
@@ -237,9 +238,11 @@ def check(request: CheckRequest) -> CheckResult:
         load=request.load,
         extra_targets=request.extra_targets,
         rust=rust,  # resolved only after the privilege check: without it, --load is exit 7
+        strict_layout=request.strict_layout,
     )
     result = CheckResult(checker.run(inputs, options))
     if asked:
         images, extra, full = request.kernel_images, request.extra_targets, request.full_log
         result.on_kernels = on_kernels(result.reports, kernels, images, extra, rust(), full_log=full)
+        result.on_kernels.strict_layout = request.strict_layout
     return result
