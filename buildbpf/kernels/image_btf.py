@@ -104,14 +104,16 @@ def btf_section(vmlinux: bytes) -> bytes:
 
 
 def btf_of(image_path: Path, sha256: str = "") -> bytes:
-    """The BTF of the kernel image at `image_path`; kept beside it (`btf-<sha256>`), read
-    from there next time when the image's sha256 is known."""
+    """The BTF of a kernel image at `image_path` (bzImage, vmlinux or raw BTF); kept beside it
+    (`btf-<sha256>`) and read from there next time, when the image's sha256 is known."""
     kept = image_path.parent / f"btf-{sha256[:16]}" if sha256 else None
     if kept is not None and _fs.is_file(kept):
         data = kept.read_bytes()
         if data[:2] == b"\x9f\xeb":
             return data
     image = image_path.read_bytes()
+    if image[:2] == b"\x9f\xeb":  # a raw BTF file (`/sys/kernel/btf/vmlinux` saved, pahole's output)
+        return image
     if not sha256:
         kept = None
     elif hashlib.sha256(image).hexdigest() != sha256:
