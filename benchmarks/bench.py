@@ -27,7 +27,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ("xdp-counter", "connect-tracer")
-PARTS = ["startup", "noop", "cold", "check", "quality", "peer", "kernels"]
+PARTS = ["startup", "noop", "cold", "check", "quality", "peer", "kernels", "layouts"]
 KERNELS = "5.10,6.1,6.12,6.18,latest"
 PEER_LAYOUT = ROOT / "tests" / "integration" / "fixtures" / "layouts" / "current-template"
 BUILDBPF = str(Path(sys.executable).with_name("buildbpf"))
@@ -271,6 +271,40 @@ def bench_kernels(runs: int, objects: list[Path], scratch: Path) -> list[dict[st
     ]  # fmt: skip
 
 
+def bench_layouts(runs: int, scratch: Path) -> list[dict[str, Any]]:
+    """What comparing kernel struct layouts adds to `check --kernel` for five kernels: the BTF
+    read out of each cached image (cold: decompressed; warm: kept beside the image), indexed,
+    and compared with the test fixture that reads task_struct through bindings."""
+    sys.path.insert(0, str(ROOT))
+    from buildbpf.kernels import catalog, fetch, verify
+    from buildbpf.objects import layouts
+
+    crate = scratch / "layout-ebpf"
+    shutil.copytree(ROOT / "tests" / "integration" / "fixtures" / "layout-ebpf", crate)
+    (crate / "buildbpf.toml").write_text('[crates.layout-ebpf]\nrole = "ebpf"\n')
+    timed([BUILDBPF, "build", "--release"], cwd=crate)
+    found = layouts.object_layouts(crate / "target" / "buildbpf" / "bpfel-unknown-none" / "layout-ebpf") or []
+    requests = catalog.expand(KERNELS.split(","))
+    kernels = [fetch.resolve(r) for r in requests]
+
+    def compare() -> float:
+        started = time.perf_counter()
+        verify.compare_layouts([("layout-ebpf", found)], requests, kernels)
+        return time.perf_counter() - started
+
+    for kernel in kernels:  # cold: nothing kept beside the images yet
+        for kept in kernel.vmlinuz.parent.glob("btf-*"):
+            kept.unlink()
+    cold = compare()
+    warm = median(runs, compare)
+    return [
+        {"what": f"layout comparison, {len(kernels)} kernels, warm", "seconds": warm, "baseline": "target",
+         "baseline_seconds": 2.0, "target": "<= 2 s (issue 24)"},
+        {"what": f"layout comparison, {len(kernels)} kernels, cold (BTF read out of the images)",
+         "seconds": cold, "baseline": "warm", "baseline_seconds": warm, "target": "report"},
+    ]  # fmt: skip
+
+
 def translated(obj: Path) -> dict[str, int]:
     _, out, _ = timed([BUILDBPF, "check", "--load", "--json", str(obj)])
     return {load["name"]: load["translated_insns"] for load in json.loads(out)[0]["loads"]}
@@ -379,6 +413,8 @@ def main() -> None:
             rows += bench_kernels(min(args.runs, 3), objects, scratch)
         if "peer" in only:
             rows += bench_peer(args.runs, args.cold_runs, env, scratch)
+        if "layouts" in only:
+            rows += bench_layouts(min(args.runs, 5), scratch)
     machine = f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, Linux {platform.release()}"
     tools = doctor["toolchain"]
     print(f"machine: {machine}; rustc {tools['rustc_version']} (LLVM {tools['llvm_version']})")

@@ -95,6 +95,7 @@ class ObjectToCheck:
     btf_origin: str  # why: `btf = false (buildbpf.toml:4 crates.x-ebpf.btf)`, aya-build, ...
     kernels: tuple[str, ...] = ()  # `kernels` and `min_kernel` of its crate's settings
     sections_name_programs: bool = False  # aya-bpf's macros: no attach target in section names
+    strict_layout: bool = False  # `layout = "strict"`: a kernel struct laid out otherwise fails
 
 
 def btf_expected(effective: settings.Effective, *, aya_build: bool = False) -> tuple[bool, str]:
@@ -115,7 +116,7 @@ def published_objects(
     """This workspace's verified objects (not every object in a shared target dir), each with
     the BTF its crate's settings ask for, and the directory they are published under; needs
     cargo, not bpf-linker."""
-    from buildbpf.build.precedence import effective, pin_from
+    from buildbpf.build.precedence import effective, pin_from, workspace_value
     from buildbpf.cargo import metadata
     from buildbpf.cargo.workspace import from_metadata
     from buildbpf.toolchain.rust import resolve_rust
@@ -126,6 +127,7 @@ def published_objects(
     config = settings.load_config(Path(data["workspace_root"]), data.get("metadata"))
     workspace = from_metadata(data, config, metadata.outside_metadata(rust, data))
     aya_built = {c.name for c in workspace.built_by_aya_build()}
+    strict = workspace_value("layout", config, environ).value == "strict"
     found = []
     for crate in workspace.ebpf_roots():
         settings_of = effective(crate.name, config, environ)
@@ -142,9 +144,10 @@ def published_objects(
                     as_built = bool(entry.get("btf"))
                     found.append(ObjectToCheck(path, crate.name, as_built, f"btf = {str(as_built).lower()} "
                                                f"(as it was built, {BUILT_RECORD})", kernels,
-                                               crate.old_macros))  # fmt: skip
+                                               crate.old_macros, strict))  # fmt: skip
                 else:
-                    found.append(ObjectToCheck(path, crate.name, btf, origin, kernels, crate.old_macros))
+                    found.append(ObjectToCheck(path, crate.name, btf, origin, kernels, crate.old_macros,
+                                               strict))  # fmt: skip
     return workspace.target_dir / "buildbpf", found
 
 

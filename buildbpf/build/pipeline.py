@@ -194,6 +194,7 @@ class CheckRequest:
     kernels: Sequence[str] = ()  # also verify on these kernels under QEMU (default: the settings')
     kernel_images: Sequence[Path] = ()  # ... and on these kernel images of the user's
     full_log: bool = False  # keep whole verifier logs from the kernels (the host's are whole)
+    strict_layout: bool = False  # a kernel struct laid out otherwise on a kernel fails the check
 
 
 @dataclass
@@ -215,6 +216,7 @@ def check(request: CheckRequest) -> CheckResult:
     # with; --btf/--no-btf overrides both
     inputs = [checker.CheckInput(p) for p in request.objects]
     kernels = list(request.kernels)
+    strict = request.strict_layout
     if not inputs:
         published, found = published_objects(request.cwd, request.environ)
         if not found:
@@ -226,6 +228,7 @@ def check(request: CheckRequest) -> CheckResult:
             for o in found
         ]
         kernels = kernels or list(dict.fromkeys(k for o in found for k in o.kernels))  # buildbpf.toml
+        strict = strict or any(o.strict_layout for o in found)
     asked = bool(kernels or request.kernel_images)
 
     def rust() -> RustToolchain:  # the verifier helpers build with the toolchain this cwd pins
@@ -237,9 +240,11 @@ def check(request: CheckRequest) -> CheckResult:
         load=request.load,
         extra_targets=request.extra_targets,
         rust=rust,  # resolved only after the privilege check: without it, --load is exit 7
+        strict_layout=strict,
     )
     result = CheckResult(checker.run(inputs, options))
     if asked:
         images, extra, full = request.kernel_images, request.extra_targets, request.full_log
         result.on_kernels = on_kernels(result.reports, kernels, images, extra, rust(), full_log=full)
+        result.on_kernels.strict_layout = strict
     return result

@@ -9,6 +9,7 @@ top-level key < `[defaults]` < `[crates.NAME]` < the variable < the flag. The to
 
 from __future__ import annotations
 
+import enum
 import math
 import os
 import shlex
@@ -167,6 +168,12 @@ def _kind(annotation: Any) -> Any:
 def parse_value(item: Setting, raw: str, origin: str) -> Any:
     """A setting's value from the text of a variable or option (`origin` names it, for errors)."""
     kind = _kind(item.info.annotation)
+    if kind not in _PARSERS and isinstance(kind, type) and issubclass(kind, enum.Enum):
+        choices = [c.value for c in kind]
+        if raw.strip() not in choices:
+            raise ConfigError(f"{origin}={raw!r} is not one of {', '.join(choices)}",
+                              fix=f"use one of {', '.join(choices)}")  # fmt: skip
+        return kind(raw.strip())
     if kind not in _PARSERS:
         raise TypeError(f"{item.name}: no parser for {kind!r}; add one to settings._PARSERS")
     return _PARSERS[kind](raw, origin)

@@ -45,6 +45,13 @@ class BpfTarget(enum.StrEnum):
         return f"{self.value}-unknown-none"
 
 
+class LayoutPolicy(enum.StrEnum):
+    """What `check` does with a kernel struct a kernel lays out otherwise than the bindings."""
+
+    WARN = "warn"
+    STRICT = "strict"
+
+
 class Cpu(enum.StrEnum):
     """BPF ISA version for bpf-linker `--cpu` (v4 needs kernel 6.6+ for signed division)."""
 
@@ -201,6 +208,12 @@ class ConfigFile(_Strict):
         description="Write each eBPF crate's `.cargo/config.toml` (plain `cargo build` and editors then "
         "work in that crate; kept out of `git status` through the repository's info/exclude). buildbpf "
         "passes every setting on cargo's command line either way.",
+        json_schema_extra=_sources(env=True),
+    )
+    layout: LayoutPolicy = Field(
+        LayoutPolicy.WARN,
+        description="What `check` does when a kernel lays out a struct the programs read through "
+        'bindings otherwise: "warn", or "strict" (a failure, exit 5; `check --strict-layout` too).',
         json_schema_extra=_sources(env=True),
     )
     defaults: CrateSettings = Field(

@@ -67,6 +67,14 @@ def check(
             "--kernel-image", help="A bzImage of your own to verify on (repeatable).", show_default=False
         ),
     ] = None,
+    strict_layout: Annotated[
+        bool,
+        typer.Option(
+            "--strict-layout",
+            help="A kernel struct the programs read at offsets a kernel lays out otherwise fails the "
+            "check (exit 5); default: a warning.",
+        ),
+    ] = False,
 ) -> None:
     """Inspect eBPF objects: programs, maps, license, BTF lint, undefined symbols, size, sha256.
 
@@ -74,6 +82,9 @@ def check(
     Aya's legacy maps work) and unloaded again; nothing stays in the kernel. Exit 5 when
     any object has a problem, 7 when the kernel cannot be asked (no privilege). With --kernel:
     a matrix of programs x kernels; exit 5 when a cell fails, 9 when a kernel gave no verdict.
+
+    Kernel structs the programs read through bindings (Rust eBPF has no CO-RE) are compared,
+    field by field, with this kernel's BTF and, with --kernel, with each kernel's.
     """
     from buildbpf.build import pipeline
     from buildbpf.cli.kernels import show
@@ -91,6 +102,7 @@ def check(
         kernels=tuple(kernel or ()),
         kernel_images=tuple(kernel_image or ()),
         full_log=full_log,
+        strict_layout=strict_layout,
     )
     result = pipeline.check(request)
     reports = result.reports

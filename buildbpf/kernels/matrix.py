@@ -87,10 +87,36 @@ class Row:
 
 
 @dataclass
+class LayoutCell:
+    """An object's kernel structs on one kernel: `same`, `differs`, or `unknown` (no BTF read)."""
+
+    status: str
+    differences: list[str] = field(default_factory=list)  # `task_struct.pid: byte 8 here, 2232 on …`
+    reason: str | None = None  # why `unknown`
+
+
+@dataclass
+class LayoutRow:
+    """The kernel structs one object reads at fixed offsets, kernel by kernel (no boot needed:
+    each kernel's BTF comes from its image)."""
+
+    object: str
+    types: list[str]
+    cells: dict[str, LayoutCell] = field(default_factory=dict)  # column request -> cell
+
+    @property
+    def matches(self) -> list[str]:
+        """The kernels whose layout is exactly the object's: where its bindings likely come from."""
+        return [request for request, cell in self.cells.items() if cell.status == "same"]
+
+
+@dataclass
 class Matrix:
     columns: list[Column] = field(default_factory=list)
     rows: list[Row] = field(default_factory=list)
     object_errors: list[dict[str, str]] = field(default_factory=list)  # object, kernel, error
+    layouts: list[LayoutRow] = field(default_factory=list)
+    strict_layout: bool = False  # a layout that differs fails the check (exit 5), not only warns
 
     def exit_code(self) -> int:
         """9 when a kernel gave no verdict (the check is incomplete), 5 when a cell fails or cannot
@@ -98,6 +124,8 @@ class Matrix:
         if any(c.error for c in self.columns):
             return EXIT_INFRA
         failed = any(c.status in ("fail", "cannot attach") for r in self.rows for c in r.cells.values())
+        if self.strict_layout:
+            failed = failed or any(c.status == "differs" for r in self.layouts for c in r.cells.values())
         return EXIT_FAIL if failed or self.object_errors else 0
 
     def as_json(self) -> dict[str, Any]:
@@ -232,6 +260,9 @@ def render(matrix: Matrix, full_log: bool = False) -> list[str]:
     for name, row in zip(names, matrix.rows, strict=True):
         cells = [_text(row.cells.get(c.request), c).ljust(w) for c, w in columns]
         out.append("  ".join([name.ljust(first), *cells]).rstrip())
+    for layout in matrix.layouts:
+        cells = [_layout_text(layout.cells.get(c.request)).ljust(w) for c, w in columns]
+        out.append("  ".join([f"{layout.object} layout".ljust(first), *cells]).rstrip())
     out.append("")
     for column in matrix.columns:
         if not column.booted:
@@ -250,4 +281,31 @@ def render(matrix: Matrix, full_log: bool = False) -> list[str]:
             out.append(f"{row.object} {row.program} on {request}: {cell.status}: {cell.reason or cell.error}")
             out += [f"    | {line}" for line in (cell.log_tail if full_log else cell.log_tail[-6:])]
     out += [f"{e['object']} on {e['kernel']}: object refused: {e['error']}" for e in matrix.object_errors]
+    out += _layout_lines(matrix)
+    return out
+
+
+def _layout_text(cell: LayoutCell | None) -> str:
+    if cell is None:
+        return "-"
+    if cell.status == "differs":
+        return f"differs ({len(cell.differences)})"
+    return cell.status
+
+
+def _layout_lines(matrix: Matrix) -> list[str]:
+    """Per object: the kernel structs it reads, every field that differs, where it matches."""
+    out = []
+    for layout in matrix.layouts:
+        out.append(f"{layout.object} reads kernel structs at fixed offsets (Rust eBPF has no CO-RE): "
+                   f"{', '.join(layout.types)}")  # fmt: skip
+        for request, cell in layout.cells.items():
+            if cell.status == "unknown":
+                out.append(f"  on {request}: not compared: {cell.reason}")
+            out += [f"  {difference}" for difference in cell.differences]
+        if layout.matches and len(layout.matches) < len(layout.cells):
+            out.append(f"  its layout is {', '.join(layout.matches)}'s exactly: the program reads the wrong "
+                       "bytes on the other kernels; regenerate the bindings for the oldest kernel you deploy "
+                       "to (`min_kernel`), or read those fields through helpers, tracepoints or fentry "
+                       "arguments")  # fmt: skip
     return out

@@ -14,6 +14,7 @@ from buildbpf.kernels import catalog, fetch, guest, matrix, qemu
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from buildbpf.objects.layouts import Layout
     from buildbpf.objects.report import ObjectReport
     from buildbpf.toolchain.rust import RustToolchain
 
@@ -35,17 +36,19 @@ def check(
     parallel: int = qemu.PARALLEL,
     sections: list[dict[str, str]] | None = None,
     full_log: bool = False,
+    layouts_of: Sequence[tuple[str, list[Layout]]] | None = None,
 ) -> matrix.Matrix:
     """Boot every requested kernel with every object; `objects`: (path, label, attach targets),
     `sections`: each object's FUNCTION -> section (its kprobe/tracepoint targets are looked up),
     `full_log`: keep whole verifier logs."""
     qemu.qemu_binary()
     kernels = [fetch.resolve(r) for r in requests]
+    layout_rows = compare_layouts(layouts_of or [], requests, kernels)
     usable, why = qemu.kvm_usable()
     accel = "kvm" if usable else "tcg"
     print(f"buildbpf: booting {len(kernels)} kernel(s) under QEMU ({accel}"
           f"{'' if usable else f': {why}'}), {parallel} at a time", file=sys.stderr, flush=True)  # fmt: skip
-    result = matrix.Matrix()
+    result = matrix.Matrix(layouts=layout_rows)
     with tempfile.TemporaryDirectory(prefix="buildbpf-kernels-") as tmp:
         work = Path(tmp)
         initrd = work / "initrd.cpio"
@@ -67,6 +70,38 @@ def check(
     return result
 
 
+def compare_layouts(
+    layouts_of: Sequence[tuple[str, list[Layout]]], requests: Sequence[str], kernels: Sequence[fetch.Kernel]
+) -> list[matrix.LayoutRow]:
+    """Each object's kernel structs against each kernel's BTF, read from its image (no boot);
+    an object none of whose structs any kernel has gets no row."""
+    from buildbpf.kernels import image_btf
+    from buildbpf.objects import layouts
+
+    if not layouts_of:
+        return []
+    btfs: list[layouts.KernelBtf | str] = []
+    for kernel in kernels:
+        try:
+            btfs.append(layouts.read_kernel_btf(image_btf.btf_of(kernel.vmlinuz, kernel.sha256)))
+        except (OSError, ValueError) as exc:
+            btfs.append(str(exc))
+    rows = []
+    for label, found in layouts_of:
+        row = matrix.LayoutRow(label, [])
+        for request, btf in zip(requests, btfs, strict=True):
+            if isinstance(btf, str):
+                row.cells[request] = matrix.LayoutCell("unknown", reason=btf)
+                continue
+            verdicts = layouts.verdicts(found, btf)
+            row.types = sorted({*row.types, *(v.name for v in verdicts)})
+            differences = [d.describe(v.name, request) for v in verdicts for d in v.differences]
+            row.cells[request] = matrix.LayoutCell("differs" if differences else "same", differences)
+        if row.types:
+            rows.append(row)
+    return rows
+
+
 def listing(base: Path | None = None) -> list[str]:
     """`buildbpf kernels`: the table, and what is in the cache."""
     lines = ["kernel  suite               note"]
@@ -83,6 +118,23 @@ def listing(base: Path | None = None) -> list[str]:
             f"  {kernel.series:<6} {kernel.name:<16} {where}  vmlinuz sha256 {kernel.sha256[:16]}..."
         )
     return lines
+
+
+def _object_layouts(
+    reports: Sequence[ObjectReport], labels: dict[str, str]
+) -> list[tuple[str, list[Layout]]]:
+    """The structs in each object's DWARF that could be kernel structs (see `objects.layouts`)."""
+    from buildbpf.objects import layouts
+
+    found = []
+    for report in reports:
+        try:
+            structs = layouts.object_layouts(Path(report.path))
+        except ValueError:
+            continue  # `check` notes it on the object's report
+        if structs:
+            found.append((labels[report.path], structs))
+    return found
 
 
 def requests(kernels: Sequence[str], images: Sequence[Path]) -> list[str]:
@@ -124,7 +176,8 @@ def on_reports(
     if objects:
         helper = guest.static_helper(rust)
         timeout = timeout or qemu.DEFAULT_TIMEOUT
-        result = check(objects, wanted, helper, timeout=timeout, sections=all_sections, full_log=full_log)
+        result = check(objects, wanted, helper, timeout=timeout, sections=all_sections, full_log=full_log,
+                       layouts_of=_object_layouts(usable, labels))  # fmt: skip
     if foreign and not result.columns:
         result.columns = [matrix.Column(request, request, booted=False) for request in wanted]
     for report in (r for r in usable if r.path in foreign):

@@ -40,6 +40,7 @@ class CheckOptions:
     btf_required: bool | None = None  # `--btf/--no-btf`: overrides each input's own
     attach_targets: bool = True  # check attach targets against this kernel
     layouts: bool = True  # compare the kernel structs the code reads with this kernel's BTF
+    strict_layout: bool = False  # ... and a field that differs is a problem (exit 5), not a warning
     load: bool = False  # load every program into this kernel's verifier (needs privilege)
     extra_targets: Mapping[str, str] = field(default_factory=dict)  # FUNCTION -> TARGET, with load
     # builds the verifier helper, asked for only once privilege is known (a callable resolves it
@@ -69,13 +70,15 @@ def run(objects: Sequence[CheckInput | Path], options: CheckOptions | None = Non
             add_attach_targets(report)
             add_mechanisms(report, verdicts)
     if options.layouts and any(r.programs for r in reports):
-        add_layouts(reports)
+        add_layouts(reports, strict=options.strict_layout)
     if options.load:
         load_reports(reports, options.extra_targets, options.rust)
     return reports
 
 
-def add_layouts(reports: Sequence[ObjectReport], btf_path: Path = Path("/sys/kernel/btf/vmlinux")) -> None:
+def add_layouts(
+    reports: Sequence[ObjectReport], btf_path: Path = Path("/sys/kernel/btf/vmlinux"), *, strict: bool = False
+) -> None:
     """For each object, the kernel structs its code was compiled against (from its DWARF), and
     whether this kernel lays them out alike: a field at another offset is read wrong here."""
     import platform
@@ -108,8 +111,9 @@ def add_layouts(reports: Sequence[ObjectReport], btf_path: Path = Path("/sys/ker
                                         "same": verdict.same, "differences": described})  # fmt: skip
             for difference, text in zip(verdict.differences, described, strict=True):
                 fix = layouts.advice(verdict.name, difference)
-                report.warn(f"kernel struct layout: {text}: the program reads other bytes than it means "
-                            f"on this kernel (Rust eBPF has no CO-RE); {fix}")  # fmt: skip
+                judge = report.problem if strict else report.warn
+                judge(f"kernel struct layout: {text}: the program reads other bytes than it means on this "
+                      f"kernel (Rust eBPF has no CO-RE); {fix}")  # fmt: skip
 
 
 def parse_attach_targets(items: Sequence[str]) -> dict[str, str]:

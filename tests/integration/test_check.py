@@ -438,12 +438,15 @@ def test_sigkill_during_check_load_leaves_nothing(real_object: bytes, tmp_path: 
         assert kernel_objects() == before
 
 
-def _bpftool_offsets(type_name: str, fields: list[str]) -> dict[str, int]:
-    """Byte offsets of fields of a struct in this kernel's BTF, as bpftool reads them."""
-    bpftool = shutil.which("bpftool") or ("/usr/sbin/bpftool" if Path("/usr/sbin/bpftool").exists() else None)
-    if bpftool is None or not Path("/sys/kernel/btf/vmlinux").exists():
-        skip_or_fail("needs bpftool and this kernel's BTF (/sys/kernel/btf/vmlinux)")
-    dump = subprocess.run([str(bpftool), "btf", "dump", "file", "/sys/kernel/btf/vmlinux"],
+OURS = {"tasks": 2192, "pid": 2416, "tgid": 2420}  # layout-ebpf's task_struct: Debian 6.1's
+
+
+def _bpftool_offsets(btf: Path, type_name: str, fields: list[str]) -> dict[str, int]:
+    """Byte offsets of fields of a struct in a BTF file, as bpftool reads them."""
+    bpftool = shutil.which("bpftool") or shutil.which("bpftool", path="/usr/sbin")
+    if bpftool is None or not btf.exists():
+        skip_or_fail(f"needs bpftool and the BTF {btf}")
+    dump = subprocess.run([str(bpftool), "btf", "dump", "file", str(btf)],
                           capture_output=True, text=True, check=True).stdout  # fmt: skip
     found: dict[str, int] = {}
     inside = False
@@ -458,27 +461,54 @@ def _bpftool_offsets(type_name: str, fields: list[str]) -> dict[str, int]:
     return found
 
 
-def test_kernel_struct_layouts_against_this_kernel(  # type: ignore[no-untyped-def]
-    toolchain: Toolchain, fixture_crate, tmp_path: Path
-) -> None:
-    """A kprobe reading task_struct through bindings with offsets no kernel has, and list_head
-    with the kernel's own: check names each field that differs with the kernel's offset (read
-    here independently, by bpftool), and calls list_head the same."""
-    crate = fixture_crate("layout-ebpf")
-    _, [obj] = cargo_build_ebpf(toolchain, crate, target_dir=tmp_path / "target")
-    kernel = _bpftool_offsets("task_struct", ["pid", "tgid", "tasks"])
-    done = buildbpf("check", str(obj), "--json")
+def _expected(kernel: dict[str, int], where: str) -> list[str]:
+    return [f"task_struct.{name}: byte {OURS[name]} here, {kernel[name]} {where}"
+            for name in OURS if kernel[name] != OURS[name]]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def layout_object(toolchain: Toolchain, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    crate = tmp_path_factory.mktemp("layout") / "layout-ebpf"
+    shutil.copytree(FIXTURES / "layout-ebpf", crate)
+    _, [obj] = cargo_build_ebpf(toolchain, crate, target_dir=crate.parent / "target")
+    return obj
+
+
+def test_kernel_struct_layouts_against_this_kernel(layout_object: Path) -> None:
+    """task_struct bindings of Debian 6.1's layout and list_head: check compares each field
+    with this kernel's BTF, whose offsets bpftool reads here independently."""
+    kernel = _bpftool_offsets(Path("/sys/kernel/btf/vmlinux"), "task_struct", list(OURS))
+    done = buildbpf("check", str(layout_object), "--json")
     assert done.returncode == 0, done.stderr  # a warning by default
     [report] = json.loads(done.stdout)
     by_type = {t["type"]: t for t in report["kernel_types"]}
     assert set(by_type) == {"task_struct", "list_head"}
     assert by_type["list_head"]["same"] and by_type["list_head"]["fields"] == 2
-    here = f"on this kernel ({os.uname().release})"
-    assert by_type["task_struct"]["differences"] == [
-        f"task_struct.pid: byte 8 here, {kernel['pid']} {here}",
-        f"task_struct.tgid: byte 12 here, {kernel['tgid']} {here}",
-        f"task_struct.tasks: byte 16 here, {kernel['tasks']} {here}",
-    ]
-    assert any("bpf_get_current_pid_tgid" in w for w in report["warnings"])
-    text = buildbpf("check", str(obj)).stdout
-    assert "against this kernel: list_head (same), task_struct (differs)" in text
+    expected = _expected(kernel, f"on this kernel ({os.uname().release})")
+    assert by_type["task_struct"]["differences"] == expected
+    if expected:
+        moved = kernel["pid"] != OURS["pid"]
+        assert any("bpf_get_current_pid_tgid" in w for w in report["warnings"]) == moved
+        text = buildbpf("check", str(layout_object)).stdout
+        assert "against this kernel: list_head (same), task_struct (differs)" in text
+        strict = buildbpf("check", str(layout_object), "--strict-layout")
+        assert strict.returncode == 5 and "problem: kernel struct layout: task_struct." in strict.stdout
+
+
+def test_kernel_struct_layouts_on_debian_kernels(layout_object: Path, toolchain: Toolchain) -> None:
+    """The matrix's layout row: `same` on 6.1 (where the bindings come from), the fields that
+    moved on 5.10 with 5.10's offsets (read by bpftool from the BTF in its image); a warning
+    (exit 0), exit 5 with --strict-layout."""
+    from buildbpf.kernels import fetch, image_btf
+
+    done = buildbpf("check", str(layout_object), "--kernel", "5.10,6.1", "--json", "--strict-layout")
+    assert done.returncode == 5, done.stderr[-3000:]  # without --strict-layout: 0, a warning
+    [row] = json.loads(done.stdout)["kernels"]["layouts"]
+    assert row["types"] == ["list_head", "task_struct"]
+    assert row["cells"]["6.1"] == {"status": "same", "differences": [], "reason": None}
+    old = fetch.resolve("5.10")
+    btf = layout_object.parent / "btf-5.10"
+    btf.write_bytes(image_btf.btf_of(old.vmlinuz, old.sha256))
+    kernel = _bpftool_offsets(btf, "task_struct", list(OURS))
+    assert row["cells"]["5.10"]["status"] == "differs"
+    assert row["cells"]["5.10"]["differences"] == _expected(kernel, "on 5.10") != []

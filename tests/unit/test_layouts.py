@@ -138,3 +138,21 @@ def test_bad_btf_is_an_error_not_a_crash() -> None:
         layouts.read_kernel_btf(b"\x00" * 40)
     with pytest.raises(ValueError, match="shorter"):
         layouts.read_kernel_btf(b"\x9f\xeb")
+
+
+def test_the_matrix_layout_row_warns_or_fails_and_says_where_the_layout_comes_from() -> None:
+    from buildbpf.kernels import matrix
+
+    differs = matrix.LayoutCell("differs", ["task_struct.pid: byte 2416 here, 2232 on 5.10"])
+    row = matrix.LayoutRow("probe", ["task_struct"], {"5.10": differs, "6.1": matrix.LayoutCell("same")})
+    table = matrix.Matrix(columns=[matrix.Column("5.10", "5.10.0-46"), matrix.Column("6.1", "6.1.0-57")],
+                          layouts=[row])  # fmt: skip
+    assert table.exit_code() == 0  # a warning by default
+    lines = matrix.render(table)
+    assert lines[1].split() == ["probe", "layout", "differs", "(1)", "same"]
+    assert "  task_struct.pid: byte 2416 here, 2232 on 5.10" in lines
+    assert any(line.startswith("  its layout is 6.1's exactly") for line in lines)
+    table.strict_layout = True
+    assert table.exit_code() == 5
+    table.layouts = [matrix.LayoutRow("probe", ["task_struct"], {"5.10": matrix.LayoutCell("same")})]
+    assert table.exit_code() == 0

@@ -44,7 +44,7 @@ def samples(item: Setting) -> list[Any]:
         return ["from-file", "from-env", "from-cli"]
     if typing.get_origin(kind) is typing.Literal:
         choices = [c for c in typing.get_args(kind) if c != default]
-        return [choices[0], choices[1], choices[2]]
+        return [choices[n % len(choices)] for n in range(3)]  # the source tells the layers apart
     if isinstance(kind, type) and issubclass(kind, enum.Enum):
         choices = [c.value for c in kind if c != default]
         return [choices[0], choices[-1], choices[0]]
