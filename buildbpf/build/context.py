@@ -33,6 +33,8 @@ class Context:
     ambiguous: frozenset[str] = frozenset()  # member names a locked dependency has too
     # eBPF crates pinned to another toolchain than the workspace's ([crates.NAME] toolchain)
     crate_toolchains: Mapping[str, Toolchain] = field(default_factory=dict)
+    # what `buildbpf run` starts the binary with: read here, so a bad value stops before building
+    runner: settings.Value = field(default_factory=lambda: settings.Value(None, settings.Source.DEFAULT, ""))
 
 
 def load(cwd: Path, overrides: settings.Overrides, environ: Mapping[str, str]) -> Context:
@@ -55,12 +57,13 @@ def load(cwd: Path, overrides: settings.Overrides, environ: Mapping[str, str]) -
     roots = tuple(dict.fromkeys(Path(d["workspace_root"]) for d in [data, *outside]))
     urls = tuple(gitdeps.git_sources([data, *outside]))
     timeout = precedence.cargo_timeout(config, environ).value
+    runner = precedence.workspace_value("runner", config, environ)
     ambiguous = metadata.locked_duplicates(roots) & {c.name for c in workspace.crates}
     ebpf = [c.name for c in workspace.ebpf_roots()]
     pins = precedence.toolchain_pins(config, cwd, environ, overrides, ebpf).crates
     per_crate = crate_toolchains(workspace, pins, (linker, origin))
     return Context(workspace, config, effective, toolchain, urls, roots, timeout, frozenset(ambiguous),
-                   per_crate)  # fmt: skip
+                   per_crate, runner)  # fmt: skip
 
 
 def crate_toolchains(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 from buildbpf.toolchain import Toolchain
@@ -21,3 +23,18 @@ def test_a_broken_root_manifest_shows_cargos_whole_error(toolchain: Toolchain, t
     done = buildbpf("config", "--json", cwd=tmp_path, timeout=300)
     error = json.loads(done.stdout)["error"]
     assert error["exit_code"] == 2 and "--> Cargo.toml:3:11" in error["message"]
+
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "xdp-counter"
+
+
+def test_a_runner_no_shell_can_split_stops_run_before_building(toolchain: Toolchain, tmp_path: Path) -> None:
+    """Issue #20 item 8: `BUILDBPF_RUNNER='sudo "'` was a ValueError traceback after a full build."""
+    project = tmp_path / "xdp-counter"
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("target"))
+    env = dict(os.environ, BUILDBPF_RUNNER='sudo "', BUILDBPF_NO_REPLAY="1")
+    done = buildbpf("run", "--release", cwd=project, env=env, timeout=300)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "BUILDBPF_RUNNER='sudo \"' cannot be split into words" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "+ cargo build" not in done.stderr and not (project / "target").exists()  # nothing was built

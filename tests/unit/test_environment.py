@@ -9,8 +9,8 @@ import pytest
 
 from buildbpf.build import replay
 from buildbpf.build.environment import env_flag, unknown_variables
-from buildbpf.build.precedence import parse_cli_targets
-from buildbpf.build.settings import BpfTarget
+from buildbpf.build.precedence import parse_cli_targets, workspace_value
+from buildbpf.build.settings import BpfTarget, ConfigFile, LoadedConfig
 from buildbpf.cli.app import run_cli
 from buildbpf.errors import ConfigError
 
@@ -72,3 +72,28 @@ def test_targets_that_name_no_target_are_refused(raw: str) -> None:
 def test_a_target_named_twice_is_built_once() -> None:
     assert parse_cli_targets("bpfel, bpfel-unknown-none") == [BpfTarget.BPFEL]
     assert parse_cli_targets(" all ") == [BpfTarget.BPFEL, BpfTarget.BPFEB]
+
+
+# --- issue #20 item 8: a runner a shell could not split, read before building ------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        ('sudo "', "no closing quotation"),
+        ("sudo '-E", "no closing quotation"),
+        ("sudo \\", "no escaped character"),
+        ('sudo "" -E', "an empty word"),
+        ("''", "an empty word"),
+    ],
+)
+def test_a_runner_a_shell_cannot_split_is_a_config_error(raw: str, why: str) -> None:
+    """`BUILDBPF_RUNNER='sudo "'` used to be a ValueError traceback, after a full build."""
+    with pytest.raises(ConfigError, match=f"^BUILDBPF_RUNNER=.* {why}") as caught:
+        workspace_value("runner", LoadedConfig(None, ConfigFile()), {"BUILDBPF_RUNNER": raw})
+    assert caught.value.exit_code == 2 and caught.value.fix and "BUILDBPF_RUNNER" in caught.value.fix
+
+
+def test_a_runner_is_split_as_a_shell_would() -> None:
+    value = workspace_value("runner", LoadedConfig(None, ConfigFile()), {"BUILDBPF_RUNNER": "sudo -E 'a b'"})
+    assert value.value == ["sudo", "-E", "a b"] and value.origin == "BUILDBPF_RUNNER"
