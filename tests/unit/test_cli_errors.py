@@ -216,3 +216,35 @@ def test_init_under_a_regular_file_or_into_a_read_only_dir(
     err = capsys.readouterr().err
     assert f"{read_only}/probe: Read-only file system (EROFS)" in err
     assert "Traceback" not in err
+
+
+# --- issue #20: a probe cache edited or corrupted by hand is probed again, never a traceback ----
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        '{"no bars in this key": {}}',  # was an IndexError when stale entries were dropped
+        '{"KEY": {"stdout": 5}}',  # an answer that is not text
+        '{"KEY": ["stdout"]}',
+        '{"KEY": {"version": "1.2", "llvm": "x.y.z"}}',  # was a ValueError reading the version
+    ],
+)
+def test_a_corrupted_probe_cache_is_probed_again(
+    tmp_path: Path, entry: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from buildbpf.toolchain.linker import inspect_linker
+    from buildbpf.toolchain.probe_cache import cached_probe
+
+    tool = tmp_path / "bpf-linker"
+    tool.write_text("")
+    stat = tool.stat()
+    key = f"bpf-linker|{tool}|{stat.st_mtime_ns}|{stat.st_size}"
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "probes.json").write_text(entry.replace("KEY", key))
+    monkeypatch.setenv("BUILDBPF_CACHE_DIR", str(tmp_path / "cache"))
+    answer = {"version": "0.13.0", "llvm": "22.1.8"}
+    if "version" in entry:  # a well-formed entry of strings is trusted: what it says is read safely
+        assert inspect_linker(tool, "PATH").version is None
+        return
+    assert cached_probe(tool, "bpf-linker", lambda: answer) == answer
