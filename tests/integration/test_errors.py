@@ -38,3 +38,28 @@ def test_a_runner_no_shell_can_split_stops_run_before_building(toolchain: Toolch
     assert "BUILDBPF_RUNNER='sudo \"' cannot be split into words" in done.stderr
     assert "Traceback" not in done.stderr
     assert "+ cargo build" not in done.stderr and not (project / "target").exists()  # nothing was built
+
+
+def test_a_named_rustc_or_cargo_that_fails_says_which_and_how(toolchain: Toolchain, tmp_path: Path) -> None:
+    """Issue #20 item 13: `BUILDBPF_RUSTC=/bin/false` said `/usr/bin/false -vV failed: `."""
+    fake = tmp_path / "tc"
+    (fake / "lib/rustlib/src/rust/library").mkdir(parents=True)
+    (fake / "lib/rustlib/src/rust/library/Cargo.lock").write_text("")
+    (fake / "bin").mkdir()
+    for name in ("rustc", "cargo"):
+        shutil.copy(shutil.which("false") or "/bin/false", fake / "bin" / name)
+    project = tmp_path / "xdp-counter"
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("target"))
+    env = dict(os.environ, BUILDBPF_NO_REPLAY="1", BUILDBPF_CACHE_DIR=str(tmp_path / "cache"))
+    done = buildbpf("build", cwd=project, env=dict(env, BUILDBPF_RUSTC=str(fake / "bin/rustc")), timeout=300)
+    assert done.returncode == 3, done.stderr
+    assert f"BUILDBPF_RUSTC={fake}/bin/rustc: `{fake}/bin/rustc -vV` exited with status 1 and printed nothing" \
+        in done.stderr
+    assert "fix: point BUILDBPF_RUSTC at a toolchain's rustc" in done.stderr
+    # a real rustc beside a cargo that fails silently
+    (fake / "bin/rustc").unlink()
+    (fake / "bin/rustc").symlink_to(toolchain.rust.rustc)
+    done = buildbpf("build", cwd=project, env=dict(env, BUILDBPF_CARGO=str(fake / "bin/cargo")), timeout=300)
+    assert done.returncode == 3, done.stderr
+    assert f"`{fake}/bin/cargo metadata` exited with status 1 and printed nothing" in done.stderr
+    assert "fix: point BUILDBPF_CARGO at a toolchain's cargo, or unset it" in done.stderr

@@ -248,3 +248,66 @@ def test_a_corrupted_probe_cache_is_probed_again(
         assert inspect_linker(tool, "PATH").version is None
         return
     assert cached_probe(tool, "bpf-linker", lambda: answer) == answer
+
+
+# --- issue #20 item 13: a named tool that fails says which variable, how, and the fix -------------
+
+
+def fake_sysroot(root: Path) -> Path:
+    """A toolchain directory with rust-src, whose rustc and cargo are executable files."""
+    (root / "lib/rustlib/src/rust/library").mkdir(parents=True)
+    (root / "lib/rustlib/src/rust/library/Cargo.lock").write_text("")
+    (root / "bin").mkdir()
+    for tool in ("rustc", "cargo"):
+        (root / "bin" / tool).write_text("#!/bin/sh\n")
+        (root / "bin" / tool).chmod(0o755)
+    return root / "bin" / "rustc"
+
+
+@pytest.mark.parametrize(
+    ("status", "stdout", "stderr", "said"),
+    [
+        (1, "", "", "exited with status 1 and printed nothing"),
+        (2, "", "error: bad\n", "exited with status 2: error: bad"),
+        (0, "hello\n", "", "printed no `release:` line"),
+    ],
+)
+def test_a_named_rustc_that_fails_names_the_variable_and_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, status: int, stdout: str, stderr: str, said: str
+) -> None:
+    """`BUILDBPF_RUSTC=/bin/false` used to say `/usr/bin/false -vV failed: ` and nothing more."""
+    from buildbpf._process import Command, Completed
+    from buildbpf.errors import NamedToolError
+    from buildbpf.toolchain import rust
+
+    rustc = fake_sysroot(tmp_path / "tc")
+    monkeypatch.setenv("BUILDBPF_RUSTC", str(rustc))
+    monkeypatch.setattr(rust, "probe", lambda argv, **_: Completed(Command(tuple(map(str, argv))), status,
+                                                                   stdout, stderr))  # fmt: skip
+    with pytest.raises(NamedToolError) as caught:
+        rust.resolve_rust()
+    assert caught.value.message.startswith(f"BUILDBPF_RUSTC={rustc}: ")
+    assert said in caught.value.message
+    assert caught.value.fix is not None and caught.value.fix.startswith("point BUILDBPF_RUSTC at")
+
+
+@pytest.mark.parametrize(("status", "stdout"), [(1, ""), (0, ""), (0, "not json"), (0, "[]")])
+def test_a_cargo_that_says_nothing_or_no_json_is_a_toolchain_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, status: int, stdout: str
+) -> None:
+    """`BUILDBPF_CARGO=/bin/false` used to be `cargo metadata failed in DIR:` (exit 2, no reason)."""
+    from buildbpf._process import Command, Completed
+    from buildbpf.cargo import metadata
+    from buildbpf.errors import ToolchainError
+
+    def cargo(argv: list[object], **_: object) -> Completed:
+        return Completed(Command(tuple(map(str, argv))), status, stdout, "")
+
+    monkeypatch.setattr(metadata, "run", cargo)
+    source = "BUILDBPF_CARGO /bin/false (with the rustc beside it)"
+    rust = type("Rust", (), {"cargo": Path("/bin/false"), "source": source, "cargo_env": lambda self: {}})()
+    with pytest.raises(ToolchainError) as caught:
+        metadata.cargo_metadata(rust, tmp_path)  # type: ignore[arg-type]
+    assert caught.value.exit_code == 3
+    assert caught.value.message.startswith("`/bin/false metadata`") and source in caught.value.message
+    assert caught.value.fix == "point BUILDBPF_CARGO at a toolchain's cargo, or unset it"
