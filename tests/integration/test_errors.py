@@ -53,8 +53,8 @@ def test_a_named_rustc_or_cargo_that_fails_says_which_and_how(toolchain: Toolcha
     env = dict(os.environ, BUILDBPF_NO_REPLAY="1", BUILDBPF_CACHE_DIR=str(tmp_path / "cache"))
     done = buildbpf("build", cwd=project, env=dict(env, BUILDBPF_RUSTC=str(fake / "bin/rustc")), timeout=300)
     assert done.returncode == 3, done.stderr
-    assert f"BUILDBPF_RUSTC={fake}/bin/rustc: `{fake}/bin/rustc -vV` exited with status 1 and printed nothing" \
-        in done.stderr
+    rustc = fake / "bin" / "rustc"
+    assert f"BUILDBPF_RUSTC={rustc}: `{rustc} -vV` exited with status 1 and printed nothing" in done.stderr
     assert "fix: point BUILDBPF_RUSTC at a toolchain's rustc" in done.stderr
     # a real rustc beside a cargo that fails silently
     (fake / "bin/rustc").unlink()
