@@ -180,25 +180,29 @@ def write_atomic(path: Path, content: str | bytes) -> None:
     except OSError:
         mode = 0o644
     data = content.encode() if isinstance(content, str) else content
-    operation, subject = "create a temporary file in", target.parent
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    except OSError as exc:
-        raise FileSystemError.from_os(exc, operation, subject) from None
+    except OSError as exc:  # a read-only or unwritable directory: say which file was being written
+        raise _cannot_write(target, exc, f"cannot create a file in {target.parent}: ") from None
     try:
-        operation, subject = "write", target  # the temp file is gone when the error is read
         with os.fdopen(fd, "wb") as stream:
             stream.write(data)
-        operation = "set the mode of a new"
         Path(tmp).chmod(mode)
-        operation = "rename a temporary file over"
         Path(tmp).replace(target)
-    except OSError as exc:
+    except OSError as exc:  # a full disk, or an immutable target (chattr +i) refusing the rename
         Path(tmp).unlink(missing_ok=True)
-        raise FileSystemError.from_os(exc, operation, subject) from None
+        raise _cannot_write(target, exc) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _cannot_write(target: Path, exc: OSError, how: str = "") -> FileSystemError:
+    """`cannot write <target>: <how><strerror> (<ERRNO>)`: the file the user knows, never the
+    temporary one beside it, nor the rename's two names."""
+    plain = FileSystemError.from_os(OSError(exc.errno, exc.strerror), "write", target)
+    prefix = f"cannot write {target}: "
+    return FileSystemError(prefix + how + plain.message.removeprefix(prefix), fix=plain.fix)
 
 
 def write_optional(path: Path, content: str | bytes, what: str) -> bool:
