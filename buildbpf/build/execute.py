@@ -95,9 +95,13 @@ def write_configs(steps: tuple[ConfigStep, ...], *, dry_run: bool) -> list[confi
             # buildbpf needs is on its command line anyway
             log.info("%s is tracked by git: left as it is (buildbpf passes its settings to cargo)", path)
             continue
-        outcome = config_file.apply(step.directory, step.keys, dry_run=dry_run)
+        outcome = config_file.apply(step.directory, step.keys, dry_run=dry_run, optional=True)
         outcomes.append(outcome)
-        if outcome.status is not config_file.ConfigStatus.UNCHANGED and not dry_run:
+        if outcome.status is config_file.ConfigStatus.NOT_WRITTEN:
+            # a read-only checkout builds all the same (PITFALLS #28): a note, as for a tracked file
+            log.info("%s is not written, which is fine: buildbpf passes its settings to cargo on its "
+                     "command line (%s)", outcome.path, outcome.why_not_written)  # fmt: skip
+        elif outcome.status is not config_file.ConfigStatus.UNCHANGED and not dry_run:
             log.info("%sd %s", outcome.status, outcome.path)
         for kept in outcome.kept_user_values:
             # not a problem (the command line wins), and aya-template's own config has one

@@ -6,9 +6,12 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
+from buildbpf import _process
 from buildbpf.toolchain import Toolchain
 from tests.integration.conftest import buildbpf
+from tests.support import remount_read_only, tmpfs
 
 
 def test_a_broken_root_manifest_shows_cargos_whole_error(toolchain: Toolchain, tmp_path: Path) -> None:
@@ -63,3 +66,25 @@ def test_a_named_rustc_or_cargo_that_fails_says_which_and_how(toolchain: Toolcha
     assert done.returncode == 3, done.stderr
     assert f"`{fake}/bin/cargo metadata` exited with status 1 and printed nothing" in done.stderr
     assert "fix: point BUILDBPF_CARGO at a toolchain's cargo, or unset it" in done.stderr
+
+
+def test_a_read_only_checkout_builds_without_its_optional_cargo_config(
+    toolchain: Toolchain, fixture_crate: Any, shared_target: Path
+) -> None:
+    """Issue #20 item 10: an eBPF crate without `.cargo/config.toml` in a read-only tree failed
+    with exit 8, though every setting is on cargo's command line."""
+    crate = fixture_crate("minimal-ebpf")
+    (crate / "buildbpf.toml").write_text('[crates.minimal-ebpf]\nrole = "ebpf"\n')
+    lockfile = [toolchain.rust.cargo, "generate-lockfile", "--offline"]  # cargo cannot write one there
+    _process.run(lockfile, cwd=crate, echo=False, stream=False)
+    read_only = crate.parent / "ro"
+    env = dict(os.environ, CARGO_TARGET_DIR=str(shared_target), BUILDBPF_NO_REPLAY="1")
+    with tmpfs(read_only, size="1m"):
+        shutil.copytree(crate, read_only / "crate")
+        remount_read_only(read_only)
+        done = buildbpf("build", cwd=read_only / "crate", env=env, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    config = read_only / "crate" / ".cargo" / "config.toml"
+    assert f"{config} is not written, which is fine: buildbpf passes its settings to cargo" in done.stderr
+    assert "Read-only file system (EROFS)" in done.stderr
+    assert "verified minimal-ebpf (bpfel)" in done.stdout

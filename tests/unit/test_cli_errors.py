@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 from collections.abc import Iterator
@@ -159,6 +160,25 @@ def test_a_read_only_cargo_dir_is_a_file_system_error(tmp_path: Path) -> None:
             "Read-only file system (EROFS)"
         )
         assert e.value.fix is not None and "read-only" in e.value.fix
+
+
+def test_a_build_notes_an_unwritable_cargo_config_and_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue #20 item 10: the file is optional (every setting is on cargo's command line), so a
+    read-only checkout without it used to fail the build with exit 8 for nothing."""
+    from buildbpf.build import execute
+    from buildbpf.build.steps import ConfigStep
+
+    cargo_dir = tmp_path / ".cargo"
+    with tmpfs(cargo_dir):
+        remount_read_only(cargo_dir)
+        with caplog.at_level(logging.INFO, logger="buildbpf"):
+            step = ConfigStep("probe-ebpf", tmp_path, tuple(KEYS))
+            [outcome] = execute.write_configs((step,), dry_run=False)
+    assert outcome.status is config_file.ConfigStatus.NOT_WRITTEN  # not recorded for a replay
+    assert f"{cargo_dir}/config.toml is not written, which is fine" in caplog.text
+    assert "Read-only file system (EROFS)" in caplog.text
 
 
 def test_a_full_disk_while_writing_a_config_leaves_nothing(tmp_path: Path) -> None:
