@@ -10,12 +10,14 @@ build controls goes through `read_regular`; every write through `write_atomic`.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import shutil
 import stat
 import tempfile
 import tomllib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -215,6 +217,31 @@ def write_optional(path: Path, content: str | bytes, what: str) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def exclusive(path: Path, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold an exclusive `flock` on `path` (created if missing) for the `with` block; when another
+    process holds it, `on_wait()` says so once, then this waits. The kernel releases the lock when
+    its holder exits, however it exits, so a crashed holder never blocks anyone. A lock file
+    that cannot be created or opened is a FileSystemError naming it."""
+    import fcntl
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise FileSystemError.from_os(exc, "create the lock file", path) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 # --- stable places outside any checkout -----------------------------------------------
 
 _scratch: list[Path] = []  # the fallback cache of this process, removed when it exits
@@ -259,6 +286,11 @@ def scratch_cache(*parts: str, reason: str) -> Path:
 def managed_linker_root(llvm_major: int) -> Path:
     """The `cargo install --root` that `buildbpf setup` uses for a bpf-linker on LLVM N."""
     return data_home() / "bpf-linker" / f"llvm-{llvm_major}"
+
+
+def setup_lock() -> Path:
+    """The lock `buildbpf setup` holds while it installs: one setup at a time per data dir."""
+    return data_home() / "bpf-linker" / "setup.lock"
 
 
 def managed_linker(llvm_major: int) -> Path:
