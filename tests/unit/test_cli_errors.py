@@ -338,3 +338,24 @@ def test_a_cargo_that_says_nothing_or_no_json_is_a_toolchain_error(
     assert caught.value.exit_code == 3
     assert caught.value.message.startswith("`/bin/false metadata`") and source in caught.value.message
     assert caught.value.fix == "point BUILDBPF_CARGO at a toolchain's cargo, or unset it"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["build", "--target-dir", ""],
+        ["build", "--target-dir", " ", "--release"],
+        ["run", "--target-dir="],
+        ["clean", "--all", "--target-dir", ""],
+    ],
+    ids=" ".join,
+)
+def test_an_empty_target_dir_is_refused_before_anything_runs(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--target-dir "$UNSET"` was the current directory: `build` wrote into the sources, and
+    `clean --all` ran `cargo clean --target-dir <workspace root>`, which removed the sources."""
+    assert run_cli(argv) == 2
+    err = capsys.readouterr().err
+    assert "Invalid value for '--target-dir': an empty path names no directory" in err
+
