@@ -22,7 +22,7 @@ from typing import IO, Any
 
 from buildbpf import terminal
 from buildbpf._child import die_with_parent
-from buildbpf.errors import CargoError, Interrupted, ToolchainError
+from buildbpf.errors import CargoError, ConfigError, Interrupted, ToolchainError
 
 log = logging.getLogger("buildbpf")
 
@@ -116,6 +116,14 @@ def terminal_env(command: Command, *, stream: bool) -> dict[str, str]:
     return terminal.cargo_env(command.environment())
 
 
+def _nul_error(command: Command) -> ConfigError:
+    """A NUL character in an argument or variable: no program can be started with it."""
+    return ConfigError(
+        f"cannot run `{command.shell_line()}`: an argument or variable holds a NUL character",
+        fix="remove the \\u0000 from the setting it came from",
+    )
+
+
 def _spawn(command: Command, *, stream: bool, echo_stdout: bool, timeout: float | None) -> Completed:
     """Run `command`; the single point where a process is created (unit tests forbid it).
 
@@ -145,6 +153,8 @@ def _spawn(command: Command, *, stream: bool, echo_stdout: bool, timeout: float 
         raise ToolchainError(f"{command.argv[0]} was not found", fix="install it or put it on PATH") from exc
     except (FileNotFoundError, NotADirectoryError, PermissionError) as exc:
         raise ToolchainError(f"cannot run {command.argv[0]}: {exc}") from exc
+    except ValueError as exc:  # "embedded null byte": the readers of each input refuse one first
+        raise _nul_error(command) from exc
     out: list[bytes] = []
     err: list[bytes] = []
     pumps = [
@@ -251,6 +261,8 @@ def exec_replace(command: Command) -> None:
         os.chdir(command.cwd)
     try:
         os.execvpe(command.argv[0], list(command.argv), command.environment())
+    except ValueError as exc:
+        raise _nul_error(command) from exc
     except OSError as exc:
         raise ToolchainError(
             f"cannot run {command.argv[0]}: {exc.strerror}",

@@ -11,6 +11,7 @@ from pathlib import Path
 from buildbpf.build import precedence, settings
 from buildbpf.cargo import config_file, gitdeps, metadata
 from buildbpf.cargo.workspace import Workspace, from_metadata
+from buildbpf.errors import ConfigError
 from buildbpf.toolchain import Toolchain
 from buildbpf.toolchain.linker import resolve_linker
 from buildbpf.toolchain.pin import Pin
@@ -110,6 +111,9 @@ def userspace_triple(root: Path, environ: Mapping[str, str], host: str) -> str:
             value = value[0] if value else None
         if not isinstance(value, str) or not value or value.startswith("bpf"):
             return None  # a bpf target there is for the eBPF crates, not for userspace
+        if "\0" in value:  # it becomes an argument of cargo, which no NUL can be in
+            raise ConfigError(f"{origin} holds a NUL character (\\u0000): {value!r}",
+                              fix=f"remove the \\u0000 from {origin}")  # fmt: skip
         return Path(value).stem if value.endswith(".json") else value
 
     if triple := named(environ.get("CARGO_BUILD_TARGET"), "CARGO_BUILD_TARGET"):

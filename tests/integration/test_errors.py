@@ -8,7 +8,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from buildbpf import _process
+from buildbpf.errors import ConfigError
 from buildbpf.toolchain import Toolchain
 from tests.integration.conftest import buildbpf
 from tests.support import remount_read_only, tmpfs
@@ -88,3 +91,11 @@ def test_a_read_only_checkout_builds_without_its_optional_cargo_config(
     assert f"{config} is not written, which is fine: buildbpf passes its settings to cargo" in done.stderr
     assert "Read-only file system (EROFS)" in done.stderr
     assert "verified minimal-ebpf (bpfel)" in done.stdout
+
+
+def test_a_nul_in_an_argument_is_a_config_error_not_a_traceback(tmp_path: Path) -> None:
+    """The last line of defence behind each reader's own check: the one spawn point."""
+    with pytest.raises(ConfigError, match="an argument or variable holds a NUL character"):
+        _process.run(["echo", "a\0b"], cwd=tmp_path, echo=False, stream=False)
+    with pytest.raises(ConfigError, match="an argument or variable holds a NUL character"):
+        _process.run(["echo"], env_set={"X": "a\0b"}, cwd=tmp_path, echo=False, stream=False)

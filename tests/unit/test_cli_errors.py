@@ -359,3 +359,14 @@ def test_an_empty_target_dir_is_refused_before_anything_runs(
     err = capsys.readouterr().err
     assert "Invalid value for '--target-dir': an empty path names no directory" in err
 
+
+
+def test_a_nul_in_the_userspace_target_of_a_cargo_config_is_a_config_error(tmp_path: Path) -> None:
+    """`[build] target = "x\\u0000"` reached cargo's argv: a ValueError traceback."""
+    from buildbpf.build.context import userspace_triple
+    from buildbpf.errors import ConfigError
+
+    (tmp_path / ".cargo").mkdir()
+    (tmp_path / ".cargo" / "config.toml").write_text('[build]\ntarget = "x\\u0000"\n')
+    with pytest.raises(ConfigError, match=r"config\.toml: build\.target holds a NUL character"):
+        userspace_triple(tmp_path, {}, "x86_64-unknown-linux-gnu")
