@@ -81,6 +81,20 @@ class Command:
         return env
 
 
+def exited(returncode: int) -> str:
+    """How a process ended, for a message: `exited with status 101`, or `was killed by SIGKILL`
+    (a negative status: the out-of-memory killer, a timeout, a Ctrl-C in another terminal)."""
+    if returncode >= 0:
+        return f"exited with status {returncode}"
+    import signal
+
+    try:
+        name = signal.Signals(-returncode).name
+    except ValueError:
+        name = f"signal {-returncode}"
+    return f"was killed by {name}"
+
+
 @dataclass(frozen=True)
 class Completed:
     """What a finished process returned."""
@@ -233,7 +247,7 @@ def run_command(
         raise Interrupted(f"interrupted while running {command.argv[0]}") from exc
     if check and done.returncode != 0:
         raise CargoError(
-            f"`{line}` exited with status {done.returncode}",
+            f"`{line}` {exited(done.returncode)}",
             fix="read the output above; the first error is usually the cause",
         )
     return done

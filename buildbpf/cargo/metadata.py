@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from buildbpf import _fs
-from buildbpf._process import run
+from buildbpf._process import exited, run
 from buildbpf.cargo.workspace import outside_candidates, parse_metadata
 from buildbpf.errors import ConfigError, ToolchainError
 
@@ -31,7 +31,7 @@ def cargo_metadata(rust: RustToolchain, cwd: Path) -> dict[str, Any]:
     if done.returncode != 0 and not done.stderr.strip():
         # a cargo says why it fails: one that says nothing (BUILDBPF_CARGO=/bin/false) is not one
         raise ToolchainError(
-            f"`{rust.cargo} metadata` exited with status {done.returncode} and printed nothing "
+            f"`{rust.cargo} metadata` {exited(done.returncode)} and printed nothing "
             f"(cargo from {rust.source})",
             fix=_not_cargo_fix(rust),
         )

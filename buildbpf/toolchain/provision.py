@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from buildbpf import _fs
-from buildbpf._process import Command, run
+from buildbpf._process import Command, exited, run
 from buildbpf.errors import BuildbpfError, FileSystemError, NamedToolError, SetupError, ToolchainError
 from buildbpf.toolchain.linker import resolve_linker
 from buildbpf.toolchain.pin import Pin
@@ -211,8 +211,8 @@ def _execute(step: SetupStep, pin: Pin | None) -> None:
         raise SetupError(f"{step.what}: {error.message}", fix=error.fix) from None
     if done.returncode != 0:
         raise SetupError(
-            f"{step.what}: `{Path(step.command.argv[0]).name} {step.command.argv[1]}` exited with status "
-            f"{done.returncode}: {_reason(done.stderr)}",
+            f"{step.what}: `{Path(step.command.argv[0]).name} {step.command.argv[1]}` "
+            f"{exited(done.returncode)}: {_reason(done.stderr)}",
             fix="read the output above; run `buildbpf setup` again once the cause is fixed "
             "(the build tree is kept, so it resumes)",
         )

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from buildbpf import _fs
 from buildbpf._fs import is_dir, is_executable, is_file
-from buildbpf._process import probe
+from buildbpf._process import exited, probe
 from buildbpf.errors import NamedToolError, ToolchainError
 from buildbpf.toolchain import probe_cache
 from buildbpf.toolchain.named import CARGO_VARIABLE, RUSTC_VARIABLE, named_tool
@@ -332,7 +332,7 @@ def _rustc_info(rustc: Path, named: str | None = None) -> RustcInfo:
         if done.returncode != 0:
             said = done.stderr.strip()[:200] or done.stdout.strip()[:200]
             raise error(
-                f"{who}`{rustc} -vV` exited with status {done.returncode}"
+                f"{who}`{rustc} -vV` {exited(done.returncode)}"
                 + (f": {said}" if said else " and printed nothing: it does not look like rustc"),
                 fix=fix,
             )

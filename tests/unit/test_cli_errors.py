@@ -370,3 +370,21 @@ def test_a_nul_in_the_userspace_target_of_a_cargo_config_is_a_config_error(tmp_p
     (tmp_path / ".cargo" / "config.toml").write_text('[build]\ntarget = "x\\u0000"\n')
     with pytest.raises(ConfigError, match=r"config\.toml: build\.target holds a NUL character"):
         userspace_triple(tmp_path, {}, "x86_64-unknown-linux-gnu")
+
+
+@pytest.mark.parametrize(
+    ("code", "output", "said"),
+    [
+        (101, "error: oops\n", "(cargo exited with status 101)"),
+        (-9, "", "(cargo was killed by SIGKILL and printed nothing)"),
+        (-15, "   Compiling x\n", "(cargo was killed by SIGTERM)"),
+        (-77, "", "(cargo was killed by signal 77 and printed nothing)"),
+    ],
+)
+def test_a_cargo_killed_or_silent_says_so(code: int, output: str, said: str) -> None:
+    """A cargo the out-of-memory killer stopped said `exited with status -9`, and nothing more."""
+    from buildbpf.build.advice import cargo_failure
+
+    assert cargo_failure("eBPF crate probe-ebpf (bpfel-unknown-none)", code, output).message == (
+        f"eBPF crate probe-ebpf (bpfel-unknown-none) failed {said}"
+    )
