@@ -186,6 +186,17 @@ def test_a_panic_in_aya_is_one_verdict_line(real_object: bytes, loader: Path, tm
         assert noise not in done.stdout + done.stderr
 
 
+def test_bytes_aya_prints_are_text(real_object: bytes, loader: Path, tmp_path: Path) -> None:
+    """A license without its NUL: aya-obj prints the bytes as `[71, 80, 76, 88]`; buildbpf says
+    `"GPLX" (4 bytes)`, on the host as in every guest (one parser of the helper's lines)."""
+    assert real_object.count(b"GPL\0") == 1
+    path = tmp_path / "license.o"
+    path.write_bytes(real_object.replace(b"GPL\0", b"GPLX"))
+    refusal = verifier.parse_object(loader, path)
+    assert refusal is not None and 'invalid license `"GPLX" (4 bytes)`' in refusal, refusal
+    assert "[71, 80" not in refusal
+
+
 # --- --load: the real kernel verifier ---------------------------------------------------------
 
 
