@@ -80,7 +80,10 @@ def inspect_linker(path: Path, source: str) -> BpfLinker:
         return Version(int(parts[0]), int(parts[1]), int(parts[2]))
 
     return BpfLinker(
-        path=path, source=source, version=version_of(answer["version"]), llvm=version_of(answer["llvm"])
+        path=path,
+        source=source,
+        version=version_of(answer.get("version")),
+        llvm=version_of(answer.get("llvm")),
     )
 
 

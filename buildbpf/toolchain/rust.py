@@ -339,7 +339,7 @@ def _rustc_info(rustc: Path, named: str | None = None) -> RustcInfo:
         return {"stdout": done.stdout}
 
     try:
-        return parse_rustc_vv(probe_cache.cached_probe(rustc, "rustc -vV", rustc_vv)["stdout"] or "")
+        return parse_rustc_vv(probe_cache.cached_probe(rustc, "rustc -vV", rustc_vv).get("stdout") or "")
     except ToolchainError as exc:
         if isinstance(exc, NamedToolError) or not named:
             raise

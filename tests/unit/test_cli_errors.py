@@ -255,6 +255,7 @@ def test_init_under_a_regular_file_or_into_a_read_only_dir(
         '{"KEY": {"stdout": 5}}',  # an answer that is not text
         '{"KEY": ["stdout"]}',
         '{"KEY": {"version": "1.2", "llvm": "x.y.z"}}',  # was a ValueError reading the version
+        '{"KEY": {}}',  # was a KeyError
     ],
 )
 def test_a_corrupted_probe_cache_is_probed_again(
@@ -271,7 +272,7 @@ def test_a_corrupted_probe_cache_is_probed_again(
     (tmp_path / "cache" / "probes.json").write_text(entry.replace("KEY", key))
     monkeypatch.setenv("BUILDBPF_CACHE_DIR", str(tmp_path / "cache"))
     answer = {"version": "0.13.0", "llvm": "22.1.8"}
-    if "version" in entry:  # a well-formed entry of strings is trusted: what it says is read safely
+    if "version" in entry or entry == '{"KEY": {}}':  # strings are trusted, and read safely
         assert inspect_linker(tool, "PATH").version is None
         return
     assert cached_probe(tool, "bpf-linker", lambda: answer) == answer
@@ -388,3 +389,21 @@ def test_a_cargo_killed_or_silent_says_so(code: int, output: str, said: str) -> 
     assert cargo_failure("eBPF crate probe-ebpf (bpfel-unknown-none)", code, output).message == (
         f"eBPF crate probe-ebpf (bpfel-unknown-none) failed {said}"
     )
+
+
+def test_a_cached_rustc_answer_without_its_text_is_a_toolchain_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`{"rustc -vV|...": {}}` in probes.json was a KeyError traceback."""
+    from buildbpf.errors import ToolchainError
+    from buildbpf.toolchain.rust import _rustc_info
+
+    tool = tmp_path / "rustc"
+    tool.write_text("")
+    stat = tool.stat()
+    (tmp_path / "cache").mkdir()
+    key = f"rustc -vV|{tool}|{stat.st_mtime_ns}|{stat.st_size}"
+    (tmp_path / "cache" / "probes.json").write_text(json.dumps({key: {}}))
+    monkeypatch.setenv("BUILDBPF_CACHE_DIR", str(tmp_path / "cache"))
+    with pytest.raises(ToolchainError, match="printed no `release:` line"):
+        _rustc_info(tool)
