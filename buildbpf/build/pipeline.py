@@ -137,7 +137,10 @@ def run(
         for obj in result.executed.objects:
             btf, origin = btf_expected(context.effective[obj.crate], aya_build=obj.aya_build)
             inputs.append(checker.CheckInput(Path(obj.path), btf, origin, obj.crate in old))
-        options = checker.CheckOptions(attach_targets=False, load=request.load, rust=context.toolchain.rust)
+        # the building machine's kernel is not the one deployed to: no attach targets or
+        # struct layouts judged against it here (`check` does, `check --kernel` on others)
+        options = checker.CheckOptions(attach_targets=False, layouts=False, load=request.load,
+                                       rust=context.toolchain.rust)  # fmt: skip
         result.reports = checker.run(inputs, options)
         crates = [context.effective[o.crate] for o in result.executed.objects]
         configured = (k for effective in crates for k in configured_kernels(effective))
