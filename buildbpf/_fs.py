@@ -10,13 +10,14 @@ build controls goes through `read_regular`; every write through `write_atomic`.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import shutil
 import stat
 import tempfile
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -181,25 +182,29 @@ def write_atomic(path: Path, content: str | bytes) -> None:
     except OSError:
         mode = 0o644
     data = content.encode() if isinstance(content, str) else content
-    operation, subject = "create a temporary file in", target.parent
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    except OSError as exc:
-        raise FileSystemError.from_os(exc, operation, subject) from None
+    except OSError as exc:  # a read-only or unwritable directory: say which file was being written
+        raise _cannot_write(target, exc, f"cannot create a file in {target.parent}: ") from None
     try:
-        operation, subject = "write", target  # the temp file is gone when the error is read
         with os.fdopen(fd, "wb") as stream:
             stream.write(data)
-        operation = "set the mode of a new"
         Path(tmp).chmod(mode)
-        operation = "rename a temporary file over"
         Path(tmp).replace(target)
-    except OSError as exc:
+    except OSError as exc:  # a full disk, or an immutable target (chattr +i) refusing the rename
         Path(tmp).unlink(missing_ok=True)
-        raise FileSystemError.from_os(exc, operation, subject) from None
+        raise _cannot_write(target, exc) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _cannot_write(target: Path, exc: OSError, how: str = "") -> FileSystemError:
+    """`cannot write <target>: <how><strerror> (<ERRNO>)`: the file the user knows, never the
+    temporary one beside it, nor the rename's two names."""
+    plain = FileSystemError.from_os(OSError(exc.errno, exc.strerror), "write", target)
+    prefix = f"cannot write {target}: "
+    return FileSystemError(prefix + how + plain.message.removeprefix(prefix), fix=plain.fix)
 
 
 def write_optional(path: Path, content: str | bytes, what: str) -> bool:
@@ -210,6 +215,31 @@ def write_optional(path: Path, content: str | bytes, what: str) -> bool:
         log.debug("%s not saved (it only saves time): %s", what, error)
         return False
     return True
+
+
+@contextlib.contextmanager
+def exclusive(path: Path, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold an exclusive `flock` on `path` (created if missing) for the `with` block; when another
+    process holds it, `on_wait()` says so once, then this waits. The kernel releases the lock when
+    its holder exits, however it exits, so a crashed holder never blocks anyone. A lock file
+    that cannot be created or opened is a FileSystemError naming it."""
+    import fcntl
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise FileSystemError.from_os(exc, "create the lock file", path) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 # --- stable places outside any checkout -----------------------------------------------
@@ -276,6 +306,11 @@ def scratch_cache(*parts: str, reason: str) -> Path:
 def managed_linker_root(llvm_major: int) -> Path:
     """The `cargo install --root` that `buildbpf setup` uses for a bpf-linker on LLVM N."""
     return data_home() / "bpf-linker" / f"llvm-{llvm_major}"
+
+
+def setup_lock() -> Path:
+    """The lock `buildbpf setup` holds while it installs: one setup at a time per data dir."""
+    return data_home() / "bpf-linker" / "setup.lock"
 
 
 def managed_linker(llvm_major: int) -> Path:

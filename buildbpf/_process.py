@@ -22,7 +22,7 @@ from typing import IO, Any
 
 from buildbpf import terminal
 from buildbpf._child import die_with_parent
-from buildbpf.errors import CargoError, Interrupted, ToolchainError
+from buildbpf.errors import CargoError, ConfigError, Interrupted, ToolchainError
 
 Rewrite = Callable[[str], str]  # what a streamed stderr shows instead of what was said
 
@@ -83,6 +83,20 @@ class Command:
         return env
 
 
+def exited(returncode: int) -> str:
+    """How a process ended, for a message: `exited with status 101`, or `was killed by SIGKILL`
+    (a negative status: the out-of-memory killer, a timeout, a Ctrl-C in another terminal)."""
+    if returncode >= 0:
+        return f"exited with status {returncode}"
+    import signal
+
+    try:
+        name = signal.Signals(-returncode).name
+    except ValueError:
+        name = f"signal {-returncode}"
+    return f"was killed by {name}"
+
+
 @dataclass(frozen=True)
 class Completed:
     """What a finished process returned."""
@@ -127,6 +141,14 @@ def terminal_env(command: Command, *, stream: bool) -> dict[str, str]:
     return terminal.cargo_env(command.environment())
 
 
+def _nul_error(command: Command) -> ConfigError:
+    """A NUL character in an argument or variable: no program can be started with it."""
+    return ConfigError(
+        f"cannot run `{command.shell_line()}`: an argument or variable holds a NUL character",
+        fix="remove the \\u0000 from the setting it came from",
+    )
+
+
 def _spawn(
     command: Command,
     *,
@@ -164,6 +186,8 @@ def _spawn(
         raise ToolchainError(f"{command.argv[0]} was not found", fix="install it or put it on PATH") from exc
     except (FileNotFoundError, NotADirectoryError, PermissionError) as exc:
         raise ToolchainError(f"cannot run {command.argv[0]}: {exc}") from exc
+    except ValueError as exc:  # "embedded null byte": the readers of each input refuse one first
+        raise _nul_error(command) from exc
     out: list[bytes] = []
     err: list[bytes] = []
     pumps = [
@@ -262,7 +286,7 @@ def run_command(
         raise Interrupted(f"interrupted while running {command.argv[0]}") from exc
     if check and done.returncode != 0:
         raise CargoError(
-            f"`{line}` exited with status {done.returncode}",
+            f"`{line}` {exited(done.returncode)}",
             fix="read the output above; the first error is usually the cause",
         )
     return done
@@ -290,6 +314,8 @@ def exec_replace(command: Command) -> None:
         os.chdir(command.cwd)
     try:
         os.execvpe(command.argv[0], list(command.argv), command.environment())
+    except ValueError as exc:
+        raise _nul_error(command) from exc
     except OSError as exc:
         raise ToolchainError(
             f"cannot run {command.argv[0]}: {exc.strerror}",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from buildbpf._process import exited
 from buildbpf.errors import CargoError
 from buildbpf.terminal import strip_ansi
 
@@ -121,7 +122,8 @@ def advise(output: str) -> list[str]:
 def cargo_failure(what: str, returncode: int, output: str) -> CargoError:
     """The error for a failed cargo call: which build, its status, and the advice for its output."""
     advice = advise(output)
-    message = f"{what} failed (cargo exited with status {returncode})"
+    silent = "" if output.strip() else " and printed nothing"  # killed, or not cargo at all
+    message = f"{what} failed (cargo {exited(returncode)}{silent})"
     if len(advice) > 1:
         message += "\n  also: " + "\n  also: ".join(advice[1:])
     return CargoError(

@@ -11,6 +11,7 @@ from pathlib import Path
 from buildbpf.build import precedence, settings
 from buildbpf.cargo import config_file, gitdeps, metadata
 from buildbpf.cargo.workspace import Workspace, from_metadata
+from buildbpf.errors import ConfigError
 from buildbpf.toolchain import Toolchain
 from buildbpf.toolchain.linker import resolve_linker
 from buildbpf.toolchain.pin import Pin
@@ -33,6 +34,8 @@ class Context:
     ambiguous: frozenset[str] = frozenset()  # member names a locked dependency has too
     # eBPF crates pinned to another toolchain than the workspace's ([crates.NAME] toolchain)
     crate_toolchains: Mapping[str, Toolchain] = field(default_factory=dict)
+    # what `buildbpf run` starts the binary with: read here, so a bad value stops before building
+    runner: settings.Value = field(default_factory=lambda: settings.Value(None, settings.Source.DEFAULT, ""))
 
 
 def load(cwd: Path, overrides: settings.Overrides, environ: Mapping[str, str]) -> Context:
@@ -55,12 +58,13 @@ def load(cwd: Path, overrides: settings.Overrides, environ: Mapping[str, str]) -
     roots = tuple(dict.fromkeys(Path(d["workspace_root"]) for d in [data, *outside]))
     urls = tuple(gitdeps.git_sources([data, *outside]))
     timeout = precedence.cargo_timeout(config, environ).value
+    runner = precedence.workspace_value("runner", config, environ)
     ambiguous = metadata.locked_duplicates(roots) & {c.name for c in workspace.crates}
     ebpf = [c.name for c in workspace.ebpf_roots()]
     pins = precedence.toolchain_pins(config, cwd, environ, overrides, ebpf).crates
     per_crate = crate_toolchains(workspace, pins, (linker, origin))
     return Context(workspace, config, effective, toolchain, urls, roots, timeout, frozenset(ambiguous),
-                   per_crate)  # fmt: skip
+                   per_crate, runner)  # fmt: skip
 
 
 def crate_toolchains(
@@ -107,6 +111,9 @@ def userspace_triple(root: Path, environ: Mapping[str, str], host: str) -> str:
             value = value[0] if value else None
         if not isinstance(value, str) or not value or value.startswith("bpf"):
             return None  # a bpf target there is for the eBPF crates, not for userspace
+        if "\0" in value:  # it becomes an argument of cargo, which no NUL can be in
+            raise ConfigError(f"{origin} holds a NUL character (\\u0000): {value!r}",
+                              fix=f"remove the \\u0000 from {origin}")  # fmt: skip
         return Path(value).stem if value.endswith(".json") else value
 
     if triple := named(environ.get("CARGO_BUILD_TARGET"), "CARGO_BUILD_TARGET"):

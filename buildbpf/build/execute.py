@@ -104,8 +104,13 @@ def write_configs(steps: tuple[ConfigStep, ...], *, dry_run: bool) -> list[confi
             # buildbpf needs is on its command line anyway
             log.info("%s is tracked by git: left as it is (buildbpf passes its settings to cargo)", path)
             continue
-        outcome = config_file.apply(step.directory, step.keys, dry_run=dry_run)
+        outcome = config_file.apply(step.directory, step.keys, dry_run=dry_run, optional=True)
         outcomes.append(outcome)
+        if outcome.status is config_file.ConfigStatus.NOT_WRITTEN:
+            # a read-only checkout builds all the same (PITFALLS #28): a note, as for a tracked file
+            log.info("%s is not written, which is fine: buildbpf passes its settings to cargo on its "
+                     "command line (%s)", outcome.path, outcome.why_not_written)  # fmt: skip
+            continue
         if not dry_run and not config_file.has_user_settings(step.directory):  # never hide a file of yours
             _exclude_from_git(outcome.path)
         if outcome.status is not config_file.ConfigStatus.UNCHANGED and not dry_run:

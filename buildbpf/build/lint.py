@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from buildbpf._process import Command, run_command
+from buildbpf._process import Command, exited, run_command
 from buildbpf.build.context import Context
 from buildbpf.build.execute import prepare_sources
 from buildbpf.build.pipeline import plan_for
@@ -137,7 +137,7 @@ def lint(
                            rewrite=fix_hint)  # fmt: skip
         if done.returncode != 0:
             raise CargoError(
-                f"clippy failed on {call.what} (exit status {done.returncode})",
+                f"clippy failed on {call.what} (it {exited(done.returncode)})",
                 fix="read clippy's messages above; fix them or allow the lint in the crate",
             )
         passed(call)

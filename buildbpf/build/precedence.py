@@ -145,6 +145,25 @@ def parse_targets(raw: str, origin: str) -> list[BpfTarget]:
     return list(dict.fromkeys(targets))  # `bpfel,bpfel` builds it once
 
 
+def parse_words(raw: str, origin: str) -> list[str]:
+    """A command split as a shell would (`BUILDBPF_RUNNER="sudo -E"`); ConfigError on an
+    unclosed quote or a trailing backslash, and on an empty word no program can be named by."""
+    try:
+        words = shlex.split(raw)
+    except ValueError as exc:  # shlex: "No closing quotation", "No escaped character"
+        raise ConfigError(
+            f"{origin}={raw!r} cannot be split into words as a shell would: {str(exc).lower()}",
+            fix=f"close the quote or drop the trailing backslash in {origin} (e.g. {origin}='sudo -E'), "
+            "or unset it",
+        ) from None
+    if "" in words:
+        raise ConfigError(
+            f"{origin}={raw!r} holds an empty word, which names no program or argument",
+            fix=f"remove the empty quotes from {origin}, or unset it",
+        )
+    return words
+
+
 # How the text of a variable or an option becomes a value, per type (not per setting).
 _PARSERS: dict[Any, Callable[[str, str], Any]] = {
     bool: _parse_bool,
@@ -152,7 +171,7 @@ _PARSERS: dict[Any, Callable[[str, str], Any]] = {
     str: lambda raw, origin: raw,
     Cpu: _parse_cpu,
     list[BpfTarget]: parse_targets,
-    list[str]: lambda raw, origin: shlex.split(raw),  # BUILDBPF_RUNNER="sudo -E"
+    list[str]: parse_words,  # BUILDBPF_RUNNER="sudo -E"
 }
 
 

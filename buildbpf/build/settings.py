@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator
 
 from buildbpf._fs import BOM, exists, load_toml, read_text
 from buildbpf.build.config_errors import format_validation, locate
 from buildbpf.cargo.workspace import Role
+from buildbpf.errors import ConfigError
 
 
 class Source(enum.IntEnum):
@@ -223,6 +224,13 @@ class ConfigFile(_Strict):
         default_factory=dict, description="Per-crate settings, keyed by package name."
     )
 
+    @field_validator("runner")
+    @classmethod
+    def _words(cls, runner: list[str] | None) -> list[str] | None:
+        if runner is not None and "" in runner:  # exec("") fails only after the whole build
+            raise ValueError("an empty string names no program or argument; remove it")
+        return runner
+
 
 @dataclass(frozen=True)
 class LoadedConfig:
@@ -262,7 +270,29 @@ def load_config(workspace_root: Path, cargo_metadata: Mapping[str, Any] | None =
     return LoadedConfig(None, ConfigFile())
 
 
+def _nul_at(node: Any, key: tuple[str, ...] = ()) -> tuple[str, ...] | None:
+    """The key whose name or value (at any depth) holds a NUL character, if any."""
+    if isinstance(node, str):
+        return key if "\0" in node else None
+    if isinstance(node, dict):
+        for name, child in node.items():
+            if "\0" in name:
+                return (*key, name)
+            if (found := _nul_at(child, (*key, name))) is not None:
+                return found
+    if isinstance(node, list):
+        return next((key for child in node if _nul_at(child) is not None), None)
+    return None
+
+
 def _validate(data: Any, loaded: LoadedConfig) -> LoadedConfig:
+    # a NUL ("\u0000") cannot be in any argument, path or variable: the spawn would raise
+    if (key := _nul_at(data)) is not None:
+        where = loaded.origin(*key).replace("\0", "\\u0000")  # `buildbpf.toml:3 defaults.features`
+        raise ConfigError(
+            f"{where} holds a NUL character (\\u0000), which no program argument, path or name can hold",
+            fix=f"remove the \\u0000 from {where.split()[-1]} in {loaded.path}",
+        )
     try:
         model = ConfigFile.model_validate(data)
     except ValidationError as exc:

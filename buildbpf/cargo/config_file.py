@@ -23,7 +23,7 @@ from tomlkit.items import Comment, InlineTable, Item, Table, Whitespace
 
 from buildbpf import _fs
 from buildbpf._fs import BOM, CONFIG_LIMIT, exists, read_text
-from buildbpf.errors import ConfigError
+from buildbpf.errors import ConfigError, FileSystemError
 
 write_atomic = _fs.write_atomic  # its home before buildbpf/files.py; scaffold imports it from here
 MARKER = "buildbpf"
@@ -36,6 +36,7 @@ class ConfigStatus(enum.StrEnum):
     CREATED = "create"
     UPDATED = "update"
     UNCHANGED = "unchanged"
+    NOT_WRITTEN = "not written"  # an optional write that failed (`apply(optional=True)`)
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class ConfigOutcome:
     status: ConfigStatus
     text: str
     kept_user_values: list[str] = field(default_factory=list)
+    why_not_written: str | None = None  # NOT_WRITTEN: the file system's reason
 
 
 def managed_keys(
@@ -170,8 +172,15 @@ def _render(existing: str | None, keys: Sequence[ManagedKey], path: Path) -> tup
     return tomlkit.dumps(doc), kept
 
 
-def apply(crate_dir: Path, keys: Sequence[ManagedKey], *, dry_run: bool = False) -> ConfigOutcome:
-    """Bring `<crate_dir>/.cargo/config.toml` up to date; write only when something changed."""
+def apply(
+    crate_dir: Path, keys: Sequence[ManagedKey], *, dry_run: bool = False, optional: bool = False
+) -> ConfigOutcome:
+    """Bring `<crate_dir>/.cargo/config.toml` up to date; write only when something changed.
+
+    With `optional`, a write the file system refuses (a read-only checkout, an immutable file)
+    is the outcome NOT_WRITTEN with its reason: a build passes every setting on cargo's command
+    line, so the file only serves a plain `cargo build`. A file that cannot be read is an error.
+    """
     path = crate_dir / ".cargo" / CONFIG_NAMES[0]
     existing = read_text(path, limit=CONFIG_LIMIT, what="cargo config") if exists(path) else None
     text, kept = render(existing, keys, path)
@@ -179,7 +188,12 @@ def apply(crate_dir: Path, keys: Sequence[ManagedKey], *, dry_run: bool = False)
         return ConfigOutcome(path, ConfigStatus.UNCHANGED, text, kept)
     status = ConfigStatus.CREATED if existing is None else ConfigStatus.UPDATED
     if not dry_run:
-        write_atomic(path, text)
+        try:
+            write_atomic(path, text)
+        except FileSystemError as error:
+            if not optional:
+                raise
+            return ConfigOutcome(path, ConfigStatus.NOT_WRITTEN, text, kept, error.message)
     return ConfigOutcome(path, status, text, kept)
 
 

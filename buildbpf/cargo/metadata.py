@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from buildbpf import _fs
-from buildbpf._process import run
+from buildbpf._process import exited, run
 from buildbpf.cargo.workspace import outside_candidates, parse_metadata
-from buildbpf.errors import ConfigError
+from buildbpf.errors import ConfigError, ToolchainError
 
 if TYPE_CHECKING:
     from buildbpf.toolchain.rust import RustToolchain
@@ -28,12 +28,29 @@ def cargo_metadata(rust: RustToolchain, cwd: Path) -> dict[str, Any]:
         stream=False,
         check=False,
     )
+    if done.returncode != 0 and not done.stderr.strip():
+        # a cargo says why it fails: one that says nothing (BUILDBPF_CARGO=/bin/false) is not one
+        raise ToolchainError(
+            f"`{rust.cargo} metadata` {exited(done.returncode)} and printed nothing "
+            f"(cargo from {rust.source})",
+            fix=_not_cargo_fix(rust),
+        )
     if done.returncode != 0:
         raise ConfigError(
             f"cargo metadata failed in {cwd}:\n{cargo_message(done.stderr)}",
             fix="run buildbpf inside a cargo workspace, or fix the Cargo.toml it names",
         )
-    return parse_metadata(done.stdout)
+    try:
+        return parse_metadata(done.stdout)
+    except ConfigError as error:
+        raise ToolchainError(f"`{rust.cargo} metadata`: {error.message} (cargo from {rust.source})",
+                             fix=_not_cargo_fix(rust)) from None  # fmt: skip
+
+
+def _not_cargo_fix(rust: RustToolchain) -> str:
+    if "BUILDBPF_CARGO" in rust.source:
+        return "point BUILDBPF_CARGO at a toolchain's cargo, or unset it"
+    return f"check that {rust.cargo} is cargo: reinstall that toolchain or pin another one"
 
 
 def cargo_message(stderr: str, limit: int = 40) -> str:

@@ -75,10 +75,18 @@ FeaturesOpt = Annotated[
 NoDefaultFeaturesOpt = Annotated[
     bool, typer.Option("--no-default-features", help="Userspace without its default features.")
 ]
+def _target_dir(raw: str) -> Path:
+    # `--target-dir "$UNSET"` would be the current directory: builds into the sources, and a
+    # `clean --all` that runs `cargo clean` there removes them; cargo refuses an empty one too
+    if not raw.strip():
+        raise typer.BadParameter("an empty path names no directory (cargo refuses one too)")
+    return Path(raw)
+
+
 TargetDirOpt = Annotated[
     Path | None,
     typer.Option("--target-dir", help="cargo's target directory (the verified objects go under it too).",
-                 show_default=False),
+                 show_default=False, parser=_target_dir),
 ]  # fmt: skip
 LockedOpt = Annotated[bool, typer.Option("--locked", help="Every cargo call: Cargo.lock must not change.")]
 OfflineOpt = Annotated[bool, typer.Option("--offline", help="Every cargo call: no network.")]

@@ -63,7 +63,7 @@ def run(
     from buildbpf.build import context as loading
     from buildbpf.build import pipeline
     from buildbpf.build import run as running
-    from buildbpf.build.precedence import cli_overrides, workspace_value
+    from buildbpf.build.precedence import cli_overrides
     from buildbpf.build.steps import BuildOptions
     from buildbpf.cli.render import build_lines, verbose_notice
 
@@ -89,6 +89,6 @@ def run(
     if request.options.target_dir is not None:
         workspace = dataclasses.replace(workspace, target_dir=request.options.target_dir)
     binary = running.binary_path(workspace, name, release=release, triple=triple, host=host)
-    prefix, how = running.runner(workspace_value("runner", result.context.config, os.environ), os.geteuid())
+    prefix, how = running.runner(result.context.runner, os.geteuid())
     typer.echo(f"buildbpf: {how}", err=True)
     _process.exec_replace(running.run_command(prefix, binary, args or (), cwd))

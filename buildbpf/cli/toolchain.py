@@ -52,7 +52,8 @@ def setup(
     """Install what is missing: rust-src (rustup), bpf-linker matching rustc's LLVM.
 
     bpf-linker goes to $BUILDBPF_HOME (default ~/.local/share/buildbpf), where buildbpf
-    finds it. Distro packages it cannot install itself are printed as exact commands.
+    finds it. Distro packages it cannot install itself are printed as exact commands. One
+    setup runs at a time: another one waits for it, then finds nothing left to do.
     """
     from buildbpf.build.precedence import pin_from
     from buildbpf.toolchain import provision
@@ -68,7 +69,10 @@ def setup(
         if plan.nothing_to_do:
             typer.echo("nothing to do: the toolchain is complete")
         return
-    outcome = provision.setup(pin, bpf_linker_version=version)
+    def waiting(lock: Path) -> None:
+        typer.echo(f"buildbpf: waiting for another `buildbpf setup` to finish (it holds {lock})", err=True)
+
+    outcome = provision.setup(pin, bpf_linker_version=version, on_wait=waiting)
     for item in outcome.present:
         typer.echo(f"present: {item}")
     if not outcome.done and not outcome.manual:

@@ -74,13 +74,16 @@ def inspect_linker(path: Path, source: str) -> BpfLinker:
     answer = probe_cache.cached_probe(path, "bpf-linker", ask)
 
     def version_of(text: str | None) -> Version | None:
-        if not text:
-            return None
-        major, minor, patch = (int(x) for x in text.split("."))
-        return Version(major, minor, patch)
+        parts = (text or "").split(".")
+        if len(parts) != 3 or not all(p.isdigit() for p in parts):
+            return None  # not probed, or a cache entry edited by hand
+        return Version(int(parts[0]), int(parts[1]), int(parts[2]))
 
     return BpfLinker(
-        path=path, source=source, version=version_of(answer["version"]), llvm=version_of(answer["llvm"])
+        path=path,
+        source=source,
+        version=version_of(answer.get("version")),
+        llvm=version_of(answer.get("llvm")),
     )
 
 

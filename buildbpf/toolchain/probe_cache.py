@@ -21,6 +21,20 @@ log = logging.getLogger("buildbpf")
 # --- a cache of tool probes -----------------------------------------------------------------
 
 
+def _entries(data: object) -> dict[str, dict[str, str | None]]:
+    """The well-formed entries of a cache file: an edited or corrupted one (a key that is not
+    `kind|path|mtime|size`, an answer that is not strings) is probed again, never trusted."""
+    if not isinstance(data, dict):
+        return {}
+    return {
+        key: value
+        for key, value in data.items()
+        if key.count("|") >= 3
+        and isinstance(value, dict)
+        and all(isinstance(v, str | None) for v in value.values())
+    }
+
+
 def cached_probe(
     tool: Path, kind: str, compute: Callable[[], dict[str, str | None]]
 ) -> dict[str, str | None]:
@@ -38,12 +52,10 @@ def cached_probe(
     key = f"{kind}|{tool}|{stat.st_mtime_ns}|{stat.st_size}"
     store = _fs.cache_home() / "probes.json"
     try:
-        entries = json.loads(read_regular(store, limit=CONFIG_LIMIT, what="probe cache"))
-        if not isinstance(entries, dict):
-            entries = {}
+        entries = _entries(json.loads(read_regular(store, limit=CONFIG_LIMIT, what="probe cache")))
     except (BuildbpfError, ValueError, RecursionError):
         entries = {}  # none yet, or unreadable: probe again
-    if key in entries and isinstance(entries[key], dict):
+    if key in entries:
         return dict(entries[key])
     value = compute()
     # forget binaries that are gone (test fakes, replaced toolchains)

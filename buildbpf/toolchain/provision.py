@@ -7,14 +7,16 @@ second run finds everything in place and does nothing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from buildbpf import _fs
-from buildbpf._process import Command, run
-from buildbpf.errors import BuildbpfError, NamedToolError, SetupError, ToolchainError
+from buildbpf._process import Command, exited, run
+from buildbpf.errors import BuildbpfError, FileSystemError, NamedToolError, SetupError, ToolchainError
 from buildbpf.toolchain.linker import resolve_linker
 from buildbpf.toolchain.pin import Pin
 from buildbpf.toolchain.rust import RustToolchain, resolve_rust, rustup_toolchains
@@ -188,16 +190,41 @@ def plan_setup(pin: Pin | None = None, bpf_linker_version: str = BPF_LINKER_VERS
 
 
 def _execute(step: SetupStep, pin: Pin | None) -> None:
+    """Run one step; any failure is a SetupError (exit 6) with the reason, never cargo's exit 4."""
     env = step.command.env_set
     if "llvm-shim" in env.get("LLVM_PREFIX", ""):
-        _write_shim(Path(env["LLVM_PREFIX"]), resolve_rust(pin))
+        try:
+            _write_shim(Path(env["LLVM_PREFIX"]), resolve_rust(pin))
+        except OSError as exc:
+            error = FileSystemError.from_os(exc, "create the LLVM link", exc.filename)
+            raise SetupError(f"{step.what}: {error.message}", fix=error.fix) from None
     print(f"buildbpf: {step.what}", flush=True)
     # host flags must not leak into the linker's own build (PITFALLS #11)
-    run(
-        step.command.argv,
-        env_set=env,
-        env_remove=("RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "RUSTC_WRAPPER"),
-    )
+    try:
+        done = run(
+            step.command.argv,
+            env_set=env,
+            env_remove=("RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "RUSTC_WRAPPER"),
+            check=False,
+        )
+    except ToolchainError as error:  # the program could not start
+        raise SetupError(f"{step.what}: {error.message}", fix=error.fix) from None
+    if done.returncode != 0:
+        raise SetupError(
+            f"{step.what}: `{Path(step.command.argv[0]).name} {step.command.argv[1]}` "
+            f"{exited(done.returncode)}: {_reason(done.stderr)}",
+            fix="read the output above; run `buildbpf setup` again once the cause is fixed "
+            "(the build tree is kept, so it resumes)",
+        )
+
+
+def _reason(stderr: str) -> str:
+    """The first `error...` line a tool printed (ANSI colours removed), else its last line."""
+    from buildbpf.terminal import strip_ansi
+
+    lines = [line.strip() for line in strip_ansi(stderr).splitlines() if line.strip()]
+    first = next((line for line in lines if line.startswith("error")), None)
+    return first or (lines[-1] if lines else "it printed nothing")
 
 
 @dataclass
@@ -209,8 +236,28 @@ class SetupOutcome:
     manual: list[SetupStep] = field(default_factory=list)
 
 
-def setup(pin: Pin | None = None, *, bpf_linker_version: str = BPF_LINKER_VERSION) -> SetupOutcome:
-    """Install until nothing is missing: at most a rust step, then the linker that matches it."""
+def setup(
+    pin: Pin | None = None,
+    *,
+    bpf_linker_version: str = BPF_LINKER_VERSION,
+    on_wait: Callable[[Path], None] | None = None,
+) -> SetupOutcome:
+    """Install until nothing is missing: at most a rust step, then the linker that matches it.
+
+    One setup at a time per data dir (`_fs.setup_lock`): a second one waits (`on_wait` hears of
+    it), then plans again and finds done what the first installed. Two `cargo install`s into
+    the same root would otherwise race and one fail copying its binary.
+    """
+    lock = _fs.setup_lock()
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(_fs.exclusive(lock, None if on_wait is None else lambda: on_wait(lock)))
+        except FileSystemError as error:  # the data dir cannot be written: nothing can be installed
+            raise SetupError(error.message, fix=error.fix) from None
+        return _setup(pin, bpf_linker_version)
+
+
+def _setup(pin: Pin | None, bpf_linker_version: str) -> SetupOutcome:
     outcome = SetupOutcome()
     for _ in range(3):
         plan = plan_setup(pin, bpf_linker_version)

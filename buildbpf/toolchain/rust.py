@@ -24,7 +24,7 @@ from pathlib import Path
 
 from buildbpf import _fs
 from buildbpf._fs import is_dir, is_executable, is_file
-from buildbpf._process import probe
+from buildbpf._process import exited, probe
 from buildbpf.errors import NamedToolError, ToolchainError
 from buildbpf.toolchain import probe_cache
 from buildbpf.toolchain.named import CARGO_VARIABLE, RUSTC_VARIABLE, named_tool
@@ -313,19 +313,37 @@ def _named_rustc(rustc_raw: str, cargo: Path | None, cargo_raw: str | None) -> C
     return _named_candidate(rustc, cargo, source, RUSTC_VARIABLE)
 
 
-def _rustc_info(rustc: Path) -> RustcInfo:
-    """What `rustc -vV` says (cached per binary)."""
+def _rustc_info(rustc: Path, named: str | None = None) -> RustcInfo:
+    """What `rustc -vV` says (cached per binary); `named`: the variable that chose this rustc
+    (`BUILDBPF_RUSTC=/bin/false`), which a failure names, with its fix."""
+    who = f"{named}: " if named else ""
+    variable = named.split("=")[0] if named else None
+    fix = (
+        f"point {variable} at a toolchain's rustc ($RUSTUP_HOME/toolchains/NAME/bin/rustc), or unset it"
+        if variable
+        else "reinstall that toolchain or pin another one"
+    )
+    error = NamedToolError if named else ToolchainError
 
     def rustc_vv() -> dict[str, str | None]:
         done = probe([rustc, "-vV"])
-        if done is None or done.returncode != 0:
-            raise ToolchainError(
-                f"{rustc} -vV failed" + (f": {done.stderr.strip()[:200]}" if done else ""),
-                fix="reinstall that toolchain or pin another one",
+        if done is None:
+            raise error(f"{who}`{rustc} -vV` could not be run (it did not start or did not finish)", fix=fix)
+        if done.returncode != 0:
+            said = done.stderr.strip()[:200] or done.stdout.strip()[:200]
+            raise error(
+                f"{who}`{rustc} -vV` {exited(done.returncode)}"
+                + (f": {said}" if said else " and printed nothing: it does not look like rustc"),
+                fix=fix,
             )
         return {"stdout": done.stdout}
 
-    return parse_rustc_vv(probe_cache.cached_probe(rustc, "rustc -vV", rustc_vv)["stdout"] or "")
+    try:
+        return parse_rustc_vv(probe_cache.cached_probe(rustc, "rustc -vV", rustc_vv).get("stdout") or "")
+    except ToolchainError as exc:
+        if isinstance(exc, NamedToolError) or not named:
+            raise
+        raise error(f"{who}{exc.message}", fix=fix) from None
 
 
 def resolve_rust(pin: Pin | None = None, *, candidates: Sequence[Candidate] | None = None) -> RustToolchain:
@@ -358,7 +376,8 @@ def resolve_rust(pin: Pin | None = None, *, candidates: Sequence[Candidate] | No
         # the user named a rustc: a pin cannot choose another one
         log.debug("%s is set: %s (from %s) does not apply", named_by, pin.name, pin.origin)
     assert chosen.cargo is not None  # choose() only returns candidates with cargo
-    info = _rustc_info(chosen.rustc)
+    named = {RUSTC_VARIABLE: f"{RUSTC_VARIABLE}={rustc_raw}", CARGO_VARIABLE: f"{CARGO_VARIABLE}={cargo_raw}"}
+    info = _rustc_info(chosen.rustc, named.get(named_by or ""))
     return RustToolchain(
         source=chosen.source,
         mode=Mode.NIGHTLY if info.channel in ("nightly", "dev") else Mode.BOOTSTRAP,

@@ -66,7 +66,7 @@ def parse_rustc_vv(text: str) -> RustcInfo:
     if release is None:
         raise ToolchainError(
             "`rustc -vV` printed no `release:` line; this does not look like rustc",
-            fix="set BUILDBPF_RUSTC (or --rustc) to a real rustc",
+            fix="set BUILDBPF_RUSTC to a real rustc",
         )
     match = _RELEASE.match(release)
     if match is None:

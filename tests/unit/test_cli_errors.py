@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 from collections.abc import Iterator
@@ -140,18 +141,44 @@ def test_an_immutable_config_is_a_file_system_error(tmp_path: Path) -> None:
     path = tmp_path / ".cargo" / "config.toml"
     path.parent.mkdir()
     path.write_text("[build]\njobs = 2\n")
-    with immutable(path), pytest.raises(FileSystemError, match=rf"{path}: Operation not permitted \(EPERM\)"):
+    with immutable(path), pytest.raises(FileSystemError) as caught:
         config_file.apply(tmp_path, KEYS)
     assert path.read_text() == "[build]\njobs = 2\n"
+    # issue #20 item 13: it said `cannot rename a temporary file over X -> X`
+    assert caught.value.message == f"cannot write {path}: Operation not permitted (EPERM)"
+    assert caught.value.fix is not None and "chattr -i" in caught.value.fix
 
 
 def test_a_read_only_cargo_dir_is_a_file_system_error(tmp_path: Path) -> None:
     cargo_dir = tmp_path / ".cargo"
     with tmpfs(cargo_dir):
         remount_read_only(cargo_dir)
-        with pytest.raises(FileSystemError, match=rf"temporary file in {cargo_dir}: .*\(EROFS\)") as e:
+        with pytest.raises(FileSystemError) as e:
             config_file.apply(tmp_path, KEYS)
+        assert e.value.message == (
+            f"cannot write {cargo_dir}/config.toml: cannot create a file in {cargo_dir}: "
+            "Read-only file system (EROFS)"
+        )
         assert e.value.fix is not None and "read-only" in e.value.fix
+
+
+def test_a_build_notes_an_unwritable_cargo_config_and_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue #20 item 10: the file is optional (every setting is on cargo's command line), so a
+    read-only checkout without it used to fail the build with exit 8 for nothing."""
+    from buildbpf.build import execute
+    from buildbpf.build.steps import ConfigStep
+
+    cargo_dir = tmp_path / ".cargo"
+    with tmpfs(cargo_dir):
+        remount_read_only(cargo_dir)
+        with caplog.at_level(logging.INFO, logger="buildbpf"):
+            step = ConfigStep("probe-ebpf", tmp_path, tuple(KEYS))
+            [outcome] = execute.write_configs((step,), dry_run=False)
+    assert outcome.status is config_file.ConfigStatus.NOT_WRITTEN  # not recorded for a replay
+    assert f"{cargo_dir}/config.toml is not written, which is fine" in caplog.text
+    assert "Read-only file system (EROFS)" in caplog.text
 
 
 def test_a_full_disk_while_writing_a_config_leaves_nothing(tmp_path: Path) -> None:
@@ -216,3 +243,167 @@ def test_init_under_a_regular_file_or_into_a_read_only_dir(
     err = capsys.readouterr().err
     assert f"{read_only}/probe: Read-only file system (EROFS)" in err
     assert "Traceback" not in err
+
+
+# --- issue #20: a probe cache edited or corrupted by hand is probed again, never a traceback ----
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        '{"no bars in this key": {}}',  # was an IndexError when stale entries were dropped
+        '{"KEY": {"stdout": 5}}',  # an answer that is not text
+        '{"KEY": ["stdout"]}',
+        '{"KEY": {"version": "1.2", "llvm": "x.y.z"}}',  # was a ValueError reading the version
+        '{"KEY": {}}',  # was a KeyError
+    ],
+)
+def test_a_corrupted_probe_cache_is_probed_again(
+    tmp_path: Path, entry: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from buildbpf.toolchain.linker import inspect_linker
+    from buildbpf.toolchain.probe_cache import cached_probe
+
+    tool = tmp_path / "bpf-linker"
+    tool.write_text("")
+    stat = tool.stat()
+    key = f"bpf-linker|{tool}|{stat.st_mtime_ns}|{stat.st_size}"
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "probes.json").write_text(entry.replace("KEY", key))
+    monkeypatch.setenv("BUILDBPF_CACHE_DIR", str(tmp_path / "cache"))
+    answer = {"version": "0.13.0", "llvm": "22.1.8"}
+    if "version" in entry or entry == '{"KEY": {}}':  # strings are trusted, and read safely
+        assert inspect_linker(tool, "PATH").version is None
+        return
+    assert cached_probe(tool, "bpf-linker", lambda: answer) == answer
+
+
+# --- issue #20 item 13: a named tool that fails says which variable, how, and the fix -------------
+
+
+def fake_sysroot(root: Path) -> Path:
+    """A toolchain directory with rust-src, whose rustc and cargo are executable files."""
+    (root / "lib/rustlib/src/rust/library").mkdir(parents=True)
+    (root / "lib/rustlib/src/rust/library/Cargo.lock").write_text("")
+    (root / "bin").mkdir()
+    for tool in ("rustc", "cargo"):
+        (root / "bin" / tool).write_text("#!/bin/sh\n")
+        (root / "bin" / tool).chmod(0o755)
+    return root / "bin" / "rustc"
+
+
+@pytest.mark.parametrize(
+    ("status", "stdout", "stderr", "said"),
+    [
+        (1, "", "", "exited with status 1 and printed nothing"),
+        (2, "", "error: bad\n", "exited with status 2: error: bad"),
+        (0, "hello\n", "", "printed no `release:` line"),
+    ],
+)
+def test_a_named_rustc_that_fails_names_the_variable_and_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, status: int, stdout: str, stderr: str, said: str
+) -> None:
+    """`BUILDBPF_RUSTC=/bin/false` used to say `/usr/bin/false -vV failed: ` and nothing more."""
+    from buildbpf._process import Command, Completed
+    from buildbpf.errors import NamedToolError
+    from buildbpf.toolchain import rust
+
+    rustc = fake_sysroot(tmp_path / "tc")
+    monkeypatch.setenv("BUILDBPF_RUSTC", str(rustc))
+    monkeypatch.setattr(rust, "probe", lambda argv, **_: Completed(Command(tuple(map(str, argv))), status,
+                                                                   stdout, stderr))  # fmt: skip
+    with pytest.raises(NamedToolError) as caught:
+        rust.resolve_rust()
+    assert caught.value.message.startswith(f"BUILDBPF_RUSTC={rustc}: ")
+    assert said in caught.value.message
+    assert caught.value.fix is not None and caught.value.fix.startswith("point BUILDBPF_RUSTC at")
+
+
+@pytest.mark.parametrize(("status", "stdout"), [(1, ""), (0, ""), (0, "not json"), (0, "[]")])
+def test_a_cargo_that_says_nothing_or_no_json_is_a_toolchain_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, status: int, stdout: str
+) -> None:
+    """`BUILDBPF_CARGO=/bin/false` used to be `cargo metadata failed in DIR:` (exit 2, no reason)."""
+    from buildbpf._process import Command, Completed
+    from buildbpf.cargo import metadata
+    from buildbpf.errors import ToolchainError
+
+    def cargo(argv: list[object], **_: object) -> Completed:
+        return Completed(Command(tuple(map(str, argv))), status, stdout, "")
+
+    monkeypatch.setattr(metadata, "run", cargo)
+    source = "BUILDBPF_CARGO /bin/false (with the rustc beside it)"
+    rust = type("Rust", (), {"cargo": Path("/bin/false"), "source": source, "cargo_env": lambda self: {}})()
+    with pytest.raises(ToolchainError) as caught:
+        metadata.cargo_metadata(rust, tmp_path)  # type: ignore[arg-type]
+    assert caught.value.exit_code == 3
+    assert caught.value.message.startswith("`/bin/false metadata`") and source in caught.value.message
+    assert caught.value.fix == "point BUILDBPF_CARGO at a toolchain's cargo, or unset it"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["build", "--target-dir", ""],
+        ["build", "--target-dir", " ", "--release"],
+        ["run", "--target-dir="],
+        ["clean", "--all", "--target-dir", ""],
+    ],
+    ids=" ".join,
+)
+def test_an_empty_target_dir_is_refused_before_anything_runs(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--target-dir "$UNSET"` was the current directory: `build` wrote into the sources, and
+    `clean --all` ran `cargo clean --target-dir <workspace root>`, which removed the sources."""
+    assert run_cli(argv) == 2
+    err = capsys.readouterr().err
+    assert "Invalid value for '--target-dir': an empty path names no directory" in err
+
+
+
+def test_a_nul_in_the_userspace_target_of_a_cargo_config_is_a_config_error(tmp_path: Path) -> None:
+    """`[build] target = "x\\u0000"` reached cargo's argv: a ValueError traceback."""
+    from buildbpf.build.context import userspace_triple
+    from buildbpf.errors import ConfigError
+
+    (tmp_path / ".cargo").mkdir()
+    (tmp_path / ".cargo" / "config.toml").write_text('[build]\ntarget = "x\\u0000"\n')
+    with pytest.raises(ConfigError, match=r"config\.toml: build\.target holds a NUL character"):
+        userspace_triple(tmp_path, {}, "x86_64-unknown-linux-gnu")
+
+
+@pytest.mark.parametrize(
+    ("code", "output", "said"),
+    [
+        (101, "error: oops\n", "(cargo exited with status 101)"),
+        (-9, "", "(cargo was killed by SIGKILL and printed nothing)"),
+        (-15, "   Compiling x\n", "(cargo was killed by SIGTERM)"),
+        (-77, "", "(cargo was killed by signal 77 and printed nothing)"),
+    ],
+)
+def test_a_cargo_killed_or_silent_says_so(code: int, output: str, said: str) -> None:
+    """A cargo the out-of-memory killer stopped said `exited with status -9`, and nothing more."""
+    from buildbpf.build.advice import cargo_failure
+
+    assert cargo_failure("eBPF crate probe-ebpf (bpfel-unknown-none)", code, output).message == (
+        f"eBPF crate probe-ebpf (bpfel-unknown-none) failed {said}"
+    )
+
+
+def test_a_cached_rustc_answer_without_its_text_is_a_toolchain_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`{"rustc -vV|...": {}}` in probes.json was a KeyError traceback."""
+    from buildbpf.errors import ToolchainError
+    from buildbpf.toolchain.rust import _rustc_info
+
+    tool = tmp_path / "rustc"
+    tool.write_text("")
+    stat = tool.stat()
+    (tmp_path / "cache").mkdir()
+    key = f"rustc -vV|{tool}|{stat.st_mtime_ns}|{stat.st_size}"
+    (tmp_path / "cache" / "probes.json").write_text(json.dumps({key: {}}))
+    monkeypatch.setenv("BUILDBPF_CACHE_DIR", str(tmp_path / "cache"))
+    with pytest.raises(ToolchainError, match="printed no `release:` line"):
+        _rustc_info(tool)

@@ -6,11 +6,13 @@ from __future__ import annotations
 import logging
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from buildbpf.build import replay
 from buildbpf.build.environment import env_flag, unknown_variables
-from buildbpf.build.precedence import parse_cli_targets
-from buildbpf.build.settings import BpfTarget
+from buildbpf.build.precedence import SETTINGS, effective, parse_cli_targets, workspace_value
+from buildbpf.build.settings import BpfTarget, ConfigFile, LoadedConfig
 from buildbpf.cli.app import run_cli
 from buildbpf.errors import ConfigError
 
@@ -72,3 +74,50 @@ def test_targets_that_name_no_target_are_refused(raw: str) -> None:
 def test_a_target_named_twice_is_built_once() -> None:
     assert parse_cli_targets("bpfel, bpfel-unknown-none") == [BpfTarget.BPFEL]
     assert parse_cli_targets(" all ") == [BpfTarget.BPFEL, BpfTarget.BPFEB]
+
+
+# --- issue #20 item 8: a runner a shell could not split, read before building ------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        ('sudo "', "no closing quotation"),
+        ("sudo '-E", "no closing quotation"),
+        ("sudo \\", "no escaped character"),
+        ('sudo "" -E', "an empty word"),
+        ("''", "an empty word"),
+    ],
+)
+def test_a_runner_a_shell_cannot_split_is_a_config_error(raw: str, why: str) -> None:
+    """`BUILDBPF_RUNNER='sudo "'` used to be a ValueError traceback, after a full build."""
+    with pytest.raises(ConfigError, match=f"^BUILDBPF_RUNNER=.* {why}") as caught:
+        workspace_value("runner", LoadedConfig(None, ConfigFile()), {"BUILDBPF_RUNNER": raw})
+    assert caught.value.exit_code == 2 and caught.value.fix and "BUILDBPF_RUNNER" in caught.value.fix
+
+
+def test_a_runner_is_split_as_a_shell_would() -> None:
+    value = workspace_value("runner", LoadedConfig(None, ConfigFile()), {"BUILDBPF_RUNNER": "sudo -E 'a b'"})
+    assert value.value == ["sudo", "-E", "a b"] and value.origin == "BUILDBPF_RUNNER"
+
+
+# --- property: any value of any setting's variable is a value or a ConfigError (issue #20) -------
+
+ENV_SETTINGS = [s for s in SETTINGS if s.env is not None]
+env_values = st.one_of(
+    st.text(alphabet=st.characters(blacklist_characters="\x00"), max_size=30),
+    st.sampled_from(['"', "'", "\\", "a\\", '"a b', "nan", "inf", "-1", "1e999", "0x10", " all ", ",", "v9"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.dictionaries(st.sampled_from([s.env for s in ENV_SETTINGS]), env_values, max_size=4))
+def test_any_variable_value_is_a_value_or_a_config_error(values: dict[str, str]) -> None:
+    config = LoadedConfig(None, ConfigFile())
+    try:
+        effective("probe-ebpf", config, values)
+        for item in ENV_SETTINGS:
+            if item.scope == "workspace" and len(item.path) == 1:
+                workspace_value(item.name, config, values)
+    except ConfigError as error:
+        assert error.exit_code == 2 and any(error.message.startswith(name) for name in values)

@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import pytest
 import tomlkit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 from buildbpf.build.precedence import cargo_timeout, effective
 from buildbpf.build.settings import load_config
 from buildbpf.cargo import config_file
-from buildbpf.errors import BuildbpfError
+from buildbpf.errors import BuildbpfError, ConfigError
 
 FUZZ = settings(
     max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -128,3 +129,34 @@ def test_cargo_config_rewrites(document: dict[str, Any], crlf: bool, bom: bool) 
         assert new.count("\n") == new.count("\r\n")
     again, _ = config_file.render(new, KEYS, Path("config.toml"))
     assert again == new  # a second run changes nothing
+
+
+# --- issue #20: values no program can be started with are refused when the file is read ------
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ('[defaults]\nfeatures = ["a\\u0000"]\n', "buildbpf.toml:2 defaults.features"),
+        ('[crates.probe-ebpf]\nrustflags = ["x\\u0000"]\n', "buildbpf.toml:2 crates.probe-ebpf.rustflags"),
+        ('[defaults.linker]\nextra_args = ["\\u0000"]\n', "buildbpf.toml:2 defaults.linker.extra_args"),
+        ('[defaults]\nbpf_target_arch = "x\\u0000"\n', "buildbpf.toml:2 defaults.bpf_target_arch"),
+        ('runner = ["sudo\\u0000"]\n', "buildbpf.toml:1 runner"),
+        ('toolchain = "nightly\\u0000"\n', "buildbpf.toml:1 toolchain"),
+        ('[crates."a\\u0000"]\nbtf = true\n', "buildbpf.toml crates.a\\u0000"),
+    ],
+)
+def test_a_nul_character_is_refused_naming_its_key(tmp_path: Path, text: str, where: str) -> None:
+    """`features = ["a\\u0000"]` used to reach cargo's argv: a ValueError traceback."""
+    (tmp_path / "buildbpf.toml").write_text(text)
+    with pytest.raises(ConfigError, match="holds a NUL character") as caught:
+        load_config(tmp_path)
+    assert caught.value.message.startswith(where), caught.value.message
+
+
+@pytest.mark.parametrize("runner", ['[""]', '["sudo", ""]'])
+def test_an_empty_word_in_the_runner_is_refused(tmp_path: Path, runner: str) -> None:
+    """`runner = [""]` used to fail only after the whole build, as `cannot run : ...`."""
+    (tmp_path / "buildbpf.toml").write_text(f"runner = {runner}\n")
+    with pytest.raises(ConfigError, match=r"buildbpf.toml:1: runner: .*empty string names no program"):
+        load_config(tmp_path)
