@@ -13,6 +13,9 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"buildbpf {__version__}")
         return 0
+    from buildbpf._child import handle_sigterm
+
+    handle_sigterm()  # SIGTERM takes Ctrl-C's way out: children stopped, one line, exit 143
     if args[:1] == ["build"]:
         from buildbpf.build.replay import replay
 

@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from buildbpf import terminal
-from buildbpf._child import die_with_parent
+from buildbpf import _child, terminal
 from buildbpf.errors import CargoError, Interrupted, ToolchainError
 
 log = logging.getLogger("buildbpf")
@@ -139,8 +138,9 @@ def _spawn(command: Command, *, stream: bool, echo_stdout: bool, timeout: float 
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                preexec_fn=functools.partial(die_with_parent, os.getpid()),
+                preexec_fn=functools.partial(_child.in_child, os.getpid()),
             )
+            _child.guard(proc.pid)
     except CommandNotFound as exc:
         raise ToolchainError(f"{command.argv[0]} was not found", fix="install it or put it on PATH") from exc
     except (FileNotFoundError, NotADirectoryError, PermissionError) as exc:
@@ -158,16 +158,16 @@ def _spawn(command: Command, *, stream: bool, echo_stdout: bool, timeout: float 
     try:
         proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired as exc:
-        proc.kill()
-        proc.wait()
+        _stop(proc, _child.SIGKILL)
         raise CargoError(
             f"`{command.shell_line()}` did not finish within {timeout:.0f} s",
             fix="another cargo may hold the build directory lock; stop it and retry",
         ) from exc
-    except KeyboardInterrupt:
-        proc.terminate()
-        proc.wait()
+    except KeyboardInterrupt as exc:  # Ctrl-C reached buildbpf alone: the child's group is in another
+        _stop(proc, _child.signal_for(exc))
         raise
+    else:
+        _child.forget(proc.pid)
     finally:
         for pump in pumps:
             pump.join()
@@ -177,6 +177,14 @@ def _spawn(command: Command, *, stream: bool, echo_stdout: bool, timeout: float 
         b"".join(out).decode(errors="replace"),
         b"".join(err).decode(errors="replace"),
     )
+
+
+def _stop(proc: subprocess.Popen[bytes], first: int) -> None:
+    """Stop `proc` and everything it started (`_child.stop`), and wait for it."""
+    if proc.returncode is None:  # not waited for yet: its group id is still its own
+        _child.stop(proc.pid, first)
+        proc.wait()
+    _child.forget(proc.pid)
 
 
 def run(
@@ -220,7 +228,7 @@ def run_command(
     try:
         done = _spawn(command, stream=stream, echo_stdout=echo_stdout, timeout=timeout)
     except KeyboardInterrupt as exc:
-        raise Interrupted(f"interrupted while running {command.argv[0]}") from exc
+        raise Interrupted.by(exc, f"while running {command.argv[0]}") from exc
     if check and done.returncode != 0:
         raise CargoError(
             f"`{line}` exited with status {done.returncode}",
@@ -249,6 +257,7 @@ def exec_replace(command: Command) -> None:
     sys.stdout.flush()
     if command.cwd is not None:
         os.chdir(command.cwd)
+    _child.end_reaper()
     try:
         os.execvpe(command.argv[0], list(command.argv), command.environment())
     except OSError as exc:

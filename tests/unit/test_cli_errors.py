@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from buildbpf import _child
 from buildbpf.build import settings
 from buildbpf.cargo import config_file
 from buildbpf.cargo.config_file import managed_keys
@@ -216,3 +217,26 @@ def test_init_under_a_regular_file_or_into_a_read_only_dir(
     err = capsys.readouterr().err
     assert f"{read_only}/probe: Read-only file system (EROFS)" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("interrupt", "code", "line"),
+    [
+        (KeyboardInterrupt(), 130, "buildbpf: interrupted: interrupted"),
+        (_child.Terminated(), 143, "buildbpf: interrupted: SIGTERM"),
+    ],
+)
+def test_an_interrupt_outside_a_child_is_one_line_and_its_exit_code(
+    interrupt: BaseException, code: int, line: str, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    # as when Ctrl-C (or SIGTERM) arrives while `check --kernel` waits for its VMs: typer's
+    # own handling would end it silently with 130
+    from buildbpf.kernels import verify
+
+    def listing(base: object = None) -> list[str]:
+        raise interrupt
+
+    monkeypatch.setattr(verify, "listing", listing)
+    assert run_cli(["kernels"]) == code
+    assert capsys.readouterr().err.splitlines() == [line]
