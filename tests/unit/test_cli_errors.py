@@ -240,3 +240,18 @@ def test_an_interrupt_outside_a_child_is_one_line_and_its_exit_code(
     monkeypatch.setattr(verify, "listing", listing)
     assert run_cli(["kernels"]) == code
     assert capsys.readouterr().err.splitlines() == [line]
+
+
+def test_an_interrupt_while_starting_up_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # SIGTERM (or Ctrl-C) while buildbpf imports its CLI, before run_cli can catch it
+    from buildbpf import __main__
+    from buildbpf.build import replay
+
+    def starting(argv: list[str]) -> int | None:
+        raise _child.Terminated
+
+    monkeypatch.setattr(replay, "replay", starting)
+    assert __main__.main(["build"]) == 143
+    assert capsys.readouterr().err.splitlines() == ["buildbpf: interrupted: SIGTERM"]
