@@ -15,9 +15,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"buildbpf {__version__}")
         return 0
     if argv is None:
-        from buildbpf._child import handle_sigterm
+        from buildbpf._child import handle_signals
 
-        handle_sigterm()  # children stopped, one line, exit 143
+        handle_signals()  # SIGTERM: children stopped, one line, exit 143; Ctrl-Z stops them too
     try:
         return _run(args)
     except KeyboardInterrupt as interrupt:  # while starting up, before run_cli catches it

@@ -8,7 +8,7 @@ every group still registered with it once the pipe only buildbpf writes to close
 child's own children have no parent death signal: without the reaper a SIGKILLed buildbpf
 left rustc compiling for seconds). A terminal's Ctrl-C now reaches buildbpf alone, which
 stops the group itself; SIGTERM raises `Terminated`, a KeyboardInterrupt, so it takes the
-same way out. Standard library only (the replay path runs it): `signal` is not imported
+same way out; Ctrl-Z stops the groups with buildbpf, `fg` continues them. Standard library only (the replay path runs it): `signal` is not imported
 (enum costs 7 ms), and ctypes only in the child.
 """
 
@@ -22,9 +22,10 @@ import time
 TYPE_CHECKING = False  # typing and types cost milliseconds the replay path does not spend
 if TYPE_CHECKING:
     from types import FrameType
+    from typing import ClassVar
 
 PR_SET_PDEATHSIG = 1
-SIGINT, SIGKILL, SIGTERM = 2, 9, 15  # Linux's numbers
+SIGINT, SIGKILL, SIGTERM, SIGCONT, SIGSTOP, SIGTSTP = 2, 9, 15, 18, 19, 20  # Linux's numbers
 STOP_GRACE = 5.0  # seconds a stopped child gets to exit before SIGKILL
 
 # Reads `PGID` (register) and `-PGID` (forget) lines; at EOF, when buildbpf has exited or died,
@@ -49,6 +50,7 @@ class _Reaper:
     tried = False
     pid = 0
     write = -1
+    suspended_with_buildbpf: ClassVar[set[int]] = set()  # the groups Ctrl-Z stops with buildbpf
 
 
 class Terminated(KeyboardInterrupt):
@@ -59,12 +61,26 @@ def _terminate(_signum: int, _frame: FrameType | None) -> None:
     raise Terminated
 
 
-def handle_sigterm() -> None:
-    """From now on SIGTERM raises `Terminated` in the main thread."""
+def _suspend(_signum: int, _frame: FrameType | None) -> None:
+    """Ctrl-Z: the terminal stops buildbpf's group, which its children have left: stop theirs
+    too, then buildbpf; on `fg` continue them."""
+    groups = list(_Reaper.suspended_with_buildbpf)
+    for group in groups:
+        _killpg(group, SIGSTOP)
+    os.kill(os.getpid(), SIGSTOP)
+    for group in groups:
+        _killpg(group, SIGCONT)
+
+
+def handle_signals() -> None:
+    """From now on SIGTERM raises `Terminated` in the main thread, and Ctrl-Z (SIGTSTP) stops
+    the children with buildbpf."""
     if sys.platform.startswith("linux"):
         import _signal  # type: ignore[import-not-found]  # signal's C half, without enum
 
         _signal.signal(SIGTERM, _terminate)
+        if _signal.getsignal(SIGTSTP) == _signal.SIG_DFL:  # not ignored (no job control)
+            _signal.signal(SIGTSTP, _suspend)
 
 
 def signal_for(interrupt: BaseException) -> int:
@@ -98,16 +114,19 @@ def _tell(line: bytes) -> None:
             return
 
 
-def guard(pgid: int) -> None:
+def guard(pgid: int, *, ctrl_z: bool = True) -> None:
     """Have the reaper kill the group of child `pgid` if buildbpf dies; right after the
-    spawn, before that child has had time to start anything."""
+    spawn, before that child has had time to start anything. `ctrl_z`: Ctrl-Z stops it too."""
     if not _Reaper.tried:
         _start_reaper()
+    if ctrl_z:
+        _Reaper.suspended_with_buildbpf.add(pgid)
     _tell(b"%d\n" % pgid)
 
 
 def forget(pgid: int) -> None:
     """Tell the reaper the group of a child buildbpf waited for is none of its business now."""
+    _Reaper.suspended_with_buildbpf.discard(pgid)
     _tell(b"-%d\n" % pgid)
 
 

@@ -140,7 +140,7 @@ def _started(argv: list[str]) -> Iterator[subprocess.Popen[bytes]]:
     in_child = functools.partial(_child.in_child, os.getpid())
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True, preexec_fn=in_child)  # fmt: skip  # noqa: PLW1509
-    _child.guard(proc.pid)
+    _child.guard(proc.pid, ctrl_z=False)  # as before: a VM's timeout runs on while buildbpf is stopped
     with _live_lock:
         _live.add(proc)
     try:

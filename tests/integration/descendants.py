@@ -18,6 +18,11 @@ def new_mark() -> tuple[str, dict[str, str]]:
 
 def marked(mark: str, but: int | None = None) -> list[tuple[int, str]]:
     """Live processes (pid, program) whose environment carries `mark`, other than `but`."""
+    return [(pid, program) for pid, program, _ in states(mark, but)]
+
+
+def states(mark: str, but: int | None = None) -> list[tuple[int, str, str]]:
+    """Live processes (pid, program, state: R, S, T for stopped, ...) carrying `mark`."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) in (but, os.getpid()):
@@ -30,7 +35,7 @@ def marked(mark: str, but: int | None = None) -> list[tuple[int, str]]:
         except OSError:
             continue
         if state != "Z":
-            found.append((int(entry.name), program))
+            found.append((int(entry.name), program, state))
     return found
 
 

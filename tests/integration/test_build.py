@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -320,6 +321,37 @@ def test_nothing_buildbpf_started_outlives_it(
     # nothing half-written was published
     published = probe_workspace / "target" / "buildbpf" / "bpfel-unknown-none" / "minimal-ebpf"
     assert not published.exists()
+
+
+def test_ctrl_z_stops_the_build_with_buildbpf(toolchain: Toolchain, probe_workspace: Path) -> None:
+    # the terminal stops buildbpf's group, which cargo has left: buildbpf stops cargo's, and
+    # continues it on `fg`
+    mark, env = descendants.new_mark()
+    proc = subprocess.Popen([sys.executable, "-m", "buildbpf", "build", "--release"], cwd=probe_workspace,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+
+    def build_states() -> set[str]:
+        found = descendants.states(mark, but=proc.pid)
+        return {state for _, program, state in found if "cargo" in program or "rustc" in program}
+
+    def soon(check: Callable[[set[str]], bool]) -> bool:
+        deadline = time.monotonic() + 5
+        while not check(build_states()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return check(build_states())
+
+    try:
+        descendants.wait_for(mark, "rustc", 120, but=proc.pid)
+        proc.send_signal(signal.SIGTSTP)
+        assert soon(lambda states: states == {"T"}), f"cargo and rustc kept running: {build_states()}"
+        proc.send_signal(signal.SIGCONT)
+        assert soon(lambda states: "T" not in states), "cargo or rustc stayed stopped"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 130
+    finally:
+        proc.kill()
+        proc.wait()
+    descendants.gone_within(mark, GONE_WITHIN)
 
 
 def _fake_toolchain(rustup_home: Path, name: str, real: Toolchain) -> Path:
