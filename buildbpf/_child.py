@@ -8,8 +8,9 @@ every group still registered with it once the pipe only buildbpf writes to close
 child's own children have no parent death signal: without the reaper a SIGKILLed buildbpf
 left rustc compiling for seconds). A terminal's Ctrl-C now reaches buildbpf alone, which
 stops the group itself; SIGTERM raises `Terminated`, a KeyboardInterrupt, so it takes the
-same way out; Ctrl-Z stops the groups with buildbpf, `fg` continues them. Standard library only (the replay path runs it): `signal` is not imported
-(enum costs 7 ms), and ctypes only in the child.
+same way out; Ctrl-Z stops the groups with buildbpf, and `fg` continues them. Standard
+library only (the replay path runs it): not even `signal` (enum costs 7 ms), and ctypes is
+imported in the child.
 """
 
 from __future__ import annotations
