@@ -16,6 +16,7 @@ import shutil
 import stat
 import tempfile
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -230,15 +231,35 @@ def usable_cache(*parts: str) -> Path:
     """`cache_home()/parts`, created; a private temporary directory (removed at exit) when the
     cache cannot be written (read-only HOME, unwritable XDG_CACHE_HOME): a cache only saves
     time, so its absence is a debug line, never a failure."""
+    directory, reason = _writable_cache(parts)
+    return directory if reason is None else scratch_cache(*parts, reason=f"{directory}: {reason}")
+
+
+def built_cache(*parts: str, ready: Callable[[Path], bool], what: str) -> Path:
+    """`cache_home()/parts` as it is when `ready` says it holds what it caches, written or not
+    (a read-only cache shared from an image); else `usable_cache`, and a scratch directory,
+    where `what` is built again for this run only, is said in one line."""
+    directory = cache_home().joinpath(*parts)
+    if ready(directory):
+        return directory
+    found, reason = _writable_cache(parts)
+    if reason is None:
+        return found
+    log.warning("the cache %s cannot be written (%s): %s is built in a temporary directory, "
+                "for this run only", found, reason, what)  # fmt: skip
+    return scratch_cache(*parts, reason=f"{found}: {reason}")
+
+
+def _writable_cache(parts: tuple[str, ...]) -> tuple[Path, str | None]:
+    """`cache_home()/parts`, created, and why it cannot be written (None: it can)."""
     directory = cache_home().joinpath(*parts)
     try:
         directory.mkdir(parents=True, exist_ok=True)
         if os.access(directory, os.W_OK):
-            return directory
-        reason = "not writable"
+            return directory, None
+        return directory, "not writable"
     except OSError as exc:
-        reason = exc.strerror or str(exc)
-    return scratch_cache(*parts, reason=f"{directory}: {reason}")
+        return directory, exc.strerror or str(exc)
 
 
 def scratch_cache(*parts: str, reason: str) -> Path:

@@ -15,13 +15,15 @@ import shlex
 import subprocess
 import sys
 import threading
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from buildbpf import _child, terminal
 from buildbpf.errors import CargoError, Interrupted, ToolchainError
+
+Rewrite = Callable[[str], str]  # what a streamed stderr shows instead of what was said
 
 log = logging.getLogger("buildbpf")
 
@@ -90,20 +92,29 @@ class Completed:
     stderr: str
 
 
-def _pump(source: IO[bytes], sink: list[bytes], echo: IO[str] | None) -> None:
+def _pump(
+    source: IO[bytes], sink: list[bytes], echo: IO[str] | None, rewrite: Rewrite | None = None
+) -> None:
     """Copy `source` into `sink` and, as it arrives, to `echo`: in chunks, not lines, since
-    cargo's progress bar redraws one line with carriage returns and never ends it."""
+    cargo's progress bar redraws one line with carriage returns and never ends it. `rewrite`
+    changes what `echo` shows (never what is kept), a whole line (or redraw) at a time."""
     import codecs
 
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     read = getattr(source, "read1", source.read)
+    pending = ""  # with `rewrite`: the unfinished line
     while chunk := read(65536):
         sink.append(chunk)
-        if echo is not None:
-            echo.write(decoder.decode(chunk))
+        if echo is None:
+            continue
+        pending += decoder.decode(chunk)
+        cut = max(pending.rfind("\n"), pending.rfind("\r")) + 1 if rewrite is not None else len(pending)
+        if cut:
+            echo.write(rewrite(pending[:cut]) if rewrite is not None else pending[:cut])
             echo.flush()
-    if echo is not None and (rest := decoder.decode(b"", final=True)):
-        echo.write(rest)
+            pending = pending[cut:]
+    if echo is not None and (rest := pending + decoder.decode(b"", final=True)):
+        echo.write(rewrite(rest) if rewrite is not None else rest)
         echo.flush()
 
 
@@ -115,11 +126,19 @@ def terminal_env(command: Command, *, stream: bool) -> dict[str, str]:
     return terminal.cargo_env(command.environment())
 
 
-def _spawn(command: Command, *, stream: bool, echo_stdout: bool, timeout: float | None) -> Completed:
+def _spawn(
+    command: Command,
+    *,
+    stream: bool,
+    echo_stdout: bool,
+    timeout: float | None,
+    rewrite: Rewrite | None = None,
+) -> Completed:
     """Run `command`; the single point where a process is created (unit tests forbid it).
 
-    With `stream`, stderr (cargo's progress and rendered diagnostics) is shown live and
-    stdout too unless it is machine output (`echo_stdout=False`); both are captured.
+    With `stream`, stderr (cargo's progress and rendered diagnostics) is shown live, through
+    `rewrite` if given, and stdout too unless it is machine output (`echo_stdout=False`);
+    both are captured as they were.
     """
     from plumbum import local  # plumbum is slow to import: only when a process runs
     from plumbum.commands.processes import CommandNotFound
@@ -151,7 +170,7 @@ def _spawn(command: Command, *, stream: bool, echo_stdout: bool, timeout: float 
         threading.Thread(
             target=_pump, args=(proc.stdout, out, sys.stdout if stream and echo_stdout else None)
         ),
-        threading.Thread(target=_pump, args=(proc.stderr, err, sys.stderr if stream else None)),
+        threading.Thread(target=_pump, args=(proc.stderr, err, sys.stderr if stream else None, rewrite)),
     ]
     for pump in pumps:
         pump.start()
@@ -159,9 +178,11 @@ def _spawn(command: Command, *, stream: bool, echo_stdout: bool, timeout: float 
         proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired as exc:
         _stop(proc, _child.SIGKILL)
+        for pump in pumps:  # all it said, for _timeout_fix
+            pump.join()
         raise CargoError(
             f"`{command.shell_line()}` did not finish within {timeout:.0f} s",
-            fix="another cargo may hold the build directory lock; stop it and retry",
+            fix=_timeout_fix(b"".join(err).decode(errors="replace")),
         ) from exc
     except KeyboardInterrupt as exc:  # Ctrl-C reached buildbpf alone: the child's group is in another
         _stop(proc, _child.signal_for(exc))
@@ -185,6 +206,22 @@ def _stop(proc: subprocess.Popen[bytes], first: int) -> None:
         _child.stop(proc.pid, first)
         proc.wait()
     _child.forget(proc.pid)
+
+
+def _timeout_fix(stderr: str) -> str:
+    """What to do about a cargo call that ran out of time, from what it said meanwhile."""
+    lines = terminal.strip_ansi(stderr).splitlines()
+    # cargo's own status line (a build script's nested cargo would be indented in its output)
+    if any(line.startswith("    Blocking waiting for file lock") for line in lines):
+        return (
+            "another cargo is using the target dir (cargo waited for its lock all along): let it "
+            "finish or stop it, then build again"
+        )
+    return (
+        "cargo was still working: a build script may be stuck (a nested cargo on the same target "
+        "dir waits forever for this one's lock), or the build needs longer (cargo_timeout in "
+        "buildbpf.toml, BUILDBPF_CARGO_TIMEOUT)"
+    )
 
 
 def run(
@@ -214,8 +251,10 @@ def run_command(
     echo_stdout: bool = True,
     check: bool = True,
     timeout: float | None = None,
+    rewrite: Rewrite | None = None,
 ) -> Completed:
-    """Run a `Command` as `run` does (echoed, streamed, a failure a `CargoError` if `check`)."""
+    """Run a `Command` as `run` does (echoed, streamed, a failure a `CargoError` if `check`);
+    `rewrite` changes how its stderr is shown."""
     line = command.shell_line()
     if echo:
         # the full line (environment, flags, --config keys) with -v; the plan shows it too
@@ -226,7 +265,7 @@ def run_command(
     if command.env_remove:
         log.debug("removed from the environment: %s", ", ".join(sorted(command.env_remove)))
     try:
-        done = _spawn(command, stream=stream, echo_stdout=echo_stdout, timeout=timeout)
+        done = _spawn(command, stream=stream, echo_stdout=echo_stdout, timeout=timeout, rewrite=rewrite)
     except KeyboardInterrupt as exc:
         raise Interrupted.by(exc, f"while running {command.argv[0]}") from exc
     if check and done.returncode != 0:

@@ -11,7 +11,7 @@ from buildbpf.errors import CargoError
 from buildbpf.terminal import strip_ansi
 
 KNOWN: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(pattern, re.IGNORECASE), advice)
+    (re.compile(pattern, re.IGNORECASE | re.MULTILINE), advice)
     for pattern, advice in (
         (
             r"Invalid record|Unknown attribute kind|Producer: 'LLVM",
@@ -63,9 +63,25 @@ KNOWN: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             "it only for the bpf target",
         ),
         (
-            r"Blocking waiting for file lock",
-            "another cargo holds the build directory lock (a nested cargo in build.rs?); use a separate "
-            "target dir for nested builds",
+            # a nested cargo's own wait, in its build script's output (dumped under the failure, or
+            # forwarded as `warning: PKG@VER:` lines as aya-build does): the outer cargo holds the lock
+            r"failed to run custom build command for `([^`@ ]+)[^`]*`[\s\S]*Blocking waiting for file lock"
+            r"|^warning: ([^\s@:]+)@[^\s:]*:\s*Blocking waiting for file lock",
+            "the build script (build.rs) of {0} runs a nested cargo on the same target dir, which "
+            "waits for the lock of the cargo that runs it: give the nested build its own --target-dir "
+            "(PITFALLS #13)",
+        ),
+        (
+            # cargo's own status line: the lock was held before this cargo started anything, so by
+            # another process (a second build, an editor's `cargo check`), never by its own build.rs
+            r"^ {4}Blocking waiting for file lock on (?:build|artifact) directory",
+            "another cargo is using the target dir (a second build, an editor's `cargo check`, another "
+            "buildbpf): cargo waited for its lock; let it finish or stop it, then build again",
+        ),
+        (
+            r"^ {4}Blocking waiting for file lock on package cache",
+            "another cargo is using the package cache (resolving or downloading crates): let it "
+            "finish, then build again",
         ),
         (
             r"error relocating function|missing btf func_info|undefined symbol.*\bmem(cpy|set|move|cmp)\b",
@@ -98,7 +114,7 @@ def advise(output: str) -> list[str]:
     found = []
     for pattern, advice in KNOWN:
         if (match := pattern.search(output)) is not None:
-            found.append(advice.format(*match.groups()))
+            found.append(advice.format(*(group for group in match.groups() if group is not None)))
     return list(dict.fromkeys(found))
 
 

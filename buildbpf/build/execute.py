@@ -85,6 +85,15 @@ def tracked_by_git(path: Path) -> bool:
     return done.returncode == 0
 
 
+def _exclude_from_git(path: Path) -> None:
+    """Keep a config buildbpf wrote out of `git status` (the repository's info/exclude)."""
+    from buildbpf.cargo import git_exclude
+
+    if (exclude_file := git_exclude.exclude(path)) is not None:
+        log.info("added %s to %s: git status no longer lists it (`write_config = false` in "
+                 "buildbpf.toml stops buildbpf writing it)", path, exclude_file)  # fmt: skip
+
+
 def write_configs(steps: tuple[ConfigStep, ...], *, dry_run: bool) -> list[config_file.ConfigOutcome]:
     """Write (or, with `dry_run`, only compare) each eBPF crate's `.cargo/config.toml`."""
     outcomes = []
@@ -97,6 +106,8 @@ def write_configs(steps: tuple[ConfigStep, ...], *, dry_run: bool) -> list[confi
             continue
         outcome = config_file.apply(step.directory, step.keys, dry_run=dry_run)
         outcomes.append(outcome)
+        if not dry_run and not config_file.has_user_settings(step.directory):  # never hide a file of yours
+            _exclude_from_git(outcome.path)
         if outcome.status is not config_file.ConfigStatus.UNCHANGED and not dry_run:
             log.info("%sd %s", outcome.status, outcome.path)
         for kept in outcome.kept_user_values:

@@ -9,6 +9,7 @@ toolchain's clippy, which cannot read this rustc's `core`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -32,6 +33,22 @@ class LintCall:
     command: Command
 
 
+# cargo's hint after fixable warnings: (run `cargo clippy --fix --bin "x" -p x-ebpf -- ARGS` to ...)
+_CARGO_FIX = re.compile(r"`cargo clippy --fix [^`]*?-p (\S+)(?: -- ([^`]*))?`")
+
+
+def fix_hint(text: str) -> str:
+    """clippy's output, its `cargo clippy --fix` hint naming `buildbpf lint --fix` instead: a
+    plain cargo lacks an eBPF crate's bpf target, build-std and toolchain, and the
+    BUILDBPF_OBJECTS a userspace crate embeds its objects from."""
+
+    def ours(match: re.Match[str]) -> str:
+        args = (match.group(2) or "").strip()
+        return f"`buildbpf lint --fix -p {match.group(1)}{f' -- {args}' if args else ''}`"
+
+    return _CARGO_FIX.sub(ours, text)
+
+
 def clippy_path(rust: RustToolchain) -> Path:
     """cargo-clippy beside the toolchain's rustc, or a `ToolchainError` saying how to get it."""
     candidate = rust.rustc.parent / CLIPPY
@@ -50,31 +67,39 @@ def clippy_path(rust: RustToolchain) -> Path:
     )
 
 
-def _as_clippy(call: Command, clippy: Path, cargo: Path, clippy_args: Sequence[str]) -> Command:
-    """`cargo build ARGS` -> `cargo-clippy clippy ARGS -- CLIPPY_ARGS`, human messages."""
+def _as_clippy(
+    call: Command, clippy: Path, cargo: Path, clippy_args: Sequence[str], fix: Sequence[str] = ()
+) -> Command:
+    """`cargo build ARGS` -> `cargo-clippy clippy [FIX] ARGS -- CLIPPY_ARGS`, human messages."""
     args = list(call.argv[2:])
     if "--message-format" in args:  # the build reads JSON; a person reads clippy
         at = args.index("--message-format")
         del args[at : at + 2]
-    argv = (str(clippy), "clippy", *args, *(("--", *clippy_args) if clippy_args else ()))
+    argv = (str(clippy), "clippy", *fix, *args, *(("--", *clippy_args) if clippy_args else ()))
     return replace(call, argv=argv, env_set={**call.env_set, "CARGO": str(cargo)})
 
 
 def lint_calls(
-    plan: BuildPlan, rust: RustToolchain, clippy_args: Sequence[str] = (), *, clippy: Path | None = None
+    plan: BuildPlan,
+    rust: RustToolchain,
+    clippy_args: Sequence[str] = (),
+    *,
+    clippy: Path | None = None,
+    fix: Sequence[str] = (),
 ) -> list[LintCall]:
-    """The clippy calls for a build plan: each eBPF step, then userspace."""
+    """The clippy calls for a build plan: each eBPF step, then userspace; `fix` holds
+    `--fix` and its `--allow-*` flags when clippy should apply its suggestions."""
     clippy = clippy or clippy_path(rust)
     calls = [
         LintCall(
             f"eBPF crates {', '.join(step.crates)} ({step.target})",
-            _as_clippy(step.call, clippy, rust.cargo, clippy_args),
+            _as_clippy(step.call, clippy, rust.cargo, clippy_args, fix),
         )
         for step in plan.ebpf
     ]
     if plan.userspace is not None:
         user = plan.userspace
-        calls.append(LintCall(user.what, _as_clippy(user.call, clippy, rust.cargo, clippy_args)))
+        calls.append(LintCall(user.what, _as_clippy(user.call, clippy, rust.cargo, clippy_args, fix)))
     return calls
 
 
@@ -97,17 +122,19 @@ def lint(
     *,
     options: BuildOptions,
     clippy_args: Sequence[str] = (),
+    fix: Sequence[str] = (),
     passed: Callable[[LintCall], None] = lambda call: None,
 ) -> list[LintCall]:
     """Run clippy on the workspace's eBPF and userspace crates; raise on the first failure
-    (`passed` hears of each clean run as it ends)."""
+    (`passed` hears of each clean run as it ends). `fix`: see `lint_calls`."""
     plan = plan_for(context, options, environ, every_ebpf_crate=True)  # aya-build's too
-    calls = lint_calls(plan, context.toolchain.rust, clippy_args)
+    calls = lint_calls(plan, context.toolchain.rust, clippy_args, fix=fix)
     prepare_sources(context, options)
     for index, call in enumerate(calls):
         if index == len(plan.ebpf):  # the userspace call: the eBPF crates were linted first
             require_objects(plan)
-        done = run_command(call.command, echo_stdout=True, check=False, timeout=context.cargo_timeout)
+        done = run_command(call.command, echo_stdout=True, check=False, timeout=context.cargo_timeout,
+                           rewrite=fix_hint)  # fmt: skip
         if done.returncode != 0:
             raise CargoError(
                 f"clippy failed on {call.what} (exit status {done.returncode})",

@@ -6,17 +6,19 @@ renders what comes back; everything between happens here.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from buildbpf.build import context as loading
-from buildbpf.build import execute, record
+from buildbpf.build import execute, output, record
 from buildbpf.build.aya_build import aya_build_environment
 from buildbpf.build.environment import env_flag
 from buildbpf.build.layout import btf_expected, published_objects
 from buildbpf.build.plan import plan_build
+from buildbpf.build.precedence import workspace_value
 from buildbpf.build.replay import DISABLE
 from buildbpf.build.settings import Overrides, configured_kernels
 from buildbpf.build.steps import BuildOptions, BuildPlan, CrateTools
@@ -40,12 +42,13 @@ def plan_for(
     """The build plan for a loaded context; `every_ebpf_crate`: steps for the eBPF crates
     aya-build builds too (for `lint`)."""
     rust = context.toolchain.rust
+    write_config = bool(workspace_value("write_config", context.config, environ).value)
     solo = frozenset(
         crate.name
         for crate in context.workspace.ebpf_roots()
         if config_file.has_user_settings(crate.directory)
     )
-    return plan_build(
+    plan = plan_build(
         context.workspace,
         context.effective,
         cargo=rust.cargo,
@@ -63,6 +66,7 @@ def plan_for(
         },
         every_ebpf_crate=every_ebpf_crate,
     )
+    return plan if write_config else dataclasses.replace(plan, configs=())
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,8 @@ def run(
     if request.dry_run:
         result.executed = execute.execute(plan, dry_run=True)
         return result
+    for directory in plan.output_dirs:  # before minutes of compiling: never a folder of the user's
+        output.claim(directory)
     execute.prepare_sources(context, request.options)
     result.executed = execute.execute(plan, timeout=context.cargo_timeout, on_object=on_object)
     if request.check or request.load or request.kernels:
@@ -131,7 +137,10 @@ def run(
         for obj in result.executed.objects:
             btf, origin = btf_expected(context.effective[obj.crate], aya_build=obj.aya_build)
             inputs.append(checker.CheckInput(Path(obj.path), btf, origin, obj.crate in old))
-        options = checker.CheckOptions(attach_targets=False, load=request.load, rust=context.toolchain.rust)
+        # the building machine's kernel is not the one deployed to: no attach targets or
+        # struct layouts judged against it here (`check` does, `check --kernel` on others)
+        options = checker.CheckOptions(attach_targets=False, layouts=False, load=request.load,
+                                       rust=context.toolchain.rust)  # fmt: skip
         result.reports = checker.run(inputs, options)
         crates = [context.effective[o.crate] for o in result.executed.objects]
         configured = (k for effective in crates for k in configured_kernels(effective))

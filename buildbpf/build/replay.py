@@ -110,8 +110,64 @@ def _changed(fingerprints: object) -> str | None:
     return None
 
 
-def _spawn(call: Mapping[str, object]) -> tuple[int, str, str]:
-    """Run a recorded cargo call: stderr shown live and kept, stdout (JSON messages) kept."""
+def _plain(text: str) -> str:
+    """`text` without CSI sequences (cargo's colours, erase-line); `re` costs the replay 6 ms."""
+    out, i = [], 0
+    while (start := text.find("\x1b[", i)) >= 0:
+        out.append(text[i:start])
+        end = start + 2
+        while end < len(text) and not "@" <= text[end] <= "~":
+            end += 1
+        i = end + 1
+    out.append(text[i:])
+    return "".join(out)
+
+
+class _Shown:
+    """cargo's stderr during a replay. What a no-op cargo says (`Finished ...` and nothing
+    else) is held back, the call's echo too; anything more (a unit compiled, a warning, a
+    lock wait, an error) shows the echo and all of it, live from then on."""
+
+    def __init__(self, echo: str, *, hold: bool) -> None:
+        self.echo = echo
+        self.held: bytes | None = b""
+        if not hold:  # -v: every call and all it says, as it happens
+            self.release()
+
+    def write(self, chunk: bytes) -> None:
+        if self.held is None:
+            sys.stderr.buffer.write(chunk)
+            sys.stderr.flush()
+            return
+        self.held += chunk
+        if not _quiet(self.held, whole=False):
+            self.release()
+
+    def end(self, code: int) -> None:
+        """cargo exited: what is still held is shown unless it was only a no-op's `Finished`."""
+        if self.held is not None and (code != 0 or not _quiet(self.held, whole=True)):
+            self.release()
+
+    def release(self) -> None:
+        """Show the echo and what was held back; from now on, everything as it comes."""
+        if self.held is None:
+            return
+        held, self.held = self.held, None
+        print(f"+ {self.echo}", file=sys.stderr, flush=True)
+        sys.stderr.buffer.write(held)
+        sys.stderr.flush()
+
+
+def _quiet(held: bytes, *, whole: bool) -> bool:
+    """Whether cargo's stderr `held` is only what a no-op says; without `whole`, its last line
+    (not ended yet: `\r` ends a progress bar's) is not judged yet."""
+    lines = held.decode(errors="replace").replace("\r", "\n").split("\n")
+    lines = lines if whole else lines[:-1]
+    return all(not (plain := _plain(line).strip()) or plain.startswith("Finished ") for line in lines)
+
+
+def _spawn(call: Mapping[str, object], shown: _Shown) -> tuple[int, str, str]:
+    """Run a recorded cargo call: stderr kept and passed to `shown`, stdout (JSON messages) kept."""
     argv = [str(a) for a in call["argv"]]  # type: ignore[attr-defined]
     env = dict(os.environ)
     for name in call["env_remove"]:  # type: ignore[attr-defined]
@@ -140,7 +196,7 @@ def _spawn(call: Mapping[str, object]) -> tuple[int, str, str]:
         guard(pid)
         os.close(write_end)
         os.close(devnull)
-        err, status = _collect(pid, read_end)
+        err, status = _collect(pid, read_end, shown)
         os.lseek(stdout, 0, os.SEEK_SET)
         with open(stdout, "rb", closefd=False) as file:
             out = file.read()
@@ -154,15 +210,15 @@ def _spawn(call: Mapping[str, object]) -> tuple[int, str, str]:
     )
 
 
-def _collect(pid: int, read_end: int) -> tuple[list[bytes], int]:
-    """Show and keep the child's stderr until it exits; its wait status. On Ctrl-C (or SIGTERM)
-    the child and its group are stopped first: they are not in buildbpf's group any more."""
+def _collect(pid: int, read_end: int, shown: _Shown) -> tuple[list[bytes], int]:
+    """Keep the child's stderr and pass it to `shown` until it exits; its wait status. On
+    Ctrl-C (or SIGTERM) the child and its group are stopped first: they are not in
+    buildbpf's group any more."""
     err: list[bytes] = []
     try:
         while chunk := os.read(read_end, 65536):
             err.append(chunk)
-            sys.stderr.buffer.write(chunk)
-            sys.stderr.flush()
+            shown.write(chunk)
         _, status = os.waitpid(pid, 0)
     except KeyboardInterrupt as interrupt:
         stop(pid, signal_for(interrupt))
@@ -212,10 +268,10 @@ def _replay_call(call: Mapping[str, object], argv: Sequence[str], verbose: bool)
     argv = [str(a) for a in call["argv"]]  # type: ignore[attr-defined]
     short = talks_to_terminal(argv[0]) and not verbose  # as _process echoes it
     more = bool(call["env_set"] or call["env_remove"])
-    echo = short_command(argv, more=more) if short else call["echo"]
-    print(f"+ {echo}", file=sys.stderr, flush=True)
+    shown = _Shown(short_command(argv, more=more) if short else str(call["echo"]), hold=not verbose)
     try:
-        code, out, err = _spawn(call)
+        code, out, err = _spawn(call, shown)
+        shown.end(code)
     except OSError as exc:
         _hand_over(verbose, f"cannot run {command}: {exc}")
         return _HAND_OVER

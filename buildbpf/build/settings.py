@@ -196,6 +196,13 @@ class ConfigFile(_Strict):
         "as root, else `sudo -E`. BUILDBPF_RUNNER is split as a shell would.",
         json_schema_extra=_sources(env=True, unset="directly as root, else sudo -E"),
     )
+    write_config: Bool = Field(
+        True,
+        description="Write each eBPF crate's `.cargo/config.toml` (plain `cargo build` and editors then "
+        "work in that crate; kept out of `git status` through the repository's info/exclude). buildbpf "
+        "passes every setting on cargo's command line either way.",
+        json_schema_extra=_sources(env=True),
+    )
     defaults: CrateSettings = Field(
         default_factory=CrateSettings, description="Settings every crate inherits."
     )

@@ -138,6 +138,14 @@ class BuildPlan:
         """Every cargo call, in the order they run."""
         return [s.call for s in self.ebpf] + ([self.userspace.call] if self.userspace else [])
 
+    @property
+    def output_dirs(self) -> list[Path]:
+        """The `<target-dir>/buildbpf` directories this build publishes verified objects into."""
+        dirs = [s.objects_dir for s in self.ebpf]
+        if self.userspace is not None and self.userspace.objects_dir is not None:
+            dirs.append(self.userspace.objects_dir)
+        return list(dict.fromkeys(d.parent for d in dirs))
+
     def as_json(self) -> dict[str, object]:
         """The plan as `--print-plan` prints it (and the golden files hold it)."""
         return {

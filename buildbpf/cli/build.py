@@ -89,20 +89,26 @@ def build(
 ) -> None:
     """Build the eBPF crates, verify every object, then build the userspace crates.
 
-    eBPF crates are always built with release settings (opt-level 3, LTO, one codegen unit,
-    panic=abort): debug eBPF does not pass the verifier. Verified objects are copied to
-    <target-dir>/buildbpf/<bpf-triple>/<bin>, and userspace is built with
-    BUILDBPF_OBJECTS pointing there.
+    Each eBPF crate is compiled for the bpf target and linked with bpf-linker; an object
+    that is not loadable eBPF stops the build before userspace can embed it. Verified
+    objects are copied to <target-dir>/buildbpf/<bpf-triple>/<bin>, and userspace is built
+    with BUILDBPF_OBJECTS pointing there.
 
-    When nothing the plan depends on changed since the last identical build, its cargo
-    calls are replayed without planning again (-v says why either way;
-    BUILDBPF_NO_REPLAY=1 turns this off).
+    eBPF crates are always built with release settings (opt-level 3, LTO, one codegen unit,
+    panic=abort): debug eBPF does not pass the verifier. --release is for userspace.
     """
     from buildbpf.build import pipeline
     from buildbpf.build.precedence import cli_overrides
     from buildbpf.build.steps import BuildOptions
     from buildbpf.cli.kernels import finish
-    from buildbpf.cli.render import build_json, build_lines, dry_run_lines, object_line, print_report
+    from buildbpf.cli.render import (
+        build_json,
+        build_lines,
+        dry_run_lines,
+        object_line,
+        print_report,
+        verbose_notice,
+    )
     from buildbpf.terminal import duration
 
     started = time.monotonic()
@@ -133,12 +139,8 @@ def build(
 
         watch_builds(request)
         return
-    # the toolchain's RUSTC_BOOTSTRAP notice is for -v (the plan shows the variable too)
-    notice = human and logging.getLogger("buildbpf").isEnabledFor(logging.DEBUG)
     result = pipeline.run(
-        request,
-        notice=(lambda line: typer.echo(line, err=True)) if notice else None,
-        on_object=verified if human else None,
+        request, notice=verbose_notice() if human else None, on_object=verified if human else None
     )
     if print_plan:
         print(json.dumps(result.plan.as_json(), indent=2))

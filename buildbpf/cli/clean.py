@@ -9,11 +9,14 @@ import typer
 
 from buildbpf.cli.options import TargetDirOpt, ToolchainOpt
 
+ALL_HELP = (
+    "Also run `cargo clean` on each target dir that cargo made and that holds nothing else "
+    "(cargo deletes it whole)."
+)
+
 
 def clean(
-    all_: Annotated[
-        bool, typer.Option("--all", help="Also run `cargo clean` (cargo's whole target dir).")
-    ] = False,
+    all_: Annotated[bool, typer.Option("--all", help=ALL_HELP)] = False,
     target_dir: TargetDirOpt = None,
     toolchain: ToolchainOpt = None,
     dry_run: Annotated[
@@ -23,8 +26,10 @@ def clean(
     """Remove what buildbpf made for this workspace: the verified objects
     (<target-dir>/buildbpf) and its replay records; --all adds `cargo clean`.
 
-    Caches every workspace shares (tool probes, aya-build stand-ins, the verifier helper)
-    stay, and so do the crates' .cargo/config.toml files.
+    Only what buildbpf can prove it made goes: a folder without buildbpf's marker, or holding
+    files buildbpf did not write, is listed and left. `--all` never cleans `/`, your home,
+    the workspace or a folder holding it. Caches every workspace shares (tool probes,
+    aya-build stand-ins, the verifier helper) stay, and so do the crates' .cargo/config.toml.
     """
     from buildbpf._process import run_command
     from buildbpf.build import clean as cleaning
@@ -36,15 +41,19 @@ def clean(
     rust = resolve_rust(pin_from(toolchain, cwd))
     data = metadata.cargo_metadata(rust, cwd)
     outside = metadata.outside_metadata(rust, data)
-    roots = [Path(d["workspace_root"]) for d in (data, *outside)]
-    given = cwd / target_dir if target_dir is not None else None
-    target_dirs = [given or Path(data["target_directory"]), *(Path(d["target_directory"]) for d in outside)]
-    selection = cleaning.select(target_dirs, roots)
-    calls = cleaning.cargo_clean_calls(rust.cargo, rust.cargo_env(), roots, given) if all_ else []
+    places = [(Path(d["workspace_root"]), Path(d["target_directory"])) for d in (data, *outside)]
+    if target_dir is not None:  # --target-dir: the workspace's only; outside crates keep theirs
+        places[0] = (places[0][0], cwd / target_dir)
+    roots = [root for root, _ in places]
+    selection = cleaning.select([t for _, t in places], roots)
+    calls, left = ([], []) if not all_ else cleaning.cargo_clean_calls(
+        rust.cargo, rust.cargo_env(), places, home=cleaning.home())  # fmt: skip
     if not dry_run:
         selection.remove()
     for path in selection.paths:
         typer.echo(f"{'would remove' if dry_run else 'removed'} {path}")
+    for kept in (*selection.left, *left):
+        typer.echo(f"left {kept.path}: {kept.why}", err=True)
     for call in calls:
         if dry_run:
             typer.echo(f"would run: {call.shell_line()}")

@@ -7,6 +7,7 @@ mid-sentence) and names each value after its option.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 
@@ -24,8 +25,17 @@ def name_values(command: Any) -> Any:
             param.metavar = param.name.upper()
             if hasattr(param, "display_type_rich"):  # typer >= 0.20 adds `<path>` after `PATH`
                 param.display_type_rich = lambda ctx: None
+            if hasattr(param, "_usage_display_name"):  # typer >= 0.2x writes a required one `{PATH}`
+                param._usage_display_name = functools.partial(_usage_name, param)
         elif not getattr(param, "is_flag", False) and not getattr(param, "count", False):
             param.metavar = f"<{param.name.upper()}>"
     for sub in getattr(command, "commands", {}).values():
         name_values(sub)
     return command
+
+
+def _usage_name(param: Any) -> str:
+    """An argument in the usage line as click writes it: `PATH` when required, `[ARGS]...`."""
+    name = str(param.metavar or param.name.upper())
+    name = name if param.required else f"[{name}]"
+    return f"{name}..." if param.nargs != 1 else name

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -13,6 +14,14 @@ if TYPE_CHECKING:
     from buildbpf.build.layout import Published
     from buildbpf.build.pipeline import BuildResult
     from buildbpf.objects.report import ObjectReport
+
+
+def verbose_notice() -> Callable[[str], None] | None:
+    """Where the toolchain's notice (RUSTC_BOOTSTRAP=1) goes: stderr with -v, else nowhere
+    (the plan and `doctor` show the mode too)."""
+    if not logging.getLogger("buildbpf").isEnabledFor(logging.DEBUG):
+        return None
+    return lambda line: typer.echo(line, err=True)
 
 
 def object_line(obj: Published) -> str:
@@ -78,6 +87,9 @@ def print_report(report: ObjectReport, full_log: bool = False) -> None:
     typer.echo(f"      BTF: {f'{report.btf_types} types' if report.btf else 'none'}")
     if report.undefined:
         typer.echo(f"      undefined symbols: {', '.join(report.undefined)}")
+    if report.kernel_types:  # the differences follow as warnings
+        kinds = [f"{t['type']} ({'same' if t['same'] else 'differs'})" for t in report.kernel_types]
+        typer.echo(f"      kernel structs read at fixed offsets, against this kernel: {', '.join(kinds)}")
     blocked = {b.section: b for b in report.cannot_attach}
     for warning in report.warnings:
         if any(warning == b.message for b in blocked.values()):  # shown with the attach lines

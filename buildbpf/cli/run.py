@@ -65,7 +65,7 @@ def run(
     from buildbpf.build import run as running
     from buildbpf.build.precedence import cli_overrides, workspace_value
     from buildbpf.build.steps import BuildOptions
-    from buildbpf.cli.render import build_lines
+    from buildbpf.cli.render import build_lines, verbose_notice
 
     if verbose:
         logging.getLogger().setLevel(logging.DEBUG)
@@ -78,7 +78,7 @@ def run(
         overrides=cli_overrides(toolchain=toolchain, bpf_linker=bpf_linker),
         options=BuildOptions(release=release, packages=(package,) if package else (), **cargo),
     )
-    result = pipeline.run(request, notice=lambda line: typer.echo(line, err=True))
+    result = pipeline.run(request, notice=verbose_notice())
     _, name = running.choose_binary(result.context.workspace, request.options.packages, bin_name)
     for line in build_lines(result):
         typer.echo(line, err=True)

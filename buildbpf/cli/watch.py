@@ -23,7 +23,7 @@ def watch_builds(request: BuildRequest) -> None:
     from buildbpf.build import context as loading
     from buildbpf.build import pipeline, record
     from buildbpf.build import watch as watching
-    from buildbpf.cli.render import build_lines, print_report
+    from buildbpf.cli.render import build_lines, print_report, verbose_notice
     from buildbpf.errors import BuildbpfError, Interrupted, render
 
     def what_to_watch(context: loading.Context) -> Watched:
@@ -33,7 +33,7 @@ def watch_builds(request: BuildRequest) -> None:
 
     def build_once() -> Watched | None:
         try:
-            result = pipeline.run(request, notice=lambda line: typer.echo(line, err=True))
+            result = pipeline.run(request, notice=verbose_notice())
         except Interrupted:
             raise
         except BuildbpfError as error:

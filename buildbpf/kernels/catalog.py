@@ -168,3 +168,15 @@ def apt_error(output: str) -> str | None:
         if line.startswith("E: "):
             return line[3:].strip()
     return None
+
+
+def update_failure(output: str) -> str | None:
+    """What went wrong in an `apt-get update` that may still exit 0: its first `W: Failed to
+    fetch URI  REASON` (or `E:`) line, shortened; None when every index was fetched."""
+    for line in output.splitlines():
+        if line.startswith("W: Failed to fetch "):
+            uri, _, reason = line[len("W: Failed to fetch ") :].partition("  ")
+            return f"{uri}: {reason.strip()}"[:300] if reason.strip() else uri[:300]
+        if line.startswith(("E: ", "W: Some index files failed to download")):
+            return line[3:].strip()[:300]
+    return None

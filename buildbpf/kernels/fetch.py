@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from buildbpf import _fs
-from buildbpf._process import run
+from buildbpf._process import Completed, run
 from buildbpf.errors import ConfigError, KernelCheckError
 from buildbpf.kernels import catalog
 
@@ -84,28 +84,68 @@ def apt_env(base: Path) -> dict[str, str]:
     return {"APT_CONFIG": str(apt / "apt.conf"), "LC_ALL": "C"}
 
 
-def _apt(base: Path, argv: list[str], cwd: Path | None = None) -> str:
+def _apt_run(base: Path, argv: list[str], cwd: Path | None = None) -> Completed:
     if shutil.which(argv[0]) is None:
         raise FetchError(
             f"{argv[0]} is not installed: kernels are Debian packages fetched with apt",
             fix="run on Debian or Ubuntu, or give an image of your own with --kernel-image PATH",
         )
-    done = run(argv, cwd=cwd, env_set=apt_env(base), echo=False, stream=False, check=False, timeout=600)
+    return run(argv, cwd=cwd, env_set=apt_env(base), echo=False, stream=False, check=False, timeout=600)
+
+
+def _apt(base: Path, argv: list[str], cwd: Path | None = None) -> str:
+    done = _apt_run(base, argv, cwd)
     if done.returncode != 0:
         said = catalog.apt_error(done.stdout + "\n" + done.stderr) or done.stderr.strip()[-300:]
         raise FetchError(f"`{' '.join(argv[:2])}` failed: {said}", fix="check the network and run again")
     return done.stdout
 
 
+STAMP = "buildbpf-updated"  # in the lists directory: when buildbpf last fetched them whole
+
+
+def lists_complete(lists: Path) -> bool:
+    """Whether `lists` holds a non-empty Packages index of every suite of the sources list."""
+    try:
+        sizes = {p.name: p.stat().st_size for p in lists.glob("*_Packages*")}
+    except OSError:
+        return False
+    return all(
+        any(f"_dists_{suite}_" in name and size > 0 for name, size in sizes.items())
+        for _, suite in catalog.SOURCES
+    )
+
+
 def update_lists(base: Path, *, force: bool = False) -> None:
-    """`apt-get update` on the private lists, when they are missing or a day old."""
+    """`apt-get update` on the private lists, when they are missing, incomplete or a day old.
+
+    apt-get update exits 0 when it reaches no server: only lists it fetched without an error
+    are stamped fresh, and lists that lack a suite are a FetchError (never "no such kernel").
+    """
     lists = base / "apt" / "lists"
-    stamps = [p.stat().st_mtime for p in lists.glob("*InRelease")] if lists.is_dir() else []
-    if not force and stamps and time.time() - min(stamps) < LISTS_MAX_AGE:
+    try:
+        fresh = time.time() - (lists / STAMP).stat().st_mtime < LISTS_MAX_AGE
+    except OSError:
+        fresh = False
+    if not force and fresh and lists_complete(lists):
         return
     print("buildbpf: fetching Debian's kernel package lists", file=sys.stderr, flush=True)
-    _apt(base, ["apt-get", "update", "-q"])
-    (lists / "InRelease").touch()  # stamp: apt keeps the server's dates on its files
+    done = _apt_run(base, ["apt-get", "update", "-q"])
+    said = done.stdout + "\n" + done.stderr
+    failure = catalog.update_failure(said)
+    if done.returncode != 0 and failure is None:
+        failure = catalog.apt_error(said) or f"apt-get update exited with {done.returncode}"
+    if not lists_complete(lists):
+        (lists / STAMP).unlink(missing_ok=True)
+        raise FetchError(
+            f"could not fetch Debian's package lists: {failure or 'apt-get update fetched no package index'}",
+            fix="check the network (and any proxy apt needs) and run again; cached kernels answer offline",
+        )
+    if failure is not None:  # whole lists from an earlier run: usable, but not fresh
+        print(f"buildbpf: could not refresh Debian's package lists ({failure}); using the previous ones",
+              file=sys.stderr, flush=True)  # fmt: skip
+        return
+    (lists / STAMP).touch()  # not apt's files: apt may keep the server's dates on them
 
 
 def available(base: Path) -> dict[str, str]:
@@ -164,16 +204,41 @@ def check_config(config: Path) -> list[str]:
 
 
 def load_cached(directory: Path) -> Kernel | None:
-    """The kernel recorded in `directory/kernel.json`, if its files are all there."""
+    """The kernel recorded in `directory/kernel.json`, if its files are all there and its
+    vmlinuz still has the recorded sha256; a damaged entry is removed (and said), so that
+    it is fetched again instead of hanging or failing every boot."""
     try:
         data = json.loads((directory / "kernel.json").read_text())
     except (OSError, ValueError):
         return None
-    if not (directory / "vmlinuz").is_file():
+    vmlinuz = directory / "vmlinuz"
+    if not isinstance(data, dict) or not vmlinuz.is_file():
+        return None
+    recorded = data.get("sha256")
+    try:
+        actual = _sha256(vmlinuz)
+    except OSError:
+        actual = None
+    if not recorded or actual != recorded:
+        name = data.get("name", directory.name)
+        print(f"buildbpf: the cached kernel {name} is damaged ({vmlinuz}: sha256 {str(actual)[:16]}..., "
+              f"recorded {str(recorded)[:16]}...): removing it, to be fetched again",
+              file=sys.stderr, flush=True)  # fmt: skip
+        _drop(directory)
         return None
     config = directory / "config"
-    return Kernel(data["name"], data["series"], directory / "vmlinuz", config if config.is_file() else None,
-                  data.get("packages", []), data.get("sha256", ""))  # fmt: skip
+    return Kernel(data["name"], data["series"], vmlinuz, config if config.is_file() else None,
+                  data.get("packages", []), recorded)  # fmt: skip
+
+
+def _drop(directory: Path) -> None:
+    """Remove a damaged cache entry: renamed aside first, so no reader sees half of it."""
+    aside = directory.with_name(f".drop-{directory.name}-{os.getpid()}")
+    try:
+        directory.rename(aside)
+    except OSError:
+        aside = directory
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def cached(base: Path | None = None) -> list[Kernel]:
@@ -255,9 +320,14 @@ def _resolve(request: str, base: Path) -> Kernel:
     try:
         update_lists(base)
         packages = available(base)
-    except FetchError:
+        if not packages:  # lists that parse but name no kernel are not Debian's
+            raise FetchError("could not fetch Debian's package lists: they name no cloud-amd64 kernel",
+                             fix="run again; `buildbpf kernels` shows what is cached")  # fmt: skip
+    except FetchError as error:
         offline = [k for k in cached(base) if request in (k.series, catalog.LATEST)]
         if offline:  # no network: the newest cached kernel of the series still answers
+            print(f"buildbpf: {error.message}; {request}: using the cached Linux {offline[-1].name}",
+                  file=sys.stderr, flush=True)  # fmt: skip
             return offline[-1]
         raise
     image = catalog.choose(request, packages)

@@ -6,6 +6,7 @@ import hashlib
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 from buildbpf import _fs
@@ -14,6 +15,7 @@ from buildbpf.cargo.env import leaky_variables
 from buildbpf.errors import ToolchainError
 from buildbpf.kernels import initramfs
 from buildbpf.objects.verifier import LOADER_SOURCE
+from buildbpf.terminal import duration
 from buildbpf.toolchain.rust import RustToolchain
 
 TARGET = "x86_64-unknown-linux-gnu"
@@ -39,9 +41,11 @@ def static_helper(rust: RustToolchain) -> Path:
     digest = hashlib.sha256(f"{rust.rustc_info.release} {STATIC}".encode())
     for path in _sources():
         digest.update(path.read_bytes())
-    home = _fs.usable_cache("loader", "static-" + digest.hexdigest()[:16])
-    binary = home / "target" / TARGET / "release" / "buildbpf-loader"
-    if binary.is_file():
+    built = Path("target", TARGET, "release", "buildbpf-loader")
+    home = _fs.built_cache("loader", "static-" + digest.hexdigest()[:16], what="the static verifier helper",
+                           ready=lambda home: _fs.is_executable(home / built))  # fmt: skip
+    binary = home / built
+    if _fs.is_executable(binary):
         return binary
     for path in _sources():
         destination = home / "src" / path.relative_to(LOADER_SOURCE)
@@ -49,17 +53,22 @@ def static_helper(rust: RustToolchain) -> Path:
         shutil.copyfile(path, destination)
     env = {k: v for k, v in rust.cargo_env().items() if k != "RUSTC_BOOTSTRAP"}
     env |= {"CARGO_TARGET_DIR": str(home / "target"), "RUSTFLAGS": STATIC}
-    print("buildbpf: building the static verifier helper for the kernel VMs (once per toolchain)",
+    print("buildbpf: building the static verifier helper for the kernel VMs: a few minutes, once per "
+          f"toolchain ({rust.rustc_info.release}); cargo's progress follows",
           file=sys.stderr, flush=True)  # fmt: skip
     remove = [v for v in leaky_variables(os.environ) if v != "RUSTFLAGS"]
+    started = time.monotonic()
+    # streamed: cargo's own lines (and its progress bar on a terminal) show what takes minutes
     run(
         [rust.cargo, "build", "--release", "--locked", "--target", TARGET,
          "--manifest-path", str(home / "src" / "Cargo.toml")],
         cwd=home / "src", env_set=env, env_remove=remove,
-        echo_stdout=False,
+        stream=True, echo_stdout=False,
     )  # fmt: skip
     if not binary.is_file():
         raise ToolchainError(f"the static verifier helper was built but {binary} is missing")
+    print(f"buildbpf: built the static verifier helper in {duration(time.monotonic() - started)}; "
+          f"kept in {home} for the next runs", file=sys.stderr, flush=True)  # fmt: skip
     return binary
 
 

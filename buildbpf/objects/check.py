@@ -39,6 +39,7 @@ class CheckOptions:
 
     btf_required: bool | None = None  # `--btf/--no-btf`: overrides each input's own
     attach_targets: bool = True  # check attach targets against this kernel
+    layouts: bool = True  # compare the kernel structs the code reads with this kernel's BTF
     load: bool = False  # load every program into this kernel's verifier (needs privilege)
     extra_targets: Mapping[str, str] = field(default_factory=dict)  # FUNCTION -> TARGET, with load
     # builds the verifier helper, asked for only once privilege is known (a callable resolves it
@@ -67,9 +68,48 @@ def run(objects: Sequence[CheckInput | Path], options: CheckOptions | None = Non
         for report in reports:
             add_attach_targets(report)
             add_mechanisms(report, verdicts)
+    if options.layouts and any(r.programs for r in reports):
+        add_layouts(reports)
     if options.load:
         load_reports(reports, options.extra_targets, options.rust)
     return reports
+
+
+def add_layouts(reports: Sequence[ObjectReport], btf_path: Path = Path("/sys/kernel/btf/vmlinux")) -> None:
+    """For each object, the kernel structs its code was compiled against (from its DWARF), and
+    whether this kernel lays them out alike: a field at another offset is read wrong here."""
+    import platform
+
+    from buildbpf.objects import layouts
+
+    kernel: layouts.KernelBtf | None = None
+    label = f"this kernel ({platform.release()})"
+    for report in reports:
+        if not report.programs:
+            continue
+        try:
+            found = layouts.object_layouts(Path(report.path))
+        except ValueError as exc:
+            report.notes.append(f"kernel structs: {exc}")
+            continue
+        if found is None:
+            report.notes.append("cannot tell which kernel structs the programs read: the object has no "
+                                "DWARF (built without debuginfo, or stripped)")  # fmt: skip
+            continue
+        if not found:
+            continue
+        kernel = kernel or layouts.running_kernel_btf(btf_path)
+        if kernel is None:
+            report.notes.append(f"cannot compare kernel struct layouts: no BTF at {btf_path}")
+            return
+        for verdict in layouts.verdicts(found, kernel):
+            described = [d.describe(verdict.name, label) for d in verdict.differences]
+            report.kernel_types.append({"type": verdict.name, "fields": verdict.fields,
+                                        "same": verdict.same, "differences": described})  # fmt: skip
+            for difference, text in zip(verdict.differences, described, strict=True):
+                fix = layouts.advice(verdict.name, difference)
+                report.warn(f"kernel struct layout: {text}: the program reads other bytes than it means "
+                            f"on this kernel (Rust eBPF has no CO-RE); {fix}")  # fmt: skip
 
 
 def parse_attach_targets(items: Sequence[str]) -> dict[str, str]:

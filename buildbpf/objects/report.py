@@ -49,6 +49,8 @@ class ObjectReport:
     loads: list[Any] = field(default_factory=list)  # verifier.ProgramLoad, with --load
     attach: list[Any] = field(default_factory=list)  # attach.Verdict per program with a target
     cannot_attach: list[Any] = field(default_factory=list)  # mechanisms.Blocked: this kernel lacks the way
+    # kernel structs the code was compiled against (DWARF), against this kernel's BTF
+    kernel_types: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def problems(self) -> list[str]:

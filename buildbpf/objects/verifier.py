@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import sys
@@ -72,9 +73,11 @@ def loader_binary(rust: RustToolchain) -> Path:
     digest = hashlib.sha256(rust.rustc_info.release.encode())
     for path in _source_files():
         digest.update(path.read_bytes())
-    home = _fs.usable_cache("loader", digest.hexdigest()[:16])
-    binary = home / "target" / "release" / "buildbpf-loader"
-    if binary.is_file():
+    built = Path("target", "release", "buildbpf-loader")
+    home = _fs.built_cache("loader", digest.hexdigest()[:16], what="the verifier helper",
+                           ready=lambda home: _fs.is_executable(home / built))  # fmt: skip
+    binary = home / built
+    if _fs.is_executable(binary):
         return binary
     source = home / "src"
     for path in _source_files():
@@ -155,6 +158,32 @@ def judge(load: ProgramLoad, facts: KernelFacts, caps: int) -> ProgramLoad:
     return replace(load, status="not verified", reason=reason)
 
 
+# `[71, 80, 76, 88]`: a Debug-printed byte slice in an Aya error or panic, maybe cut short
+_BYTE_DUMP = re.compile(r"\[(\d{1,3}(?:, \d{1,3}){3,})(\]|,?$)")
+_SHOWN_BYTES = 48
+
+
+def readable(text: str) -> str:
+    """`text` with every dump of bytes (`[71, 80, 76, 88]`) as text: quoted when it is mostly
+    ASCII (`"GPLX"`), else hex, at most 48 bytes of it, and its length."""
+
+    def shown(match: re.Match[str]) -> str:
+        values = [int(v) for v in match[1].split(", ")]
+        if max(values) > 255:
+            return match[0]
+        data, cut = bytes(values), match[2] != "]"
+        printable = sum(32 <= b < 127 for b in data) * 4 >= len(data) * 3
+        body = _quoted(data[:_SHOWN_BYTES]) if printable else data[:_SHOWN_BYTES].hex(" ")
+        more = "..." if cut or len(data) > _SHOWN_BYTES else ""
+        return f"{body}{more} ({len(data)}{' or more' if cut else ''} bytes)"
+
+    return _BYTE_DUMP.sub(shown, text)
+
+
+def _quoted(data: bytes) -> str:
+    return '"' + "".join(chr(b) if 32 <= b < 127 and b not in b'"\\' else f"\\x{b:02x}" for b in data) + '"'
+
+
 def parse_output(stdout: str) -> tuple[list[ProgramLoad], str | None, KernelFacts]:
     """The helper's JSON lines: kernel facts, per-program results, or an object-level error."""
     loads: list[ProgramLoad] = []
@@ -171,13 +200,13 @@ def parse_output(stdout: str) -> tuple[list[ProgramLoad], str | None, KernelFact
             facts = KernelFacts(data["kernel"].get("bpffs"), tuple(lsms.split(",")) if lsms else None)
             continue
         if "object_error" in data:
-            return loads, str(data["object_error"]), facts
+            return loads, readable(str(data["object_error"])), facts
         loads.append(
             ProgramLoad(
                 name=data["name"],
                 type=data["type"],
                 ok=bool(data["ok"]),
-                error=data.get("error"),
+                error=readable(str(data["error"])) if data.get("error") is not None else None,
                 verifier_log=data.get("verifier_log"),
                 translated_insns=data.get("translated_insns"),
                 verified_insns=data.get("verified_insns"),
@@ -207,7 +236,7 @@ def helper_death(returncode: int, stderr: str) -> str:
         line for line in lines
         if not line.startswith(("thread '", "note:", "stack backtrace:", "at ")) and not line[:1].isdigit()
     ]  # fmt: skip
-    said = f": {words[0][:200]}" if words else ""
+    said = f": {readable(words[0][:200])}" if words else ""
     if returncode < 0:
         try:
             name = signal.Signals(-returncode).name
@@ -231,7 +260,7 @@ def parse_object(binary: Path, obj: Path) -> str | None:
         if "parsed" in data:
             return None
         if "object_error" in data:
-            return str(data["object_error"])
+            return readable(str(data["object_error"]))
     return helper_death(done.returncode, done.stderr)
 
 

@@ -11,13 +11,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from buildbpf.errors import ConfigError
+from buildbpf.scaffold.lockfile import PLACEHOLDER, locked_packages, own_crates
 from buildbpf.scaffold.program_types import find_program_type
 from buildbpf.scaffold.render import render_workspace
 from buildbpf.scaffold.templates import templates_root
-
-_OWN_CRATES = ("{name}", "{name}-common", "{name}-ebpf")
-_PLACEHOLDER = "buildbpf-placeholder"
-LOCKED_NAMES = "locked-dependencies.txt"
 
 
 def _normal(crate: str) -> str:
@@ -30,20 +27,17 @@ def dependency_names() -> frozenset[str]:
     """Every package name the generated workspace depends on, directly or not.
 
     Direct ones come from the templates' Cargo.toml files; the rest from
-    `templates/locked-dependencies.txt`, the package names of a generated workspace's
-    Cargo.lock (an integration test keeps it true).
+    `templates/Cargo.lock`, the lock `init` writes (an integration test keeps it true).
     """
     import tomllib
 
     names: set[str] = set()
     placeholder = find_program_type("xdp")
-    for rendered in render_workspace(_PLACEHOLDER, placeholder, placeholder.options):
+    for rendered in render_workspace(PLACEHOLDER, placeholder, placeholder.options):
         if rendered.relative.name == "Cargo.toml":
             names |= registry_dependencies(tomllib.loads(rendered.text))
-    for line in (templates_root() / LOCKED_NAMES).read_text().splitlines():
-        if line.strip() and not line.startswith("#"):
-            names.add(line.strip())
-    return frozenset(names)
+    names |= {package["name"] for package in locked_packages(templates_root())}
+    return frozenset(names - set(own_crates(PLACEHOLDER)))
 
 
 def registry_dependencies(manifest: Mapping[str, Any]) -> set[str]:
@@ -63,8 +57,7 @@ def registry_dependencies(manifest: Mapping[str, Any]) -> set[str]:
 def refuse_dependency_names(name: str) -> None:
     """A ConfigError when one of the crates `init` would make is named like a dependency."""
     taken = {_normal(dependency): dependency for dependency in dependency_names()}
-    for pattern in _OWN_CRATES:
-        crate = pattern.format(name=name)
+    for crate in own_crates(name):
         if _normal(crate) in taken:
             raise ConfigError(
                 f"project name {name!r} makes a crate `{crate}`, and the generated workspace already "

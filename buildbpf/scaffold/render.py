@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from buildbpf.errors import ConfigError
 from buildbpf.scaffold.literals import rust_comment, rust_identifier, rust_string, shell_word
+from buildbpf.scaffold.lockfile import LOCK_FILE, workspace_lock
 from buildbpf.scaffold.names import program_name
 from buildbpf.scaffold.program_types import ProgramType, load_program_types, syscall_symbol
 
@@ -83,4 +84,6 @@ def render_workspace(
             raise ConfigError(f"template path {relative_template} renders outside the project: {target}")
         text = env.get_template(f"workspace/{relative_template}").render(context)
         files.append(Rendered(candidate, text))
+    if (lock := workspace_lock(root, name)) is not None:  # the versions the templates were tested with
+        files.append(Rendered(Path(LOCK_FILE), lock))
     return files

@@ -55,6 +55,9 @@ def test_example_builds_and_rebuilds_as_a_no_op(
     toolchain: Toolchain, tmp_path: Path, shared_target: Path, example: str, program: str | None
 ) -> None:
     workspace = copy_tree(EXAMPLES / example, tmp_path / example)
+    git = shutil.which("git") or "git"
+    subprocess.run([git, "init", "-q", "."], cwd=workspace, check=True)
+    subprocess.run([git, "add", "-A"], cwd=workspace, check=True)  # a checkout with nothing untracked
     env = dict(os.environ, CARGO_TARGET_DIR=str(shared_target))
     _, result = build_json(workspace, env)
     objects = result["objects"]
@@ -71,6 +74,11 @@ def test_example_builds_and_rebuilds_as_a_no_op(
     config = workspace / f"{example}-ebpf" / ".cargo" / "config.toml"
     assert "# buildbpf" in config.read_text()
     assert not (workspace / ".cargo").exists()  # never bpf settings at the workspace root
+    status = subprocess.run([git, "status", "--porcelain", "--untracked-files=all"], cwd=workspace,
+                            capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert "??" not in status, status  # the config buildbpf wrote stays out of git status
+    exclude = (workspace / ".git" / "info" / "exclude").read_text().splitlines()
+    assert f"/{example}-ebpf/.cargo/config.toml" in exclude
 
     before = snapshot(workspace)
     object_mtime = obj.stat().st_mtime_ns
@@ -387,3 +395,16 @@ def test_a_per_crate_toolchain_is_the_one_that_builds_it(
     assert step["cargo"]["env_set"]["RUSTC"] == str(crate_home / "bin" / "rustc")
     shown = buildbpf("config", "--json", cwd=probe_workspace, env=env)
     assert "crate-1.0" in shown.stdout
+
+
+def test_write_config_false_writes_no_crate_config(toolchain: Toolchain, tmp_path: Path) -> None:
+    workspace = copy_tree(EXAMPLES / "xdp-counter", tmp_path / "xdp-counter")
+    for setting in ({"BUILDBPF_WRITE_CONFIG": "0"}, {}):
+        if not setting:
+            (workspace / "buildbpf.toml").write_text("write_config = false\n")
+        done = buildbpf("build", "--release", "--print-plan", cwd=workspace, env={**os.environ, **setting})
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert json.loads(done.stdout)["configs"] == []
+    (workspace / "buildbpf.toml").write_text("write_config = true\n")
+    done = buildbpf("build", "--release", "--print-plan", cwd=workspace)
+    assert [c["crate"] for c in json.loads(done.stdout)["configs"]] == ["xdp-counter-ebpf"]

@@ -186,6 +186,17 @@ def test_a_panic_in_aya_is_one_verdict_line(real_object: bytes, loader: Path, tm
         assert noise not in done.stdout + done.stderr
 
 
+def test_bytes_aya_prints_are_text(real_object: bytes, loader: Path, tmp_path: Path) -> None:
+    """A license without its NUL: aya-obj prints the bytes as `[71, 80, 76, 88]`; buildbpf says
+    `"GPLX" (4 bytes)`, on the host as in every guest (one parser of the helper's lines)."""
+    assert real_object.count(b"GPL\0") == 1
+    path = tmp_path / "license.o"
+    path.write_bytes(real_object.replace(b"GPL\0", b"GPLX"))
+    refusal = verifier.parse_object(loader, path)
+    assert refusal is not None and 'invalid license `"GPLX" (4 bytes)`' in refusal, refusal
+    assert "[71, 80" not in refusal
+
+
 # --- --load: the real kernel verifier ---------------------------------------------------------
 
 
@@ -425,3 +436,49 @@ def test_sigkill_during_check_load_leaves_nothing(real_object: bytes, tmp_path: 
             survivors = group & _descendants(1)
             assert not survivors, f"outlived a killed check --load (after {delay} s): {survivors}"
         assert kernel_objects() == before
+
+
+def _bpftool_offsets(type_name: str, fields: list[str]) -> dict[str, int]:
+    """Byte offsets of fields of a struct in this kernel's BTF, as bpftool reads them."""
+    bpftool = shutil.which("bpftool") or ("/usr/sbin/bpftool" if Path("/usr/sbin/bpftool").exists() else None)
+    if bpftool is None or not Path("/sys/kernel/btf/vmlinux").exists():
+        skip_or_fail("needs bpftool and this kernel's BTF (/sys/kernel/btf/vmlinux)")
+    dump = subprocess.run([str(bpftool), "btf", "dump", "file", "/sys/kernel/btf/vmlinux"],
+                          capture_output=True, text=True, check=True).stdout  # fmt: skip
+    found: dict[str, int] = {}
+    inside = False
+    for line in dump.splitlines():
+        if line.startswith("["):
+            inside = f"STRUCT '{type_name}' " in line
+        elif inside and line.strip().startswith("'"):
+            name, *rest = line.strip().split()
+            bits = next(r.split("=")[1] for r in rest if r.startswith("bits_offset="))
+            if name.strip("'") in fields:
+                found[name.strip("'")] = int(bits) // 8
+    return found
+
+
+def test_kernel_struct_layouts_against_this_kernel(  # type: ignore[no-untyped-def]
+    toolchain: Toolchain, fixture_crate, tmp_path: Path
+) -> None:
+    """A kprobe reading task_struct through bindings with offsets no kernel has, and list_head
+    with the kernel's own: check names each field that differs with the kernel's offset (read
+    here independently, by bpftool), and calls list_head the same."""
+    crate = fixture_crate("layout-ebpf")
+    _, [obj] = cargo_build_ebpf(toolchain, crate, target_dir=tmp_path / "target")
+    kernel = _bpftool_offsets("task_struct", ["pid", "tgid", "tasks"])
+    done = buildbpf("check", str(obj), "--json")
+    assert done.returncode == 0, done.stderr  # a warning by default
+    [report] = json.loads(done.stdout)
+    by_type = {t["type"]: t for t in report["kernel_types"]}
+    assert set(by_type) == {"task_struct", "list_head"}
+    assert by_type["list_head"]["same"] and by_type["list_head"]["fields"] == 2
+    here = f"on this kernel ({os.uname().release})"
+    assert by_type["task_struct"]["differences"] == [
+        f"task_struct.pid: byte 8 here, {kernel['pid']} {here}",
+        f"task_struct.tgid: byte 12 here, {kernel['tgid']} {here}",
+        f"task_struct.tasks: byte 16 here, {kernel['tasks']} {here}",
+    ]
+    assert any("bpf_get_current_pid_tgid" in w for w in report["warnings"])
+    text = buildbpf("check", str(obj)).stdout
+    assert "against this kernel: list_head (same), task_struct (differs)" in text

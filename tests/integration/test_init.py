@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from buildbpf.objects import gate
-from buildbpf.scaffold.dependencies import LOCKED_NAMES
+from buildbpf.scaffold.lockfile import LOCK_FILE, PLACEHOLDER, own_crates
 from buildbpf.scaffold.program_types import load_program_types
 from buildbpf.scaffold.templates import templates_root
 from buildbpf.toolchain import Toolchain
@@ -115,32 +115,58 @@ def test_loader_attaches_in_this_kernel(
         assert int(done.stdout.split("ring events:")[1].split()[0]) > 0, done.stdout
 
 
-def test_locked_dependencies_list_every_package_of_the_lock(toolchain: Toolchain, tmp_path: Path) -> None:
-    """templates/locked-dependencies.txt (which `init` refuses as project names) holds every
-    package of a generated workspace's Cargo.lock; BUILDBPF_UPDATE_GOLDEN=1 rewrites it."""
-    project = tmp_path / "probe"
-    assert buildbpf("init", str(project)).returncode == 0
+def cargo(toolchain: Toolchain, project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`cargo ARGS` in `project` from the cache (offline), else online (nothing cached yet)."""
     env = {**os.environ, **toolchain.rust.cargo_env()}
-    lock = [str(toolchain.rust.cargo), "generate-lockfile"]
-    def generate(*extra: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*lock, *extra], cwd=project, env=env, capture_output=True, text=True, check=False
-        )
+    for extra in (("--offline",), ()):
+        done = subprocess.run([str(toolchain.rust.cargo), *args, *extra], cwd=project, env=env,
+                              capture_output=True, text=True, check=False)  # fmt: skip
+        if done.returncode == 0:
+            break
+    return done
 
-    done = generate("--offline")
-    if done.returncode != 0:  # nothing cached yet: resolve online
-        done = generate()
-    assert done.returncode == 0, done.stderr
-    own = {"probe", "probe-common", "probe-ebpf"}
-    packages = tomllib.loads((project / "Cargo.lock").read_text())["package"]
-    locked = sorted({p["name"] for p in packages} - own)
-    listed = templates_root() / LOCKED_NAMES
-    header = [line for line in listed.read_text().splitlines() if line.startswith("#")]
+
+def test_the_shipped_lock_fits_the_templates(toolchain: Toolchain, tmp_path: Path) -> None:
+    """templates/Cargo.lock, which `init` writes (and whose packages `init` refuses as project
+    names), is one cargo keeps as it is for the templates' manifests; BUILDBPF_UPDATE_GOLDEN=1
+    resolves it again and rewrites it."""
+    project = tmp_path / PLACEHOLDER
+    assert buildbpf("init", str(project)).returncode == 0
+    shipped = templates_root() / LOCK_FILE
     if os.environ.get("BUILDBPF_UPDATE_GOLDEN"):
-        listed.write_text("\n".join([*header, *locked]) + "\n")
-    names = {line for line in listed.read_text().splitlines() if line and not line.startswith("#")}
-    missing = set(locked) - names
-    assert not missing, f"{listed} lacks {sorted(missing)}: rerun with BUILDBPF_UPDATE_GOLDEN=1"
+        (project / LOCK_FILE).unlink()
+        done = cargo(toolchain, project, "generate-lockfile")
+        assert done.returncode == 0, done.stderr
+        shipped.write_text((project / LOCK_FILE).read_text())
+    done = cargo(toolchain, project, "metadata", "--format-version", "1", "--locked")
+    assert done.returncode == 0, f"{shipped} does not fit the templates: {done.stderr[-2000:]}"
+    assert (project / LOCK_FILE).read_text() == shipped.read_text()
+
+
+def test_a_new_workspace_builds_offline_on_the_shipped_lock(
+    toolchain: Toolchain, tmp_path: Path, shared_target: Path
+) -> None:
+    """No online resolution (its `available: v0.16.0, requires Rust 1.98.0` lines looked like
+    failures): the first build uses the versions the templates were tested with."""
+    project = tmp_path / "offline-demo"
+    assert buildbpf("init", str(project)).returncode == 0
+    lock = project / LOCK_FILE
+    assert lock.is_file(), "init wrote no Cargo.lock"
+    written = lock.read_text()
+    fetched = cargo(toolchain, project, "fetch", "--locked")  # the crates in CARGO_HOME's cache
+    assert fetched.returncode == 0, fetched.stderr
+    env = dict(os.environ, CARGO_TARGET_DIR=str(shared_target))
+    built = buildbpf("build", "--release", "--offline", cwd=project, env=env)
+    assert built.returncode == 0, built.stderr[-5000:]
+    for noise in ("available:", "Locking", "Adding", "Updating"):
+        assert noise not in built.stderr, built.stderr[-5000:]
+    assert lock.read_text() == written  # cargo kept it as init wrote it
+    tested = versions(templates_root() / LOCK_FILE) - {(c, "0.1.0") for c in own_crates(PLACEHOLDER)}
+    assert tested <= versions(lock), sorted(tested - versions(lock))
+
+
+def versions(lock: Path) -> set[tuple[str, str]]:
+    return {(p["name"], p["version"]) for p in tomllib.loads(lock.read_text())["package"]}
 
 
 def test_init_on_a_full_disk_leaves_nothing_behind(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -135,3 +136,29 @@ def test_an_unwritable_cache_never_fails_a_build(
     assert "verified minimal-ebpf (bpfel)" in second.stdout
     assert "the replay record not saved" in second.stderr
     assert REPLAYED not in first.stderr + second.stderr + third.stderr
+
+
+def test_a_replayed_no_op_says_nothing_of_cargo(
+    toolchain: Toolchain, workspace: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """Without -v a replayed no-op prints the verified objects and the time: no `+ cargo`
+    echo, no `Finished` (the full path, which plans, still echoes its calls)."""
+    root, env = workspace
+    # a bpf-linker of its own: a replay hands over when the shared one's ctime moves (a
+    # hard link made to it elsewhere), and this test must see a replay
+    linker = tmp_path / "bpf-linker"
+    shutil.copy2(toolchain.linker.path, linker)
+    os.utime(linker, ns=(PAST, PAST))
+    env = {**env, "BUILDBPF_BPF_LINKER": str(linker)}
+    time.sleep(1.1)  # its ctime, too, a second before the build that records it
+    first = buildbpf("build", cwd=root, env=env)  # writes .cargo/config.toml: nothing recorded
+    assert first.returncode == 0, first.stderr[-4000:]
+    settle(root)
+    done = buildbpf("build", cwd=root, env=env)  # recorded
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "+ cargo build" in done.stderr
+    replayed = buildbpf("build", cwd=root, env=env)
+    assert replayed.returncode == 0, replayed.stderr[-4000:]
+    assert replayed.stdout == done.stdout
+    lines = replayed.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("buildbpf: finished in "), replayed.stderr

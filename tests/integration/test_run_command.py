@@ -74,7 +74,33 @@ def test_clean_names_buildbpfs_output_and_all_adds_cargo_clean(
     assert built.returncode == 0, built.stderr[-5000:]
     done = buildbpf("clean", "--all", "--dry-run", cwd=xdp_project, env=env)  # the target dir is shared
     assert done.returncode == 0, done.stderr
+    assert done.stderr == "", done.stderr  # a target dir cargo made holds nothing to leave
     lines = done.stdout.splitlines()
     assert f"would remove {shared_target / 'buildbpf'}" in lines
-    assert any(line.startswith("would run: cd ") and line.endswith(" clean") for line in lines), lines
+    assert any(line.startswith("would run: cd ") and line.endswith(f" clean --target-dir {shared_target}")
+               for line in lines), lines
     assert (shared_target / "buildbpf").is_dir()
+
+
+def test_clean_and_build_leave_what_buildbpf_did_not_make(toolchain: Toolchain, xdp_project: Path) -> None:
+    """A folder of the user's named `buildbpf` where the objects would go, and target dirs that
+    hold the workspace: nothing of the user's is removed or written, and `--all` refuses."""
+    mine = xdp_project / "buildbpf"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine\n")
+    done = buildbpf("clean", "--target-dir", ".", cwd=xdp_project)
+    assert done.returncode == 0, done.stderr
+    assert "nothing to remove" in done.stdout
+    assert f"left {mine}: not buildbpf's output directory" in done.stderr
+    refused = [(("--all", "--target-dir", "."), {}), (("--all", "--dry-run"), {"CARGO_TARGET_DIR": "/"}),
+               (("--all",), {"CARGO_TARGET_DIR": str(xdp_project.parent)})]
+    for args, env in refused:
+        done = buildbpf("clean", *args, cwd=xdp_project, env={**os.environ, **env})
+        assert done.returncode == 2, (args, env, done.stdout, done.stderr)
+        assert "refusing to run `cargo clean`" in done.stderr and "would run" not in done.stdout
+    built = buildbpf("build", "--release", "--target-dir", ".", cwd=xdp_project)
+    assert built.returncode == 2, built.stderr[-3000:]
+    assert f"{mine} is not buildbpf's output directory (it holds notes.txt)" in built.stderr
+    assert not (xdp_project / "release").exists()  # refused before compiling anything
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+    assert (mine / "notes.txt").read_text() == "mine\n" and (xdp_project / "Cargo.toml").is_file()

@@ -16,7 +16,7 @@ def _no_processes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_process, "_spawn", refuse)
     monkeypatch.setattr(_process, "exec_replace", refuse)
 
-    def refuse_replay(call: object) -> tuple[int, str, str]:
+    def refuse_replay(call: object, *_: object) -> tuple[int, str, str]:
         raise AssertionError(f"unit test tried to replay a cargo call: {call}")
 
     monkeypatch.setattr(replay, "_spawn", refuse_replay)

@@ -34,7 +34,6 @@ from buildbpf.build.advice import advise
         ("last insn is not an exit or jmp", "panic=abort"),
         ("error: unexpected argument '-f' found\n\nUsage: bpf-linker [OPTIONS]", "host linker flags"),
         ("error: found duplicate lang item `panic_impl`", "default-members"),
-        ("    Blocking waiting for file lock on build directory", "separate target dir"),
         ("error relocating function memset", "memcpy/memset"),
         ("LLVM ERROR: unsupported signed division, please convert to unsigned div/mod.", "v4"),
     ],
@@ -47,3 +46,40 @@ def test_known_errors(output: str, words: str) -> None:
 
 def test_unknown_error_gets_no_advice() -> None:
     assert advise("error[E0308]: mismatched types") == []
+
+
+NESTED = "nested cargo on the same target dir"
+ANOTHER = "another cargo is using the target dir"
+
+
+@pytest.mark.parametrize(
+    ("output", "words"),
+    [
+        # cargo's own status line: another process held the lock before this cargo started
+        (
+            "    Blocking waiting for file lock on build directory\n   Compiling probe v0.1.0\n"
+            "error[E0308]: mismatched types",
+            ANOTHER,
+        ),
+        ("\x1b[1m\x1b[36m    Blocking\x1b[0m waiting for file lock on artifact directory", ANOTHER),
+        ("    Blocking waiting for file lock on package cache", "another cargo is using the package cache"),
+        # a nested cargo's own wait, in the output of the build script that ran it
+        (
+            "error: failed to run custom build command for `probe v0.1.0 (/w/probe)`\n\nCaused by:\n"
+            "  process didn't exit successfully: `/w/target/release/build/probe-1/build-script-build`\n"
+            "  --- stderr\n      Blocking waiting for file lock on build directory\n",
+            f"build script (build.rs) of probe runs a {NESTED}",
+        ),
+        (
+            "warning: probe@0.1.0:     Blocking waiting for file lock on build directory\n"
+            "error: could not compile `probe`",
+            f"build script (build.rs) of probe runs a {NESTED}",
+        ),
+    ],
+)
+def test_a_lock_wait_names_who_holds_the_lock(output: str, words: str) -> None:
+    """Only a wait inside a build script's output is a nested cargo; cargo's own is another cargo."""
+    advice = advise(output)
+    assert advice and words in advice[0], advice
+    if words != f"build script (build.rs) of probe runs a {NESTED}":
+        assert not any("nested" in line for line in advice), advice

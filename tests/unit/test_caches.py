@@ -13,6 +13,8 @@ import pytest
 
 from buildbpf import _fs
 from buildbpf.build import aya_build, record, replay
+from buildbpf.kernels import guest
+from buildbpf.objects import verifier
 from buildbpf.toolchain import Toolchain
 from buildbpf.toolchain.linker import BpfLinker
 from buildbpf.toolchain.probe_cache import cached_probe
@@ -96,3 +98,65 @@ def test_a_usable_cache_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("BUILDBPF_CACHE_DIR", str(tmp_path / "cache"))
     assert _fs.usable_cache("loader", "abc") == tmp_path / "cache" / "loader" / "abc"
     assert aya_build.aya_build_shims(toolchain(tmp_path)).is_relative_to(tmp_path / "cache")
+
+
+# --- the verifier helpers: a complete read-only cache is used as it is (issue #20, item 12) ---
+
+
+class FakeCargo:
+    """`cargo build` of a helper: writes the binary where CARGO_TARGET_DIR says, counts builds."""
+
+    def __init__(self, built: str) -> None:
+        self.built = built
+        self.builds: list[Path] = []
+
+    def __call__(self, argv: object, *, env_set: dict[str, str], **_: object) -> None:
+        binary = Path(env_set["CARGO_TARGET_DIR"]) / self.built
+        binary.parent.mkdir(parents=True, exist_ok=True)
+        binary.write_text("#!/bin/sh\n")
+        binary.chmod(0o755)
+        self.builds.append(binary)
+
+
+HELPERS = {
+    "host": (verifier, "loader_binary", "release/buildbpf-loader"),
+    "static": (guest, "static_helper", f"{guest.TARGET}/release/buildbpf-loader"),
+}
+
+
+@pytest.mark.parametrize("which", HELPERS)
+def test_a_complete_read_only_helper_cache_is_used_as_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, which: str
+) -> None:
+    module, build, built = HELPERS[which]
+    cargo = FakeCargo(built)
+    monkeypatch.setattr(module, "run", cargo)
+    monkeypatch.setattr(_fs, "_scratch", [])
+    with tmpfs(tmp_path / "cache", size="1m") as cache:
+        monkeypatch.setenv("BUILDBPF_CACHE_DIR", str(cache / "buildbpf"))
+        first = getattr(module, build)(toolchain(tmp_path).rust)
+        assert first.is_relative_to(cache)
+        remount_read_only(cache)
+        with caplog.at_level(logging.DEBUG, logger="buildbpf"):
+            assert getattr(module, build)(toolchain(tmp_path).rust) == first
+    assert cargo.builds == [first]  # built once, not again in a scratch directory every run
+    assert "cannot be written" not in caplog.text
+
+
+@pytest.mark.parametrize("which", HELPERS)
+def test_an_incomplete_read_only_helper_cache_says_so_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, which: str
+) -> None:
+    module, build, built = HELPERS[which]
+    cargo = FakeCargo(built)
+    monkeypatch.setattr(module, "run", cargo)
+    monkeypatch.setattr(_fs, "_scratch", [])
+    with broken_cache(tmp_path, "read-only") as cache:
+        monkeypatch.setenv("BUILDBPF_CACHE_DIR", str(cache / "buildbpf"))
+        with caplog.at_level(logging.INFO, logger="buildbpf"):
+            binary = getattr(module, build)(toolchain(tmp_path).rust)
+    assert not binary.is_relative_to(cache) and cargo.builds == [binary]
+    [said] = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert said.startswith(f"the cache {cache / 'buildbpf' / 'loader'}/")
+    assert "cannot be written (Read-only file system): the " in said
+    assert said.endswith("verifier helper is built in a temporary directory, for this run only")

@@ -40,8 +40,13 @@ def test_values_named_like_cargo(capsys: pytest.CaptureFixture[str]) -> None:
 def test_init_path_is_required(capsys: pytest.CaptureFixture[str]) -> None:
     text = _help(capsys, "init")
     usage = text.splitlines()[0]
-    assert "[PATH]" not in usage and "PATH" in usage, usage
+    assert usage.startswith("Usage: buildbpf init [OPTIONS] PATH"), usage  # not `[PATH]` or `{PATH}`
     assert re.search(r"PATH\b.*\[required\]", text), text
+
+
+def test_optional_arguments_keep_their_brackets(capsys: pytest.CaptureFixture[str]) -> None:
+    usage = _help(capsys, "run").splitlines()[0]
+    assert usage == "Usage: buildbpf run [OPTIONS] [ARGS]...", usage
 
 
 def test_init_without_path_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
@@ -52,6 +57,14 @@ def test_init_without_path_is_a_usage_error(capsys: pytest.CaptureFixture[str]) 
 def test_init_list_needs_no_path(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli(["init", "--list"]) == 0
     assert capsys.readouterr().out.startswith("xdp ")
+
+
+def test_build_help_says_what_build_does(capsys: pytest.CaptureFixture[str]) -> None:
+    """What it does for the user; how a no-op is replayed is the README's business."""
+    text = _help(capsys, "build")
+    description = text.split("Options:")[0]
+    assert "verify every object" in description and "BUILDBPF_OBJECTS" in description
+    assert "replay" not in text.lower() and "BUILDBPF_NO_REPLAY" not in text
 
 
 def test_docstring_paragraphs_are_rewrapped_whole(

@@ -493,3 +493,38 @@ def test_own_image_checks_the_config_of_its_tree(tmp_path: Path) -> None:
     assert catalog.expand(f"path:{image}") == [f"path:{image}"]
     with pytest.raises(ConfigError, match="does not exist"):
         fetch.own_image(tmp_path / "missing")
+
+
+def test_building_the_static_helper_shows_cargo_and_says_it_happens_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from buildbpf.toolchain.rust import Mode, RustToolchain
+    from buildbpf.toolchain.versions import parse_rustc_vv
+
+    calls: list[dict[str, object]] = []
+
+    def cargo(argv: object, **options: object) -> None:
+        calls.append(options)
+        env = options["env_set"]
+        assert isinstance(env, dict)
+        binary = Path(env["CARGO_TARGET_DIR"]) / guest.TARGET / "release" / "buildbpf-loader"
+        binary.parent.mkdir(parents=True)
+        binary.write_text("")
+        binary.chmod(0o755)
+
+    monkeypatch.setattr(guest, "run", cargo)
+    monkeypatch.setenv("BUILDBPF_CACHE_DIR", str(tmp_path / "cache"))
+    info = parse_rustc_vv((Path(__file__).parent / "data" / "rustc-vV-debian.txt").read_text())
+    rust = RustToolchain("PATH", Mode.BOOTSTRAP, tmp_path / "cargo", tmp_path / "rustc", tmp_path, info)
+    binary = guest.static_helper(rust)
+    [options] = calls
+    assert options.get("stream", True) is True and options.get("echo", True) is True  # cargo's own lines
+    before, after = capsys.readouterr().err.splitlines()
+    assert before.startswith(
+        "buildbpf: building the static verifier helper for the kernel VMs: a few minutes"
+    )
+    assert f"once per toolchain ({info.release})" in before
+    assert after.startswith("buildbpf: built the static verifier helper in ")
+    assert after.endswith(f"kept in {binary.parents[3]} for the next runs")
+    assert guest.static_helper(rust) == binary and len(calls) == 1
+    assert capsys.readouterr().err == ""  # the next run: nothing built, nothing said

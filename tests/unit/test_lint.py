@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from buildbpf.build.lint import clippy_path, lint_calls, require_objects
+from buildbpf.build.lint import clippy_path, fix_hint, lint_calls, require_objects
 from buildbpf.build.plan import plan_build
 from buildbpf.build.precedence import effective
 from buildbpf.build.settings import load_config
@@ -132,3 +132,66 @@ def test_lint_checks_the_ebpf_crates_aya_build_builds(tmp_path: Path) -> None:
         "userspace crates probe, probe-common",
     ]
     assert "bpfel-unknown-none" in calls[0].command.argv
+
+
+# cargo's own line after fixable warnings, as clippy on the eBPF crate prints it
+HINT = (
+    'warning: `probe-ebpf` (bin "probe") generated 1 warning (run `cargo clippy --fix --bin "probe" '
+    "-p probe-ebpf -- ` to apply 1 suggestion)\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("said", "shown"),
+    [
+        (HINT, "(run `buildbpf lint --fix -p probe-ebpf` to apply 1 suggestion)"),
+        (
+            HINT.replace("-- `", "-- -W clippy::pedantic`"),
+            "(run `buildbpf lint --fix -p probe-ebpf -- -W clippy::pedantic` to apply",
+        ),
+        (
+            HINT.replace('--bin "probe" ', "--lib ").replace("warning:", "\x1b[1m\x1b[33mwarning\x1b[0m:"),
+            "(run `buildbpf lint --fix -p probe-ebpf` to apply",
+        ),
+    ],
+)
+def test_the_ebpf_fix_hint_names_a_command_that_works(said: str, shown: str) -> None:
+    """A plain `cargo clippy --fix` lacks the bpf target, build-std and the toolchain."""
+    assert shown in fix_hint(said)
+    assert "cargo clippy --fix" not in fix_hint(said)
+    assert fix_hint("   Checking probe-ebpf v0.1.0\n") == "   Checking probe-ebpf v0.1.0\n"
+
+
+def test_fix_reaches_every_clippy_call(tmp_path: Path) -> None:
+    toolchain = rust(Path("/usr/bin"))
+    fix = ("--fix", "--allow-dirty")
+    calls = lint_calls(plan(tmp_path, toolchain), toolchain, clippy=Path("/x/cargo-clippy"), fix=fix)
+    assert len(calls) == 2 and all(c.command.argv[1:4] == ("clippy", *fix) for c in calls)
+
+
+def test_a_rewrite_sees_whole_lines_and_the_capture_stays_as_said() -> None:
+    """`_process` shows a streamed stderr through a rewrite, a line at a time, even when the
+    pipe cuts a line in two; what is kept (for advice) is what cargo said."""
+    import io
+
+    from buildbpf import _process
+
+    class Chunks(io.RawIOBase):
+        def __init__(self, *chunks: bytes) -> None:
+            self.chunks = list(chunks)
+
+        def read1(self, size: int = -1) -> bytes:
+            return self.chunks.pop(0) if self.chunks else b""
+
+    cut = HINT.index("-p probe")
+    source = Chunks(b"   Checking probe\r", HINT[:cut].encode(), HINT[cut:].encode(), b"tail")
+    kept: list[bytes] = []
+    shown = io.StringIO()
+    _process._pump(source, kept, shown, fix_hint)  # type: ignore[arg-type]
+    assert shown.getvalue() == "   Checking probe\r" + fix_hint(HINT) + "tail"
+    assert b"".join(kept).decode() == "   Checking probe\r" + HINT + "tail"
+
+
+def test_allow_flags_need_fix(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["lint", "--allow-dirty"]) == 2
+    assert "--allow-dirty only applies with --fix" in capsys.readouterr().err

@@ -24,6 +24,7 @@ FRESH = (
     '{"reason":"build-finished","success":true}\n'
 )
 REBUILT = FRESH.replace('"fresh":true', '"fresh":false')
+FINISHED = "    Finished `release` profile [optimized] target(s) in 0.06s\n"
 PAST = time.time_ns() - 60 * 10**9
 
 
@@ -69,9 +70,11 @@ def fake_cargo(monkeypatch: pytest.MonkeyPatch, *results: tuple[int, str, str]) 
     ran: list[object] = []
     pending = list(results)
 
-    def spawn(call: object) -> tuple[int, str, str]:
+    def spawn(call: object, shown: replay._Shown) -> tuple[int, str, str]:
         ran.append(call)
-        return pending.pop(0)
+        code, out, err = pending.pop(0)
+        shown.write(err.encode())  # as cargo's stderr arrives
+        return code, out, err
 
     monkeypatch.setattr(replay, "_spawn", spawn)
     return ran
@@ -120,16 +123,49 @@ def test_a_recorded_build_is_replayed(
     workspace: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert record(workspace, ["build", "--release"], [call(workspace), call(workspace, gate=False)])
-    ran = fake_cargo(monkeypatch, (0, FRESH, ""), (0, REBUILT, ""))  # userspace may rebuild
+    compiled = f"   Compiling probe v0.1.0\n{FINISHED}"
+    ran = fake_cargo(monkeypatch, (0, FRESH, FINISHED), (0, REBUILT, compiled))  # userspace may rebuild
     assert replay.replay(["build", "--release"]) == 0
     assert [c["echo"] for c in ran] == [call(workspace)["echo"]] * 2  # type: ignore[index]
     out, err = capsys.readouterr()
     assert out == "verified x\n"
     lines = err.splitlines()
-    # cargo's calls echoed short (the full line is for -v), and the time it all took
-    assert lines[:-1] == ["buildbpf: a notice"] + ["+ cargo build …"] * 2
+    # the no-op eBPF call says nothing; the userspace call that compiled is echoed short (the
+    # full line is for -v) with all cargo said; then the time it all took
+    assert lines[:-1] == ["buildbpf: a notice", "+ cargo build …", *compiled.splitlines()]
     assert re.fullmatch(r"buildbpf: finished in \d+\.\d s", lines[-1]), lines
     assert replay.replay(["build"]) is None  # other arguments, other record
+
+
+@pytest.mark.parametrize(
+    ("said", "shown"),
+    [
+        (FINISHED, False),
+        ("\x1b[1m\x1b[92m    Finished\x1b[0m `release` profile [optimized] target(s) in 0.05s\n", False),
+        ("", False),
+        (f"warning: unused variable: `x`\n{FINISHED}", True),  # cargo shows a fresh unit's warnings again
+        (f"    Blocking waiting for file lock on build directory\n{FINISHED}", True),
+        ("\x1b[K    Building [=====>  ] 3/40: probe\r", True),  # a progress bar: not a no-op
+    ],
+)
+def test_a_no_op_replay_shows_nothing_of_cargo(
+    workspace: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    said: str,
+    shown: bool,
+) -> None:
+    """A call cargo finds fresh prints neither its echo nor `Finished`; anything more shows both."""
+    assert record(workspace, ["build"], [call(workspace), call(workspace, gate=False)])
+    fake_cargo(monkeypatch, (0, FRESH, said), (0, FRESH, FINISHED))
+    assert replay.replay(["build"]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    if shown:
+        assert lines[:2] == ["buildbpf: a notice", "+ cargo build …"], lines
+        assert "".join(lines[2:-1]) == said.replace("\n", "").replace("\r", ""), lines
+    else:
+        assert lines[:-1] == ["buildbpf: a notice"], lines
+    assert lines[-1].startswith("buildbpf: finished in ")
 
 
 def test_a_replay_with_v_echoes_the_full_line(

@@ -51,7 +51,7 @@ def test_layout_and_names() -> None:
         str(f.relative): f.text for f in render_workspace("my-probe", PROGRAM_TYPES["xdp"], {"iface": "eth0"})
     }
     assert set(files) == {
-        ".gitignore", "Cargo.toml", "README.md", "buildbpf.toml",
+        ".gitignore", "Cargo.toml", "Cargo.lock", "README.md", "buildbpf.toml",
         "my-probe/Cargo.toml", "my-probe/build.rs", "my-probe/src/main.rs",
         "my-probe-common/Cargo.toml", "my-probe-common/src/lib.rs",
         "my-probe-ebpf/Cargo.toml", "my-probe-ebpf/src/main.rs",
@@ -324,3 +324,39 @@ def test_a_read_only_parent_names_the_destination(tmp_path: Path, monkeypatch: p
     with pytest.raises(FileSystemError, match=re.escape(expected)):
         run(tmp_path / "new", name="probe", kind_name="xdp", options={})
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["a-probe", "probe", "zz-probe"])
+def test_the_lock_init_writes_names_the_projects_crates_in_cargos_order(name: str) -> None:
+    """templates/Cargo.lock with the project's crates put in, sorted as cargo writes it (cargo
+    would rewrite it otherwise, and `--locked` would refuse it)."""
+    import tomllib
+
+    from buildbpf.scaffold import lockfile
+
+    xdp = PROGRAM_TYPES["xdp"]
+    text = {str(f.relative): f.text for f in render_workspace(name, xdp, xdp.options)}["Cargo.lock"]
+    assert "placeholder" not in text
+    packages = tomllib.loads(text)["package"]
+    names = [p["name"] for p in packages]
+    assert names == sorted(names, key=str.encode)
+    for package in packages:
+        deps = [d.split()[0] for d in package.get("dependencies", [])]
+        assert deps == sorted(deps, key=str.encode), package["name"]
+    own = {p["name"]: p for p in packages if "source" not in p}
+    assert set(own) == {name, f"{name}-common", f"{name}-ebpf"}
+    assert f"{name}-common" in own[name]["dependencies"]
+    assert {"aya-ebpf", "aya-log-ebpf", f"{name}-common"} == set(own[f"{name}-ebpf"]["dependencies"])
+    assert lockfile.render(packages) == text  # as cargo itself would write it back
+    assert "aya" in dependencies.dependency_names() and name not in dependencies.dependency_names()
+
+
+def test_the_readme_says_what_a_plain_cargo_run_does() -> None:
+    """The generated build.rs embeds a stand-in without BUILDBPF_OBJECTS, so `cargo run`
+    compiles and the loader refuses at run time: the README must not promise a compile error."""
+    xdp = PROGRAM_TYPES["xdp"]
+    files = {str(f.relative): f.text for f in render_workspace("probe", xdp, xdp.options)}
+    assert "cargo::rustc-cfg=buildbpf_stand_in" in files["probe/build.rs"]
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert "stops at compile time" not in readme
+    assert "a plain `cargo run` compiles" in readme and "refuses to run" in readme

@@ -134,3 +134,25 @@ def test_build_prints_the_summary(
     ]
     assert re.search(r"^buildbpf: finished in \d+\.\d s$", err, re.MULTILINE), err
     assert (seen["notice"] is not None) is verbose  # RUSTC_BOOTSTRAP's notice only with -v
+
+
+@pytest.mark.usefixtures("levels")
+@pytest.mark.parametrize("verbose", [False, True])
+@pytest.mark.parametrize("command", [["run"], ["watch"], ["build", "--watch"]])
+def test_run_and_watch_show_the_toolchain_notice_only_with_v(
+    command: list[str], verbose: bool, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """As `build`: the RUSTC_BOOTSTRAP notice is for -v, also on every rebuild of a watch."""
+    from buildbpf.errors import ConfigError
+
+    seen: list[object] = []
+
+    def run(request: pipeline.BuildRequest, notice: Any = None, on_object: Any = None) -> Any:
+        seen.append(notice)
+        raise KeyboardInterrupt if "watch" in " ".join(command) else ConfigError("stop here")
+
+    monkeypatch.setattr(pipeline, "run", run)
+    monkeypatch.chdir(tmp_path)
+    assert run_cli([*command, *(["-v"] if verbose else [])]) == (2 if command == ["run"] else 0)
+    assert len(seen) == 1
+    assert (seen[0] is not None) is verbose

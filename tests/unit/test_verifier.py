@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from buildbpf.objects.kernel import CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN
@@ -105,3 +107,46 @@ def test_a_json_line_cut_short_is_not_a_traceback() -> None:
 
     loads, error, _ = parse_output('{"kernel": {"bpffs": "private", "lsms": null}}\n{"name": "x", "ty')
     assert (loads, error) == ([], None)
+
+
+# Aya prints some bytes it refuses with {:?}: a license without its NUL, a name with one inside
+LICENSE = "error parsing BPF object: invalid license `[71, 80, 76, 88]`: missing NULL terminator"
+NUL_PANIC = (
+    "Aya's loader panicked on this object: called `Result::unwrap()` on an `Err` value: "
+    "NulError(3, [102, 111, 111, 0, 98, 97, 114])"
+)
+
+
+def test_a_byte_dump_in_an_object_error_is_text() -> None:
+    from buildbpf.objects.verifier import parse_output
+
+    _, error, _ = parse_output(json.dumps({"object_error": LICENSE}))
+    assert error == 'error parsing BPF object: invalid license `"GPLX" (4 bytes)`: missing NULL terminator'
+
+
+def test_a_byte_dump_in_a_panic_is_text_on_the_host_and_in_a_guest() -> None:
+    from buildbpf.kernels import matrix
+    from buildbpf.objects.verifier import parse_output
+
+    line = json.dumps({"name": "x", "type": "Xdp", "ok": False, "error": NUL_PANIC})
+    [load], _, _ = parse_output(line)
+    assert load.error is not None and load.error.endswith('NulError(3, "foo\\x00bar" (7 bytes))')
+    result = matrix.Matrix()
+    guest = ['{"object": "/buildbpf/objects/0.o"}', line]
+    matrix.add_kernel(result, matrix.Column("6.1", "6.1.0-57"), guest, {"/buildbpf/objects/0.o": "o"})
+    assert result.rows and "[102, 111" not in repr(result.as_json())
+
+
+def test_binary_bytes_are_hex_and_a_dump_cut_short_says_so() -> None:
+    from buildbpf.objects.verifier import helper_death, readable
+
+    elf = "[" + ", ".join(str(b) for b in b"\x7fELF\x02\x01\x01" + bytes(60)) + "]"
+    assert (
+        readable(f"bad header {elf}") == "bad header 7f 45 4c 46 02 01 01 " + "00 " * 40 + "00... (67 bytes)"
+    )
+    cut = readable("panicked: data [1, 2, 3, 4, 5, 6, 12")
+    assert cut == "panicked: data 01 02 03 04 05 06 0c... (7 or more bytes)"
+    for kept in ("slice of length 24", "two [1, 2]", "not bytes [1000, 2, 3, 4]"):
+        assert readable(kept) == kept
+    died = "thread 'main' panicked at src/main.rs:1:1:\ninvalid license `[71, 80, 76, 88]`\n"
+    assert helper_death(101, died).endswith('invalid license `"GPLX" (4 bytes)`')
