@@ -6,13 +6,27 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run buildbpf; `--version` answers before the CLI framework is imported."""
+    """Run buildbpf; `--version` answers before the CLI framework is imported. Without `argv`
+    buildbpf is the process: SIGTERM is then handled as Ctrl-C (exit 143)."""
     args = sys.argv[1:] if argv is None else argv
     if args == ["--version"]:
         from buildbpf import __version__
 
         print(f"buildbpf {__version__}")
         return 0
+    if argv is None:
+        from buildbpf._child import handle_signals
+
+        handle_signals()  # SIGTERM: children stopped, one line, exit 143; Ctrl-Z stops them too
+    try:
+        return _run(args)
+    except KeyboardInterrupt as interrupt:  # while starting up, before run_cli catches it
+        from buildbpf.errors import Interrupted, render
+
+        return render(Interrupted.by(interrupt))
+
+
+def _run(args: list[str]) -> int:
     if args[:1] == ["build"]:
         from buildbpf.build.replay import replay
 

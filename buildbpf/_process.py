@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from buildbpf import terminal
-from buildbpf._child import die_with_parent
+from buildbpf import _child, terminal
 from buildbpf.errors import CargoError, ConfigError, Interrupted, ToolchainError
 
 Rewrite = Callable[[str], str]  # what a streamed stderr shows instead of what was said
@@ -149,20 +148,8 @@ def _nul_error(command: Command) -> ConfigError:
     )
 
 
-def _spawn(
-    command: Command,
-    *,
-    stream: bool,
-    echo_stdout: bool,
-    timeout: float | None,
-    rewrite: Rewrite | None = None,
-) -> Completed:
-    """Run `command`; the single point where a process is created (unit tests forbid it).
-
-    With `stream`, stderr (cargo's progress and rendered diagnostics) is shown live, through
-    `rewrite` if given, and stdout too unless it is machine output (`echo_stdout=False`);
-    both are captured as they were.
-    """
+def _start(command: Command, *, stream: bool) -> subprocess.Popen[bytes]:
+    """Start `command` in a process group of its own, known to the reaper (`_child`)."""
     from plumbum import local  # plumbum is slow to import: only when a process runs
     from plumbum.commands.processes import CommandNotFound
 
@@ -180,14 +167,33 @@ def _spawn(
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                preexec_fn=functools.partial(die_with_parent, os.getpid()),
+                preexec_fn=functools.partial(_child.in_child, os.getpid()),
             )
+            _child.guard(proc.pid)
     except CommandNotFound as exc:
         raise ToolchainError(f"{command.argv[0]} was not found", fix="install it or put it on PATH") from exc
     except (FileNotFoundError, NotADirectoryError, PermissionError) as exc:
         raise ToolchainError(f"cannot run {command.argv[0]}: {exc}") from exc
     except ValueError as exc:  # "embedded null byte": the readers of each input refuse one first
         raise _nul_error(command) from exc
+    return proc  # type: ignore[no-any-return]
+
+
+def _spawn(
+    command: Command,
+    *,
+    stream: bool,
+    echo_stdout: bool,
+    timeout: float | None,
+    rewrite: Rewrite | None = None,
+) -> Completed:
+    """Run `command`; the single point where a process is created (unit tests forbid it).
+
+    With `stream`, stderr (cargo's progress and rendered diagnostics) is shown live, through
+    `rewrite` if given, and stdout too unless it is machine output (`echo_stdout=False`);
+    both are captured as they were.
+    """
+    proc = _start(command, stream=stream)
     out: list[bytes] = []
     err: list[bytes] = []
     pumps = [
@@ -201,18 +207,18 @@ def _spawn(
     try:
         proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired as exc:
-        proc.kill()
-        proc.wait()
-        for pump in pumps:
+        _stop(proc, _child.SIGKILL)
+        for pump in pumps:  # all it said, for _timeout_fix
             pump.join()
         raise CargoError(
             f"`{command.shell_line()}` did not finish within {timeout:.0f} s",
             fix=_timeout_fix(b"".join(err).decode(errors="replace")),
         ) from exc
-    except KeyboardInterrupt:
-        proc.terminate()
-        proc.wait()
+    except KeyboardInterrupt as exc:  # Ctrl-C reached buildbpf alone: the child's group is in another
+        _stop(proc, _child.signal_for(exc))
         raise
+    else:
+        _child.forget(proc.pid)
     finally:
         for pump in pumps:
             pump.join()
@@ -222,6 +228,14 @@ def _spawn(
         b"".join(out).decode(errors="replace"),
         b"".join(err).decode(errors="replace"),
     )
+
+
+def _stop(proc: subprocess.Popen[bytes], first: int) -> None:
+    """Stop `proc` and everything it started (`_child.stop`), and wait for it."""
+    if proc.returncode is None:  # not waited for yet: its group id is still its own
+        _child.stop(proc.pid, first)
+        proc.wait()
+    _child.forget(proc.pid)
 
 
 def _timeout_fix(stderr: str) -> str:
@@ -283,7 +297,7 @@ def run_command(
     try:
         done = _spawn(command, stream=stream, echo_stdout=echo_stdout, timeout=timeout, rewrite=rewrite)
     except KeyboardInterrupt as exc:
-        raise Interrupted(f"interrupted while running {command.argv[0]}") from exc
+        raise Interrupted.by(exc, f"while running {command.argv[0]}") from exc
     if check and done.returncode != 0:
         raise CargoError(
             f"`{line}` {exited(done.returncode)}",
@@ -312,6 +326,7 @@ def exec_replace(command: Command) -> None:
     sys.stdout.flush()
     if command.cwd is not None:
         os.chdir(command.cwd)
+    _child.end_reaper()
     try:
         os.execvpe(command.argv[0], list(command.argv), command.environment())
     except ValueError as exc:

@@ -115,10 +115,21 @@ _FIXES = {
 
 
 class Interrupted(BuildbpfError):
-    """The user pressed Ctrl-C."""
+    """The user pressed Ctrl-C (exit 130), or buildbpf got SIGTERM (exit 143)."""
 
     exit_code = 130
     kind = "interrupted"
+
+    @classmethod
+    def by(cls, interrupt: BaseException, doing: str = "") -> Interrupted:
+        """The error for a KeyboardInterrupt: Ctrl-C's, or SIGTERM's (`_child.Terminated`)."""
+        from buildbpf._child import Terminated
+
+        terminated = isinstance(interrupt, Terminated)
+        error = cls(" ".join(filter(None, ("SIGTERM" if terminated else "interrupted", doing))))
+        if terminated:
+            error.exit_code = 128 + 15
+        return error
 
 
 def wants_json(argv: Sequence[str]) -> bool:

@@ -24,6 +24,7 @@ import sys
 import time
 
 from buildbpf import __version__, xdg
+from buildbpf._child import forget, guard, in_child, signal_for, stop
 from buildbpf.cargo.messages import all_fresh
 from buildbpf.terminal import (
     cargo_env,
@@ -184,9 +185,7 @@ def _spawn(call: Mapping[str, object], shown: _Shown) -> tuple[int, str, str]:
         pid = os.fork()
         if pid == 0:  # the child: never returns to Python
             try:
-                from buildbpf._child import die_with_parent
-
-                die_with_parent(parent)
+                in_child(parent)
                 os.chdir(str(call["cwd"]))
                 os.dup2(devnull, 0)
                 os.dup2(stdout, 1)
@@ -194,13 +193,10 @@ def _spawn(call: Mapping[str, object], shown: _Shown) -> tuple[int, str, str]:
                 os.execve(argv[0], argv, env)
             finally:
                 os._exit(127)
+        guard(pid)
         os.close(write_end)
         os.close(devnull)
-        err = []
-        while chunk := os.read(read_end, 65536):
-            err.append(chunk)
-            shown.write(chunk)
-        _, status = os.waitpid(pid, 0)
+        err, status = _collect(pid, read_end, shown)
         os.lseek(stdout, 0, os.SEEK_SET)
         with open(stdout, "rb", closefd=False) as file:
             out = file.read()
@@ -212,6 +208,28 @@ def _spawn(call: Mapping[str, object], shown: _Shown) -> tuple[int, str, str]:
         out.decode(errors="replace"),
         b"".join(err).decode(errors="replace"),
     )
+
+
+def _collect(pid: int, read_end: int, shown: _Shown) -> tuple[list[bytes], int]:
+    """Keep the child's stderr and pass it to `shown` until it exits; its wait status. On
+    Ctrl-C (or SIGTERM) the child and its group are stopped first: they are not in
+    buildbpf's group any more."""
+    err: list[bytes] = []
+    try:
+        while chunk := os.read(read_end, 65536):
+            err.append(chunk)
+            shown.write(chunk)
+        _, status = os.waitpid(pid, 0)
+    except KeyboardInterrupt as interrupt:
+        stop(pid, signal_for(interrupt))
+        try:  # noqa: SIM105 (contextlib is one more import on this path)
+            os.waitpid(pid, 0)
+        except ChildProcessError:  # the interrupt came right after waitpid had reaped it
+            pass
+        forget(pid)
+        raise
+    forget(pid)
+    return err, status
 
 
 def _unchanged_record(argv: Sequence[str], cwd: str, verbose: bool) -> dict[str, object] | None:
@@ -257,10 +275,10 @@ def _replay_call(call: Mapping[str, object], argv: Sequence[str], verbose: bool)
     except OSError as exc:
         _hand_over(verbose, f"cannot run {command}: {exc}")
         return _HAND_OVER
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         from buildbpf.errors import Interrupted, render, wants_json
 
-        return render(Interrupted(f"interrupted while running {command}"), as_json=wants_json(argv))
+        return render(Interrupted.by(interrupt, f"while running {command}"), as_json=wants_json(argv))
     if code != 0:
         from buildbpf.build.advice import cargo_failure
         from buildbpf.errors import render, wants_json

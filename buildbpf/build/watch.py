@@ -7,11 +7,14 @@ toolchain files) inside the workspace, and every crate's `src/` and `build.rs`. 
 are watched one level deep (never `target/`): an editor that saves by renaming is seen, and a
 new `src/` subdirectory is watched after the next build. Changes are debounced by watchfiles
 (a burst of saves is one rebuild), and a change made while a build runs (the watcher is not
-running then) is caught by comparing modification times when the build ends.
+running then) is caught by comparing modification times when the build ends, and again once
+the watches are up. An inotify watch stays with the directory it was put on: a watched
+directory replaced (`src/` moved away and back) is a change, so that the rebuild watches anew.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import stat
@@ -24,6 +27,7 @@ log = logging.getLogger("buildbpf")
 
 DEBOUNCE_MS = 1600  # the longest a burst of changes is gathered
 QUIET_MS = 300  # a burst ends after this long without a change
+POLL_MS = 500  # how often the watched directories are checked to be the ones watched
 _SKIP_DIRS = frozenset({"target", ".git", "node_modules", "__pycache__"})
 
 
@@ -37,10 +41,30 @@ class Watched:
     trees: tuple[Path, ...]
 
     def relevant(self, path: Path) -> bool:
-        """Whether a change to `path` calls for a rebuild."""
-        if path in self.files:
+        """Whether a change to `path` calls for a rebuild: also a watched directory itself moved
+        away or back, deleted or created (`git checkout`, `mv src ../s; mv ../s src`), after
+        which its watch is gone; the rebuild watches it afresh."""
+        if path in self.files or path in self.directories or path in self.trees:
             return True
         return any(tree in path.parents for tree in self.trees)
+
+    def identities(self) -> dict[Path, tuple[int, int] | None]:
+        """Each watched directory's (device, inode), None when it is missing."""
+        found: dict[Path, tuple[int, int] | None] = {}
+        for directory in self.directories:
+            try:
+                info = directory.stat()
+            except OSError:
+                found[directory] = None
+            else:
+                found[directory] = (info.st_dev, info.st_ino)
+        return found
+
+    def replaced(self, before: dict[Path, tuple[int, int] | None]) -> list[Path]:
+        """The watched directories that are not the ones `before` saw (an inotify watch stays
+        with the directory it was put on, wherever that went)."""
+        now = self.identities()
+        return [d for d in self.directories if now.get(d) != before.get(d)]
 
     def changed_since(self, started_ns: int) -> Path | None:
         """A watched file modified since `started_ns` (during a build), if any."""
@@ -96,17 +120,31 @@ def fallback(cwd: Path) -> Watched:
     return watched(inputs, [cwd], crate_dirs)
 
 
-def wait_for_change(watch: Watched, stop: threading.Event | None = None) -> list[Path]:
-    """Block until a relevant change (debounced); the changed paths. KeyboardInterrupt on Ctrl-C."""
+def wait_for_change(watch: Watched, stop: threading.Event | None = None, since: int | None = None,
+                    ready: Callable[[], None] | None = None) -> list[Path]:  # fmt: skip
+    """Block until a relevant change (debounced); the changed paths. KeyboardInterrupt on Ctrl-C.
+
+    `ready` is called once the watches are in place; a change made between `since` (ns) and
+    then, which they could not see, counts as seen. Every POLL_MS the watched directories are
+    checked to be the ones watched: one replaced without an event counts too.
+    """
     import watchfiles  # only in watch mode: startup stays lean
 
-    def keep(_change: watchfiles.Change, path: str) -> bool:
-        return watch.relevant(Path(path))
-
+    watching = watch.identities()  # before the watches exist: a replacement in between counts
     directories = [str(d) for d in watch.directories if d.is_dir()]
-    for changes in watchfiles.watch(*directories, watch_filter=keep, debounce=DEBOUNCE_MS, step=QUIET_MS,
-                                    recursive=False, stop_event=stop, raise_interrupt=True):  # fmt: skip
-        return sorted({Path(p) for _, p in changes})
+    first = True
+    for changes in watchfiles.watch(*directories, watch_filter=None, debounce=DEBOUNCE_MS, step=QUIET_MS,
+                                    rust_timeout=POLL_MS, yield_on_timeout=True, recursive=False,
+                                    stop_event=stop, raise_interrupt=True):  # fmt: skip
+        found = sorted({Path(p) for _, p in changes if watch.relevant(Path(p))})
+        if first:  # the first answer: the watches are up
+            first = False
+            if ready is not None:
+                ready()
+            if not found and since is not None and (missed := watch.changed_since(since)) is not None:
+                found = [missed]
+        if found := found or watch.replaced(watching):
+            return found
     return []  # stopped by `stop`
 
 
@@ -127,10 +165,10 @@ def loop(build: Callable[[], Watched | None], cwd: Path, notice: Callable[[str],
         if (during := watch.changed_since(started)) is not None:
             notice(f"buildbpf: {during} changed during the build: building again")
             continue
-        notice(
-            f"buildbpf: watching {len(watch.files)} files and {len(watch.trees)} source trees; Ctrl-C stops"
-        )
-        changed = wait_for_change(watch, stop)
+        # said once the watches are up, so that an edit after the line is never missed
+        counts = f"{len(watch.files)} files and {len(watch.trees)} source trees"
+        line = f"buildbpf: watching {counts}; Ctrl-C stops"
+        changed = wait_for_change(watch, stop, since=started, ready=functools.partial(notice, line))
         if not changed:
             return
         shown = ", ".join(str(p) for p in changed[:3]) + (

@@ -12,7 +12,7 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -29,7 +29,20 @@ from buildbpf.errors import (
     wants_json,
 )
 
+
+class _Commands(typer.core.TyperGroup):
+    """buildbpf's commands. typer turns a KeyboardInterrupt into a silent exit 130: here it
+    becomes `Interrupted` first, for `run_cli` to say so (and give SIGTERM its 143)."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer._click.Context: typer vendors its own click
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as interrupt:
+            raise Interrupted.by(interrupt) from interrupt
+
+
 app = typer.Typer(
+    cls=_Commands,
     name="buildbpf",
     help="Build Rust eBPF (Aya) workspaces: toolchain, flags, bpf-linker and a verified object, "
     "without a hand-written xtask.",
@@ -158,8 +171,8 @@ def run_cli(argv: list[str]) -> int:
         return code if isinstance(code, int) else (0 if code is None else 1)
     except BuildbpfError as error:
         return _report(error, debug, as_json)
-    except (KeyboardInterrupt, typer.Abort):
-        return _report(Interrupted("interrupted"), debug, as_json)
+    except (KeyboardInterrupt, typer.Abort) as interrupt:
+        return _report(Interrupted.by(interrupt), debug, as_json)
     except typer.TyperException as usage:  # only reached in a JSON mode (standalone_mode=False)
         show = getattr(usage, "show", None)
         if show is not None:

@@ -19,7 +19,7 @@ log = logging.getLogger("buildbpf")
 
 def watch_builds(request: BuildRequest) -> None:
     """Build, then rebuild after each change to the workspace's inputs, one build at a time,
-    until Ctrl-C (exit 0). A failed build is reported and the watch goes on."""
+    until Ctrl-C or SIGTERM (exit 0). A failed build is reported and the watch goes on."""
     from buildbpf.build import context as loading
     from buildbpf.build import pipeline, record
     from buildbpf.build import watch as watching
@@ -65,7 +65,7 @@ def watch(
 
     Watched: the crates' src/ and build.rs, the manifests, Cargo.lock, buildbpf.toml, cargo
     configs and toolchain files of the workspace. Changes are debounced, builds never overlap,
-    a failed build is reported and the watch goes on; Ctrl-C stops (exit 0).
+    a failed build is reported and the watch goes on; Ctrl-C (or SIGTERM) stops (exit 0).
     """
     import os
 

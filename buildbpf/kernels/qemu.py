@@ -10,6 +10,7 @@ loaded); any KVM failure falls back to TCG.
 
 from __future__ import annotations
 
+import functools
 import os
 import selectors
 import shutil
@@ -22,6 +23,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from buildbpf import _child
 from buildbpf.errors import KernelCheckError
 
 END_MARKER = "BUILDBPF-GUEST-END"
@@ -131,8 +133,14 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
 
 @contextmanager
 def _started(argv: list[str]) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    # a session of its own (Ctrl-C is buildbpf's to handle), dying with buildbpf all the same;
+    # in_child runs in a child of a worker thread: everything it imports is imported here already
+    import ctypes  # noqa: F401
+
+    in_child = functools.partial(_child.in_child, os.getpid())
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True, preexec_fn=in_child)  # fmt: skip  # noqa: PLW1509
+    _child.guard(proc.pid, ctrl_z=False)  # as before: a VM's timeout runs on while buildbpf is stopped
     with _live_lock:
         _live.add(proc)
     try:
@@ -140,6 +148,7 @@ def _started(argv: list[str]) -> Iterator[subprocess.Popen[bytes]]:
     finally:
         _kill(proc)
         proc.wait()
+        _child.forget(proc.pid)
         assert proc.stdout is not None
         proc.stdout.close()
         with _live_lock:

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from buildbpf.toolchain import Toolchain
+from tests.integration import descendants
 from tests.integration.conftest import FIXTURES, buildbpf
 from tests.integration.test_build import copy_tree
 
@@ -74,3 +75,40 @@ def test_colour_and_progress_reach_a_terminal(toolchain: Toolchain, tmp_path: Pa
     piped = buildbpf("build", "--release", cwd=root, env=env)
     assert piped.returncode == 0, piped.stderr[-4000:]
     assert "Finished" in piped.stderr and "\x1b[" not in piped.stderr
+
+
+def test_ctrl_c_on_the_terminal_stops_everything(toolchain: Toolchain, tmp_path: Path) -> None:
+    # cargo and rustc run in a process group of their own, which the terminal's Ctrl-C does
+    # not reach: buildbpf stops them itself
+    root = copy_tree(FIXTURES / "minimal-ebpf", tmp_path / "tty")
+    (root / "buildbpf.toml").write_text('[crates.minimal-ebpf]\nrole = "ebpf"\n')
+    mark, env = descendants.new_mark()
+    env.update(CARGO_TARGET_DIR=str(tmp_path / "target"), BUILDBPF_NO_REPLAY="1", TERM="xterm")
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: never returns to pytest
+        try:
+            os.chdir(root)
+            os.execve(sys.executable, [sys.executable, "-m", "buildbpf", "build", "--release"], env)
+        finally:
+            os._exit(127)
+    received = bytearray()
+    try:
+        descendants.wait_for(mark, "rustc", 120, but=pid)
+        os.write(fd, b"\x03")  # the terminal's Ctrl-C: SIGINT to its foreground process group
+        while select.select([fd], [], [], 30)[0]:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            received += chunk
+    except BaseException:
+        os.kill(pid, 9)
+        raise
+    finally:
+        os.close(fd)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 130, received[-2000:]
+    assert b"buildbpf: interrupted: interrupted while running" in received
+    descendants.gone_within(mark, 3.0)

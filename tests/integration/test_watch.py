@@ -60,9 +60,19 @@ def test_watch_rebuilds_after_an_edit_and_stops_on_sigint(
         _wait_for(err, "buildbpf: watching", 2, proc, 900)
         assert f"buildbpf: changed: {source}" in err.read_text()
         assert out.read_text().count("verified watched-ebpf") == builds + 1
+        # src/ moved away and back, as editors and git checkouts do: the watch on it is renewed
+        # (it was lost, and every later edit went unseen)
+        src = source.parent
+        src.rename(tmp_path / "s.x")
+        (tmp_path / "s.x").rename(src)
+        _wait_for(err, "buildbpf: watching", 3, proc, 120)
+        assert f"buildbpf: changed: {src}" in err.read_text()
+        source.write_text(source.read_text() + "\n// after the move\n")
+        _wait_for(err, "buildbpf: watching", 4, proc, 900)
+        assert out.read_text().count("verified watched-ebpf") == builds + 3
         # an edit, then SIGINT while that build runs: cargo is stopped too
         source.write_text(source.read_text() + "\n// again\n")
-        _wait_for(err, "buildbpf: changed:", 2, proc, 60)
+        _wait_for(err, "buildbpf: changed:", 4, proc, 60)
         time.sleep(0.5)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 0

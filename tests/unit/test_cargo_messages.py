@@ -64,8 +64,8 @@ def test_the_replay_path_imports_only_light_standard_modules() -> None:
     heavy = {"json", "re", "pathlib", "typing", "logging", "typer", "pydantic", "plumbum", "tomlkit"}
     assert loaded & heavy == set()
     assert {m for m in loaded if m.startswith("buildbpf")} <= {
-        "buildbpf", "buildbpf.xdg", "buildbpf.build", "buildbpf.build.replay", "buildbpf.cargo",
-        "buildbpf.cargo.messages", "buildbpf.terminal",
+        "buildbpf", "buildbpf._child", "buildbpf.xdg", "buildbpf.build", "buildbpf.build.replay",
+        "buildbpf.cargo", "buildbpf.cargo.messages", "buildbpf.terminal",
     }  # fmt: skip
 
 

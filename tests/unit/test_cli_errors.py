@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from buildbpf import _child
 from buildbpf.build import settings
 from buildbpf.cargo import config_file
 from buildbpf.cargo.config_file import managed_keys
@@ -407,3 +408,41 @@ def test_a_cached_rustc_answer_without_its_text_is_a_toolchain_error(
     monkeypatch.setenv("BUILDBPF_CACHE_DIR", str(tmp_path / "cache"))
     with pytest.raises(ToolchainError, match="printed no `release:` line"):
         _rustc_info(tool)
+
+
+@pytest.mark.parametrize(
+    ("interrupt", "code", "line"),
+    [
+        (KeyboardInterrupt(), 130, "buildbpf: interrupted: interrupted"),
+        (_child.Terminated(), 143, "buildbpf: interrupted: SIGTERM"),
+    ],
+)
+def test_an_interrupt_outside_a_child_is_one_line_and_its_exit_code(
+    interrupt: BaseException, code: int, line: str, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    # as when Ctrl-C (or SIGTERM) arrives while `check --kernel` waits for its VMs: typer's
+    # own handling would end it silently with 130
+    from buildbpf.kernels import verify
+
+    def listing(base: object = None) -> list[str]:
+        raise interrupt
+
+    monkeypatch.setattr(verify, "listing", listing)
+    assert run_cli(["kernels"]) == code
+    assert capsys.readouterr().err.splitlines() == [line]
+
+
+def test_an_interrupt_while_starting_up_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # SIGTERM (or Ctrl-C) while buildbpf imports its CLI, before run_cli can catch it
+    from buildbpf import __main__
+    from buildbpf.build import replay
+
+    def starting(argv: list[str]) -> int | None:
+        raise _child.Terminated
+
+    monkeypatch.setattr(replay, "replay", starting)
+    assert __main__.main(["build"]) == 143
+    assert capsys.readouterr().err.splitlines() == ["buildbpf: interrupted: SIGTERM"]

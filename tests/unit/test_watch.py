@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,6 +21,13 @@ def workspace(tmp_path: Path) -> Path:
         (root / crate / "Cargo.toml").write_text("[package]\n")
     (root / "target" / "release").mkdir(parents=True)
     (root / "Cargo.toml").write_text("[workspace]\n")
+    return root
+
+
+def aged(root: Path) -> Path:
+    """`root` with every file last modified long ago (before any build a test starts)."""
+    for path in root.rglob("*"):
+        os.utime(path, ns=(10**9, 10**9))
     return root
 
 
@@ -76,8 +86,10 @@ def test_the_loop_builds_once_per_change_and_stops_on_ctrl_c(
         events.append("build")
         return found
 
-    def wait(watched: watch.Watched, stop: object = None) -> list[Path]:
-        assert watched is found
+    def wait(watched: watch.Watched, stop: object = None, since: object = None,
+             ready: Callable[[], None] | None = None) -> list[Path]:  # fmt: skip
+        assert watched is found and ready is not None
+        ready()
         events.append("wait")
         step = next(waits)
         if isinstance(step, BaseException):
@@ -96,7 +108,7 @@ def test_a_failed_build_keeps_the_last_watch_set(tmp_path: Path, monkeypatch: py
     root = workspace(tmp_path)
     seen: list[watch.Watched] = []
 
-    def wait(watched: watch.Watched, stop: object = None) -> list[Path]:
+    def wait(watched: watch.Watched, *_: object, **__: object) -> list[Path]:
         seen.append(watched)
         return []  # stopped
 
@@ -106,7 +118,7 @@ def test_a_failed_build_keeps_the_last_watch_set(tmp_path: Path, monkeypatch: py
 
 
 def test_a_real_edit_wakes_the_watcher_and_an_unrelated_one_does_not(tmp_path: Path) -> None:
-    import threading
+
 
     root = workspace(tmp_path)
     found = watch.watched([str(root / "Cargo.toml")], [root], [root / "probe"])
@@ -123,3 +135,84 @@ def test_a_real_edit_wakes_the_watcher_and_an_unrelated_one_does_not(tmp_path: P
         assert watch.wait_for_change(found) == [source]
     finally:
         timer.cancel()
+
+
+def _stopped_after(seconds: float) -> threading.Event:
+    """An event set after `seconds`: a watcher that missed the change returns [] then, not never."""
+    stop = threading.Event()
+    timer = threading.Timer(seconds, stop.set)
+    timer.daemon = True
+    timer.start()
+    return stop
+
+
+def test_an_edit_right_after_the_watching_line_is_seen(tmp_path: Path) -> None:
+    # a user who saves within milliseconds of "watching ...": the line comes once the watches
+    # are up (it came before, and such an edit was never seen)
+    root = aged(workspace(tmp_path))
+    source = root / "probe" / "src" / "main.rs"
+    lines: list[str] = []
+    stop = _stopped_after(8)
+
+    def build() -> watch.Watched:
+        return watch.watched([], [root], [root / "probe"])
+
+    def notice(line: str) -> None:
+        lines.append(line)
+        if line.startswith("buildbpf: watching") and len(lines) == 1:
+            source.write_text("// saved at once\n")
+        elif line.startswith("buildbpf: changed"):
+            stop.set()
+
+    watch.loop(build, root, notice, stop=stop)
+    assert lines[1] == f"buildbpf: changed: {source}"
+
+
+def test_an_edit_before_the_watches_are_up_is_seen(tmp_path: Path) -> None:
+
+
+    root = aged(workspace(tmp_path))
+    found = watch.watched([], [root], [root / "probe"])
+    since = time.time_ns() - 20_000_000
+    source = root / "probe" / "src" / "nested" / "lib.rs"
+    source.write_text("// edited after the build, before the watcher started\n")
+    ready: list[bool] = []
+    assert watch.wait_for_change(found, _stopped_after(8), since=since, ready=lambda: ready.append(True)) == [
+        source
+    ]
+    assert ready == [True]
+
+
+def test_a_source_tree_moved_away_and_back_is_watched_again(tmp_path: Path) -> None:
+    # as an editor or a git checkout does: the watch on the old src/ is gone, and an edit after
+    # it went unseen; now the move is a change (the rebuild watches src/ afresh)
+    root = workspace(tmp_path)
+    found = watch.watched([], [root], [root / "probe"])
+    src = root / "probe" / "src"
+
+    def move() -> None:
+        src.rename(tmp_path / "s.x")
+        (tmp_path / "s.x").rename(src)
+        time.sleep(2.5)  # once the move's events are handled (filtered out, they were)
+        (src / "main.rs").write_text("// edited after the move\n")
+
+    timer = threading.Timer(0.3, move)
+    timer.daemon = True
+    timer.start()
+    try:
+        assert src in watch.wait_for_change(found, _stopped_after(8))
+    finally:
+        timer.cancel()
+
+
+def test_a_replaced_directory_is_seen_without_an_event(tmp_path: Path) -> None:
+    root = workspace(tmp_path)
+    found = watch.watched([], [root], [root / "probe"])
+    before = found.identities()
+    nested = root / "probe" / "src" / "nested"
+    assert found.replaced(before) == []
+    nested.rename(tmp_path / "old")  # kept: the new directory cannot reuse its inode
+    nested.mkdir()
+    assert found.replaced(before) == [nested]
+    nested.rmdir()
+    assert found.replaced(before) == [nested]
