@@ -104,8 +104,10 @@ def _table(doc: Container | Table, path: tuple[str, ...], file: Path) -> Contain
 
 
 def _is_ours(item: Item) -> bool:
+    """A key buildbpf wrote: its comment is exactly `# buildbpf` (a comment of the user's that
+    mentions buildbpf, `# buildbpf overrides this`, is the user's)."""
     comment = item.trivia.comment if hasattr(item, "trivia") else ""
-    return MARKER in (comment or "")
+    return (comment or "").lstrip("#").strip() == MARKER
 
 
 def _parse(text: str, path: Path) -> tomlkit.TOMLDocument:

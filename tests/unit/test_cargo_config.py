@@ -149,7 +149,9 @@ scalars = st.one_of(
     st.text(st.characters(codec="ascii", categories=["L", "N"]), max_size=12),
     st.lists(st.text(st.characters(codec="ascii", categories=["L", "N"]), max_size=6), max_size=3),
 )
-comments = st.text(st.characters(codec="ascii", categories=["L", "N", "Zs"]), min_size=1, max_size=20)
+comments = st.text(st.characters(codec="ascii", categories=["L", "N", "Zs"]), min_size=1, max_size=20).filter(
+    lambda text: text.strip() != "buildbpf"  # exactly the marker: buildbpf's key, by definition
+)
 
 
 @st.composite
@@ -354,3 +356,11 @@ def test_rustflags_buildbpf_wrote_are_not_reported(tmp_path: Path) -> None:
         '[target.bpfel-unknown-none]\nrustflags = ["-C", "debuginfo=2"] # buildbpf\n'
     )
     assert unused_bpf_rustflags(tmp_path, tmp_path / "home", ["bpfel-unknown-none"]) == []
+
+
+def test_a_comment_that_mentions_buildbpf_is_the_users() -> None:
+    """Found by hypothesis: `linker = 0 # buildbpf ...` was taken for buildbpf's own key."""
+    path = Path("/ws/probe-ebpf/.cargo/config.toml")
+    existing = '[build]\ntarget = "x86_64-unknown-linux-gnu" # not buildbpf: mine\n'
+    text, kept = config_file.render(existing, KEYS, path)
+    assert 'target = "x86_64-unknown-linux-gnu" # not buildbpf: mine' in text and kept
