@@ -67,6 +67,15 @@ def check(
             "--kernel-image", help="A bzImage of your own to verify on (repeatable).", show_default=False
         ),
     ] = None,
+    junit: Annotated[
+        Path | None,
+        typer.Option(
+            "--junit",
+            help="Also write the results as JUnit XML to this file: a test case per program and "
+            "kernel (this kernel's gate and --load, then each --kernel).",
+            show_default=False,
+        ),
+    ] = None,
     strict_layout: Annotated[
         bool,
         typer.Option(
@@ -111,6 +120,11 @@ def check(
             print_report(report, full_log)
     elif result.on_kernels is None:
         print(json.dumps([r.as_json() for r in reports], indent=2))
+    if junit is not None:
+        from buildbpf._fs import write_atomic
+        from buildbpf.cli.junit import document
+
+        write_atomic(junit, document(reports, result.on_kernels))
     code = 0 if result.on_kernels is None else show(result.on_kernels, reports, as_json, full_log)
     if code or not all(r.ok for r in reports):
         raise typer.Exit(code or 5)

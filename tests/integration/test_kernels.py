@@ -96,9 +96,19 @@ def test_verdicts_depend_on_the_kernel(cases: Path) -> None:
         assert found["xdp_pass"][kernel]["insns"] >= 2
 
 
-def test_text_matrix(cases: Path) -> None:
-    done = buildbpf("check", str(cases), "--kernel", "5.10", timeout=600)
+def test_text_matrix(cases: Path, tmp_path: Path) -> None:
+    junit = tmp_path / "results" / "kernels.xml"
+    done = buildbpf("check", str(cases), "--kernel", "5.10", "--junit", str(junit), timeout=600)
     assert done.returncode == 5, done.stderr
+    # the same verdicts as JUnit XML: this kernel's gate, then a case per program on 5.10
+    import xml.etree.ElementTree as ET
+
+    suites = ET.parse(junit).getroot().findall("testsuite")
+    name = suites[1].get("name", "")
+    assert name.startswith("Linux 5.10.") and name.endswith("(5.10)"), name
+    failed = suites[1].find("testcase[@name='xdp_tai']/failure")
+    assert failed is not None and failed.get("message") == f"fail: {HELPER_208}"
+    assert suites[1].find("testcase[@name='xdp_pass']/failure") is None
     assert f"kernel-cases-ebpf xdp_tai on 5.10: fail: {HELPER_208}" in done.stdout
     assert "kernel-cases-ebpf fentry_fileattr on 5.10: cannot attach: fentry target" in done.stdout
     assert "under QEMU (" in done.stderr
