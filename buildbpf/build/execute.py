@@ -15,7 +15,7 @@ from buildbpf._process import Command, Completed, run, run_command
 from buildbpf.build import precedence
 from buildbpf.build.advice import cargo_failure
 from buildbpf.build.aya_build import check_embedded, gate_aya_build
-from buildbpf.build.layout import Published, publish, record_built
+from buildbpf.build.layout import Published, publish, record_built, remove_stale
 from buildbpf.build.steps import BuildOptions, BuildPlan, ConfigStep, EbpfStep
 from buildbpf.cargo import config_file, gitdeps, messages
 
@@ -65,11 +65,11 @@ def prepare_sources(context: Context, options: BuildOptions | None = None) -> No
         gitdeps.prefetch(rust.cargo, rust.rustc, context.cargo_roots, list(context.git_urls), flags)
 
 
-def _cargo(call: Command, what: str, timeout: float) -> Completed:
+def _cargo(call: Command, what: str, timeout: float, bins: frozenset[str] | None = None) -> Completed:
     # stdout holds JSON messages; the human output is on stderr
     done = run_command(call, echo_stdout=False, check=False, timeout=timeout)
     if done.returncode != 0:
-        raise cargo_failure(what, done.returncode, done.stdout + done.stderr)
+        raise cargo_failure(what, done.returncode, done.stdout + done.stderr, bins)
     return done
 
 
@@ -146,6 +146,9 @@ def execute(
     if dry_run:
         return result
     verified = on_object or (lambda _: None)
+    owner = plan.publication
+    if owner is not None:  # a renamed or removed bin: its old object must not reach userspace
+        remove_stale(owner.objects_dirs, owner.workspace, owner.bins)
     warned: set[Path] = set()
     for ebpf in plan.ebpf:
         _warn_unused_rustflags(ebpf, warned)
@@ -157,15 +160,28 @@ def execute(
         result.objects += published
         for obj in published:
             verified(obj)
-    record_built(result.objects)
+    workspace = owner.workspace if owner is not None else None
+    record_built(result.objects, workspace)
     if plan.userspace is not None:
-        done = _cargo(plan.userspace.call, plan.userspace.what, timeout)
+        bins = owner.bins if owner is not None else None
+        done = _cargo(plan.userspace.call, plan.userspace.what, timeout, bins)
         result.userspace = plan.userspace.crates
         embedded = gate_aya_build(plan.userspace, done.stdout)
         result.objects += embedded
         for obj in embedded:
             verified(obj)
-        record_built(result.objects)
+        record_built(result.objects, workspace)
         result.binaries = tuple(messages.executables(done.stdout))
-        check_embedded(list(result.binaries), result.objects)
+        check_embedded(list(result.binaries), result.objects, *_leftover_places(plan, result.objects))
     return result
+
+
+def _leftover_places(plan: BuildPlan, objects: list[Published]) -> tuple[list[Path], set[str]]:
+    """Where an earlier build may have left an object of a bin renamed or removed since (the
+    objects dirs, cargo's output dirs, aya-build's OUT_DIRs), and this build's bin names."""
+    owner = plan.publication
+    places = [*(owner.objects_dirs if owner is not None else ())]
+    places += [d for step in plan.ebpf for d in step.mirror_dirs]
+    places += [p.parent for o in objects for p in (o.path, o.source) if p is not None]
+    current = {o.bin for o in objects} | (owner.bins if owner is not None else set())
+    return places, current

@@ -87,11 +87,11 @@ def test_duration() -> None:
 
 def test_objects_are_reported_before_userspace_is_built(monkeypatch: pytest.MonkeyPatch) -> None:
     events: list[str] = []
-    ebpf = SimpleNamespace(call=None, what="eBPF crate probe-ebpf", target=None)
+    ebpf = SimpleNamespace(call=None, what="eBPF crate probe-ebpf", target=None, mirror_dirs=())
     userspace = SimpleNamespace(call=None, what="userspace crates probe", crates=("probe",))
-    plan: Any = SimpleNamespace(configs=(), ebpf=(ebpf,), userspace=userspace)
+    plan: Any = SimpleNamespace(configs=(), ebpf=(ebpf,), userspace=userspace, publication=None)
 
-    def cargo(call: object, what: str, timeout: float) -> _process.Completed:
+    def cargo(call: object, what: str, *_: object) -> _process.Completed:
         events.append(f"cargo {what}")
         return _process.Completed(_process.Command(("cargo",)), 0, "", "")
 
