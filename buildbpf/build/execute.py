@@ -15,7 +15,7 @@ from buildbpf._process import Command, Completed, run, run_command
 from buildbpf.build import precedence
 from buildbpf.build.advice import cargo_failure
 from buildbpf.build.aya_build import check_embedded, gate_aya_build
-from buildbpf.build.layout import Published, publish, record_built, remove_stale
+from buildbpf.build.layout import Published, once, publish, record_built, remove_stale
 from buildbpf.build.steps import BuildOptions, BuildPlan, ConfigStep, EbpfStep
 from buildbpf.cargo import config_file, gitdeps, messages
 
@@ -168,7 +168,7 @@ def execute(
         result.userspace = plan.userspace.crates
         embedded = gate_aya_build(plan.userspace, done.stdout)
         result.objects += embedded
-        for obj in embedded:
+        for obj in once(embedded):
             verified(obj)
         record_built(result.objects, workspace)
         result.binaries = tuple(messages.executables(done.stdout))

@@ -54,6 +54,13 @@ class Published:
     instructions: tuple[tuple[str, int], ...] = ()  # (program function, instruction count)
 
 
+def once(objects: Sequence[Published]) -> list[Published]:
+    """Each object once: one that aya-build put into OUT_DIR and buildbpf published is reported
+    as published (both stay in a build's JSON, with their paths)."""
+    published_from = {o.source for o in objects if o.aya_build and o.source is not None}
+    return [o for o in objects if o.path not in published_from]
+
+
 def instruction_counts(checked: Any) -> tuple[tuple[str, int], ...]:
     """(function, instructions) of each program the gate found (a `gate.Inspection`)."""
     facts = checked.facts

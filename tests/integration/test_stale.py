@@ -96,6 +96,9 @@ def test_a_renamed_bin_in_the_aya_template_layout(
     first = buildbpf("build", cwd=workspace, env=env)
     assert first.returncode == 0, first.stderr[-3000:]
     published = shared_target / "buildbpf" / "bpfel-unknown-none" / "tmplxdp"
+    verified = [line for line in first.stdout.splitlines() if line.startswith("verified ")]
+    assert verified == [line for line in verified if f": {published} — " in line]  # reported once
+    assert len(verified) == 1, first.stdout
 
     edit(workspace / "tmplxdp-ebpf" / "Cargo.toml", 'name = "tmplxdp"\npath', 'name = "tmplxdp2"\npath')
     edit(workspace / "tmplxdp-ebpf" / "src" / "main.rs", "XDP_PASS", "XDP_DROP")

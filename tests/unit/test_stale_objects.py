@@ -12,7 +12,7 @@ import pytest
 
 from buildbpf.build.advice import cargo_failure
 from buildbpf.build.aya_build import check_embedded
-from buildbpf.build.layout import BUILT_RECORD, Published, read_built, record_built, remove_stale
+from buildbpf.build.layout import BUILT_RECORD, Published, once, read_built, record_built, remove_stale
 from buildbpf.errors import ArtifactError
 from buildbpf.objects.gate import EM_BPF
 
@@ -125,3 +125,12 @@ def test_userspace_naming_a_gone_object_gets_advice_naming_it() -> None:
     # a bin of the workspace not published yet is another story: no advice about renaming
     assert "renamed" not in cargo_failure("userspace", 101, output, frozenset({"ren"})).fix
 
+
+def test_an_aya_build_object_and_its_published_copy_are_reported_once(tmp_path: Path) -> None:
+    out_dir = tmp_path / "out" / "x"
+    in_out_dir = Published("x", "bpfel", "x", out_dir, "a" * 64, 1, (), None, True, aya_build=True)
+    copy = Published("x-ebpf", "bpfel", "x", tmp_path / "buildbpf" / "x", "a" * 64, 1, (), None, True,
+                     source=out_dir, aya_build=True)  # fmt: skip
+    assert once([in_out_dir, copy]) == [copy]
+    alone = Published("x", "bpfel", "y", tmp_path / "out" / "y", "b" * 64, 1, (), None, True, aya_build=True)
+    assert once([alone]) == [alone]  # not published elsewhere: reported from OUT_DIR
