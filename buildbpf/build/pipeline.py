@@ -27,6 +27,7 @@ from buildbpf.errors import ConfigError
 
 if TYPE_CHECKING:
     from buildbpf.build.layout import Published
+    from buildbpf.build.replay import Handover
     from buildbpf.kernels.matrix import Matrix
     from buildbpf.objects.report import ObjectReport
     from buildbpf.toolchain.rust import RustToolchain
@@ -82,6 +83,7 @@ class BuildRequest:
     check: bool = False  # `buildbpf check` the objects afterwards
     load: bool = False  # ... and load them into the kernel's verifier
     kernels: tuple[str, ...] = ()  # ... and verify them on these kernels under QEMU
+    handover: Handover | None = None  # the cargo calls a replay of this build ran before handing over
 
 
 @dataclass
@@ -128,7 +130,8 @@ def run(
     for directory in plan.output_dirs:  # before minutes of compiling: never a folder of the user's
         output.claim(directory)
     execute.prepare_sources(context, request.options)
-    result.executed = execute.execute(plan, timeout=context.cargo_timeout, on_object=on_object)
+    result.executed = execute.execute(plan, timeout=context.cargo_timeout, on_object=on_object,
+                                      handover=request.handover)  # fmt: skip
     if request.check or request.load or request.kernels:
         from buildbpf.objects import check as checker
 

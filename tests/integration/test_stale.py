@@ -1,4 +1,5 @@
-"""Issue #20 with real cargo: a renamed eBPF bin leaves no object for userspace to embed."""
+"""Issue #20 with real cargo: a renamed eBPF bin leaves no object for userspace to embed, and a
+replay that hands over to the full path runs each cargo call once and times the whole build."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import hashlib
 import os
 import re
 import shutil
+import subprocess
+import time
 from pathlib import Path
 
 from buildbpf.objects import gate
@@ -13,6 +16,7 @@ from buildbpf.toolchain import Toolchain
 from tests.integration.conftest import FIXTURES, buildbpf
 from tests.integration.test_layouts import committed_copy
 
+PAST = time.time_ns() - 60 * 10**9
 EMBED = 'static OBJECT: &[u8] = include_bytes!(concat!(env!("BUILDBPF_OBJECTS"), "/{}"));\n'
 
 
@@ -115,3 +119,62 @@ def test_a_renamed_bin_in_the_aya_template_layout(
     assert not published.exists()
     assert (published.parent / "tmplxdp2").is_file()
 
+
+def counting_cargo(directory: Path, real: Path) -> tuple[Path, Path, Path]:
+    """A cargo that logs each call's arguments, and sleeps 2 s in `build` while `slow` exists."""
+    directory.mkdir()
+    log, slow = directory / "calls.log", directory / "slow"
+    cargo = directory / "cargo"
+    cargo.write_text(
+        f'#!/bin/sh\necho "$*" >> {log}\n'
+        f'if [ "$1" = build ] && [ -e {slow} ]; then sleep 2; fi\nexec {real} "$@"\n'
+    )
+    cargo.chmod(0o755)
+    return cargo, log, slow
+
+
+def test_a_handover_runs_each_cargo_call_once_and_times_the_whole_build(
+    toolchain: Toolchain, tmp_path: Path, shared_target: Path
+) -> None:
+    root = renamable_workspace(tmp_path / "handover")
+    cargo, log, slow = counting_cargo(tmp_path / "bin", toolchain.rust.cargo)
+    # the replay stats the linker it runs: one of this test's own, whatever else touches the shared one
+    linker = tmp_path / "bin" / "bpf-linker"
+    linker.write_text(f'#!/bin/sh\nexec {toolchain.linker.path} "$@"\n')
+    linker.chmod(0o755)
+    env = dict(os.environ, CARGO_TARGET_DIR=str(shared_target), BUILDBPF_CACHE_DIR=str(tmp_path / "cache"),
+               BUILDBPF_CARGO=str(cargo), BUILDBPF_BPF_LINKER=str(linker))  # fmt: skip
+    env.pop("BUILDBPF_NO_REPLAY", None)
+    os.utime(root / "buildbpf.toml", ns=(PAST, PAST))
+
+    def build() -> tuple[subprocess.CompletedProcess[str], list[str], float]:
+        log.write_text("")
+        started = time.monotonic()
+        done = buildbpf("build", "-v", cwd=root, env=env)
+        wall = time.monotonic() - started
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done, [line for line in log.read_text().splitlines() if line.startswith("build ")], wall
+
+    build()  # writes the eBPF crate's .cargo/config.toml: not recorded
+    for written in (root / "ren-ebpf" / ".cargo" / "config.toml", root / "Cargo.lock"):
+        os.utime(written, ns=(PAST, PAST))
+    build()  # a clean no-op: recorded
+    replayed, calls, _ = build()
+    assert "replaying its cargo calls" in replayed.stderr
+    assert len(calls) == 2, calls  # the eBPF crate, then userspace
+
+    # a userspace-only edit: the replay runs both calls, userspace rebuilds, the full path takes over
+    source = root / "ren-user" / "src" / "main.rs"
+    source.write_text(source.read_text() + "// edited\n")
+    slow.touch()
+    done, calls, wall = build()
+    assert "cargo rebuilt part of userspace crates ren-user; planning the build again" in done.stderr
+    ran = [c.split(" -Z ")[0].split(" --config ")[0] for c in calls]
+    assert ran == ["build -p ren-ebpf", "build -p ren-user"]  # once each, by the replay
+    assert done.stderr.count("the replay ran this cargo call before it handed over; using its result") == 2
+    assert done.stderr.count("Compiling ren-user") == 1
+    assert len([line for line in done.stdout.splitlines() if line.startswith("verified ")]) == 1
+    reported = re.search(r"buildbpf: finished in (\d+\.\d) s", done.stderr)
+    assert reported, done.stderr[-2000:]
+    # from the start of buildbpf: the replay's two slow calls, and little but Python's start outside it
+    assert float(reported[1]) >= 4.0 and wall - float(reported[1]) < 1.5, (reported[0], wall)

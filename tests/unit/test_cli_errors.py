@@ -192,7 +192,7 @@ def test_an_oserror_on_the_replay_path_hands_over(monkeypatch: pytest.MonkeyPatc
     from buildbpf import __main__
     from buildbpf.build import replay
 
-    def broken(argv: list[str]) -> int | None:
+    def broken(argv: list[str], handover: object = None) -> int | None:
         raise BrokenPipeError(32, "Broken pipe")
 
     monkeypatch.setattr(replay, "replay", broken)
