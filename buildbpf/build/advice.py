@@ -6,6 +6,7 @@ From docs/pitfalls.md; matched against the captured output of a failed build.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 from buildbpf._process import exited
 from buildbpf.errors import CargoError
@@ -107,21 +108,41 @@ KNOWN: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 )
 
 
-def advise(output: str) -> list[str]:
+# rustc on an include_bytes! of BUILDBPF_OBJECTS/NAME when no object NAME is published there
+_MISSING_OBJECT = re.compile(r"couldn't read `[^`\n]*/buildbpf/bpfe[lb]-unknown-none/([^`/\n]+)`")
+
+
+def _missing_object(output: str, bins: Collection[str] | None) -> str | None:
+    """Advice for userspace embedding an object no eBPF bin of the workspace (`bins`) makes."""
+    match = _MISSING_OBJECT.search(output)
+    if match is None or (bins is not None and match[1] in bins):
+        return None
+    name = match[1]
+    now = f" (its eBPF bins now: {', '.join(sorted(bins)) or 'none'})" if bins is not None else ""
+    return (
+        f"userspace embeds `{name}` from BUILDBPF_OBJECTS, but no eBPF bin of this workspace is named "
+        f"`{name}`{now}: if it was renamed or removed, buildbpf removed the object it published for it; "
+        f'embed the bin by its name now (include_bytes!(concat!(env!("BUILDBPF_OBJECTS"), "/NAME")))'
+    )
+
+
+def advise(output: str, bins: Collection[str] | None = None) -> list[str]:
     """Advice lines for every known error in `output`, in table order, without repeats.
 
-    `output` is what cargo printed, colours and all (it may have talked as to a terminal)."""
+    `output` is what cargo printed, colours and all (it may have talked as to a terminal);
+    `bins`: the workspace's eBPF bins, when known."""
     output = strip_ansi(output)
-    found = []
+    found = [line] if (line := _missing_object(output, bins)) is not None else []
     for pattern, advice in KNOWN:
         if (match := pattern.search(output)) is not None:
             found.append(advice.format(*(group for group in match.groups() if group is not None)))
     return list(dict.fromkeys(found))
 
 
-def cargo_failure(what: str, returncode: int, output: str) -> CargoError:
-    """The error for a failed cargo call: which build, its status, and the advice for its output."""
-    advice = advise(output)
+def cargo_failure(what: str, returncode: int, output: str, bins: Collection[str] | None = None) -> CargoError:
+    """The error for a failed cargo call: which build, its status, and the advice for its output
+    (`bins`: the workspace's eBPF bins, when known)."""
+    advice = advise(output, bins)
     silent = "" if output.strip() else " and printed nothing"  # killed, or not cargo at all
     message = f"{what} failed (cargo {exited(returncode)}{silent})"
     if len(advice) > 1:

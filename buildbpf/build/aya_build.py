@@ -11,7 +11,7 @@ import hashlib
 import logging
 import os
 import shlex
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from buildbpf import _fs
@@ -19,7 +19,7 @@ from buildbpf._fs import write_atomic
 from buildbpf.build.layout import Published, instruction_counts
 from buildbpf.build.steps import UserspaceStep
 from buildbpf.cargo import messages
-from buildbpf.errors import ArtifactError, FileSystemError
+from buildbpf.errors import ArtifactError, BuildbpfError, FileSystemError
 from buildbpf.objects import gate
 from buildbpf.toolchain import Toolchain
 from buildbpf.toolchain.rust import Mode
@@ -135,14 +135,55 @@ def gate_aya_build(step: UserspaceStep, stdout: str) -> list[Published]:
     return published
 
 
-def check_embedded(executables: list[Path], verified: list[Published]) -> None:
+def _is_bpf_elf(path: Path) -> bool:
+    """Whether `path` starts with the ELF header of a 64-bit eBPF object."""
+    try:
+        with path.open("rb") as file:
+            header = file.read(20)
+    except OSError:
+        return False
+    if len(header) < 20 or header[:4] != gate.ELF_MAGIC or header[4] != 2 or header[5] not in (1, 2):
+        return False
+    return int.from_bytes(header[18:20], "little" if header[5] == 1 else "big") == gate.EM_BPF
+
+
+def stale_objects(places: Iterable[Path], current: Collection[str]) -> dict[str, Path]:
+    """sha256 -> path of each eBPF object in `places` named after no bin of this build: what
+    an earlier build left there (aya-build's OUT_DIR, cargo's output, the objects dir) for a
+    bin renamed or removed since."""
+    found: dict[str, Path] = {}
+    for directory in dict.fromkeys(places):
+        try:
+            entries = sorted(directory.iterdir())
+        except OSError:  # not there (yet): nothing left in it
+            continue
+        for path in entries:
+            if path.name in current or not _fs.is_file(path) or not _is_bpf_elf(path):
+                continue
+            try:
+                data = _fs.read_regular(path, limit=_fs.OBJECT_LIMIT, what="eBPF object")
+            except BuildbpfError as error:
+                log.debug("not compared with embedded objects: %s", error.message)
+                continue
+            found.setdefault(hashlib.sha256(data).hexdigest(), path)
+    return found
+
+
+def check_embedded(
+    executables: list[Path],
+    verified: list[Published],
+    places: Sequence[Path] = (),
+    current: Collection[str] = (),
+) -> None:
     """Every eBPF object a userspace binary embeds is one this build verified, or is gated.
 
     A build.rs that compiles its own copy of an eBPF crate, or an `include_bytes!` of a
     vendored object, puts an object into the binary that buildbpf never built: say so, and
-    refuse the binary when that object is not loadable eBPF.
+    refuse the binary when that object is not loadable eBPF, or is one an earlier build left
+    in `places` for a bin that `current` (this build's bins) no longer has.
     """
     known = {o.sha256 for o in verified}
+    stale: dict[str, Path] | None = None  # read only when a binary embeds an unknown object
     for exe in executables:
         try:
             embedded = gate.embedded_objects(exe)
@@ -153,6 +194,16 @@ def check_embedded(executables: list[Path], verified: list[Published]) -> None:
             digest = hashlib.sha256(data).hexdigest()
             if digest in known:
                 continue
+            if stale is None:
+                stale = stale_objects(places, current)
+            if (left := stale.get(digest)) is not None:
+                exe.unlink(missing_ok=True)  # never leave a binary that runs an old program
+                bins = ", ".join(sorted({o.bin for o in verified})) or "none"
+                raise ArtifactError(
+                    f"{exe} embeds {left}, an object an earlier build left there: no eBPF bin is named "
+                    f"`{left.name}` now (renamed or removed?), so it is not built from the current source",
+                    fix=f"embed one of this build's objects by its name now ({bins}), and build again",
+                )
             target = "bpfeb" if data[5] == 2 else "bpfel"
             found = gate.inspect(exe, target=target, btf=False, data=data)
             if found.problems:

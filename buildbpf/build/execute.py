@@ -15,12 +15,14 @@ from buildbpf._process import Command, Completed, run, run_command
 from buildbpf.build import precedence
 from buildbpf.build.advice import cargo_failure
 from buildbpf.build.aya_build import check_embedded, gate_aya_build
-from buildbpf.build.layout import Published, publish, record_built
+from buildbpf.build.layout import Published, once, publish, record_built, remove_stale
+from buildbpf.build.replay import call_key
 from buildbpf.build.steps import BuildOptions, BuildPlan, ConfigStep, EbpfStep
 from buildbpf.cargo import config_file, gitdeps, messages
 
 if TYPE_CHECKING:
     from buildbpf.build.context import Context
+    from buildbpf.build.replay import Handover
 
 log = logging.getLogger("buildbpf")
 
@@ -65,12 +67,27 @@ def prepare_sources(context: Context, options: BuildOptions | None = None) -> No
         gitdeps.prefetch(rust.cargo, rust.rustc, context.cargo_roots, list(context.git_urls), flags)
 
 
-def _cargo(call: Command, what: str, timeout: float) -> Completed:
+def _cargo(
+    call: Command,
+    what: str,
+    timeout: float,
+    handover: Handover | None = None,
+    bins: frozenset[str] | None = None,
+) -> tuple[Completed, int]:
+    """Run one cargo call, or take its result from the replay that ran it just before; the
+    result, and when the call started (ns)."""
+    key = call_key(call.argv, call.cwd, call.env_set, call.env_remove)
+    if handover is not None and (ran := handover.take(key)) is not None:
+        log.debug("%s: the replay ran this cargo call before it handed over; using its result", what)
+        started_ns, stdout, stderr = ran
+        return Completed(call, 0, stdout, stderr), started_ns
+    # file times come from the kernel's coarse clock, up to a tick behind time.time_ns()
+    started_ns = time.time_ns() - 20_000_000
     # stdout holds JSON messages; the human output is on stderr
     done = run_command(call, echo_stdout=False, check=False, timeout=timeout)
     if done.returncode != 0:
-        raise cargo_failure(what, done.returncode, done.stdout + done.stderr)
-    return done
+        raise cargo_failure(what, done.returncode, done.stdout + done.stderr, bins)
+    return done, started_ns
 
 
 def tracked_by_git(path: Path) -> bool:
@@ -144,33 +161,52 @@ def execute(
     dry_run: bool = False,
     timeout: float = precedence.DEFAULT_CARGO_TIMEOUT,
     on_object: Callable[[Published], None] | None = None,
+    handover: Handover | None = None,
 ) -> Result:
     """Write configs, build and gate every eBPF crate, then build userspace (each cargo call
-    stopped after `timeout` seconds); `on_object` hears of each object as soon as it is verified."""
+    stopped after `timeout` seconds); `on_object` hears of each object as soon as it is verified;
+    a call the replay ran before `handover` is not run again."""
     result = Result(configs=write_configs(plan.configs, dry_run=dry_run))
     if dry_run:
         return result
+    written = any(c.status is not config_file.ConfigStatus.UNCHANGED for c in result.configs)
+    if handover is not None and written:
+        handover.forget()  # a config written since the replay ran its calls: they would build otherwise
     verified = on_object or (lambda _: None)
+    owner = plan.publication
+    if owner is not None:  # a renamed or removed bin: its old object must not reach userspace
+        remove_stale(owner.objects_dirs, owner.workspace, owner.bins)
     warned: set[Path] = set()
     for ebpf in plan.ebpf:
         _warn_unused_rustflags(ebpf, warned)
-        # file times come from the kernel's coarse clock, up to a tick behind time.time_ns()
-        started_ns = time.time_ns() - 20_000_000
-        done = _cargo(ebpf.call, ebpf.what, timeout)
+        done, started_ns = _cargo(ebpf.call, ebpf.what, timeout, handover)
         rebuilt = messages.rebuilt_executables(done.stdout)
         published = publish(ebpf, messages.executables(done.stdout), rebuilt, started_ns)
         result.objects += published
         for obj in published:
             verified(obj)
-    record_built(result.objects)
+    workspace = owner.workspace if owner is not None else None
+    record_built(result.objects, workspace)
     if plan.userspace is not None:
-        done = _cargo(plan.userspace.call, plan.userspace.what, timeout)
+        bins = owner.bins if owner is not None else None
+        done, _ = _cargo(plan.userspace.call, plan.userspace.what, timeout, handover, bins)
         result.userspace = plan.userspace.crates
         embedded = gate_aya_build(plan.userspace, done.stdout)
         result.objects += embedded
-        for obj in embedded:
+        for obj in once(embedded):
             verified(obj)
-        record_built(result.objects)
+        record_built(result.objects, workspace)
         result.binaries = tuple(messages.executables(done.stdout))
-        check_embedded(list(result.binaries), result.objects)
+        check_embedded(list(result.binaries), result.objects, *_leftover_places(plan, result.objects))
     return result
+
+
+def _leftover_places(plan: BuildPlan, objects: list[Published]) -> tuple[list[Path], set[str]]:
+    """Where an earlier build may have left an object of a bin renamed or removed since (the
+    objects dirs, cargo's output dirs, aya-build's OUT_DIRs), and this build's bin names."""
+    owner = plan.publication
+    places = [*(owner.objects_dirs if owner is not None else ())]
+    places += [d for step in plan.ebpf for d in step.mirror_dirs]
+    places += [p.parent for o in objects for p in (o.path, o.source) if p is not None]
+    current = {o.bin for o in objects} | (owner.bins if owner is not None else set())
+    return places, current

@@ -10,7 +10,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from buildbpf import _fs
 from buildbpf._fs import write_atomic
 from buildbpf.build import settings
-from buildbpf.errors import ArtifactError, BuildbpfError
+from buildbpf.errors import ArtifactError, BuildbpfError, FileSystemError
 
 if TYPE_CHECKING:
     from buildbpf.build.steps import EbpfStep
@@ -54,22 +54,70 @@ class Published:
     instructions: tuple[tuple[str, int], ...] = ()  # (program function, instruction count)
 
 
+def once(objects: Sequence[Published]) -> list[Published]:
+    """Each object once: one that aya-build put into OUT_DIR and buildbpf published is reported
+    as published (both stay in a build's JSON, with their paths)."""
+    published_from = {o.source for o in objects if o.aya_build and o.source is not None}
+    return [o for o in objects if o.path not in published_from]
+
+
 def instruction_counts(checked: Any) -> tuple[tuple[str, int], ...]:
     """(function, instructions) of each program the gate found (a `gate.Inspection`)."""
     facts = checked.facts
     return tuple((p.function, p.instructions) for p in facts.programs) if facts is not None else ()
 
 
-def record_built(objects: Sequence[Published]) -> None:
-    """Remember, per objects dir, each published object's sha256 and whether BTF was required."""
+def record_built(objects: Sequence[Published], workspace: Path | None = None) -> None:
+    """Remember, per objects dir, each published object's sha256, whether BTF was required,
+    and which crate of which workspace published it (`remove_stale` trusts only that)."""
     by_dir: dict[Path, dict[str, object]] = {}
     for obj in objects:
         if obj.path.parent.parent.name == "buildbpf":  # the objects dir, not an OUT_DIR
-            by_dir.setdefault(obj.path.parent, {})[obj.bin] = {"sha256": obj.sha256, "btf": obj.btf}
+            entry: dict[str, object] = {"sha256": obj.sha256, "btf": obj.btf, "crate": obj.crate}
+            if workspace is not None:
+                entry["workspace"] = str(workspace)
+            by_dir.setdefault(obj.path.parent, {})[obj.bin] = entry
     for directory, entries in by_dir.items():
-        record = {**read_built(directory), **entries}
-        _fs.write_optional(directory / BUILT_RECORD, json.dumps(record, indent=1, sort_keys=True) + "\n",
-                             "the record of how objects were built")  # fmt: skip
+        _write_built(directory, {**read_built(directory), **entries})
+
+
+def _write_built(directory: Path, record: Mapping[str, object]) -> None:
+    _fs.write_optional(directory / BUILT_RECORD, json.dumps(record, indent=1, sort_keys=True) + "\n",
+                       "the record of how objects were built")  # fmt: skip
+
+
+def remove_stale(directories: Sequence[Path], workspace: Path, bins: Collection[str]) -> list[Path]:
+    """Remove the objects this workspace published for bins it no longer has (renamed or
+    removed), so that userspace cannot embed them (PITFALLS #7); the removed paths.
+
+    Only what the record proves: an entry of this workspace whose file is still the bytes
+    it published. A file changed since, or one another workspace sharing the target dir
+    published, is left alone (`check_embedded` refuses a binary that embeds a stale one).
+    """
+    removed = []
+    for directory in directories:
+        record = read_built(directory)
+        forget = []
+        for name, entry in record.items():
+            if name in bins or not isinstance(entry, dict) or entry.get("workspace") != str(workspace):
+                continue
+            path = directory / name
+            if Path(name).name != name or name in (".", "..", BUILT_RECORD) or path.is_symlink():
+                continue  # a record edited by hand: never a path outside the objects dir
+            if not _fs.exists(path):
+                forget.append(name)
+            elif _fs.is_file(path) and _sha256_of(path) == entry.get("sha256"):
+                try:
+                    path.unlink()
+                except OSError as exc:
+                    raise FileSystemError.from_os(exc, "remove", path) from None
+                log.info("removed %s: crate %s published it, and no eBPF bin of %s is named %s now",
+                         path, entry.get("crate", "?"), workspace, name)  # fmt: skip
+                removed.append(path)
+                forget.append(name)
+        if forget:
+            _write_built(directory, {k: v for k, v in record.items() if k not in forget})
+    return removed
 
 
 def read_built(directory: Path) -> dict[str, Any]:

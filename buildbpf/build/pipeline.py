@@ -16,7 +16,7 @@ from buildbpf.build import context as loading
 from buildbpf.build import execute, output, record
 from buildbpf.build.aya_build import aya_build_environment
 from buildbpf.build.environment import env_flag
-from buildbpf.build.layout import btf_expected, published_objects
+from buildbpf.build.layout import btf_expected, once, published_objects
 from buildbpf.build.plan import plan_build
 from buildbpf.build.precedence import workspace_value
 from buildbpf.build.replay import DISABLE
@@ -27,6 +27,7 @@ from buildbpf.errors import ConfigError
 
 if TYPE_CHECKING:
     from buildbpf.build.layout import Published
+    from buildbpf.build.replay import Handover
     from buildbpf.kernels.matrix import Matrix
     from buildbpf.objects.report import ObjectReport
     from buildbpf.toolchain.rust import RustToolchain
@@ -82,6 +83,7 @@ class BuildRequest:
     check: bool = False  # `buildbpf check` the objects afterwards
     load: bool = False  # ... and load them into the kernel's verifier
     kernels: tuple[str, ...] = ()  # ... and verify them on these kernels under QEMU
+    handover: Handover | None = None  # the cargo calls a replay of this build ran before handing over
 
 
 @dataclass
@@ -128,13 +130,14 @@ def run(
     for directory in plan.output_dirs:  # before minutes of compiling: never a folder of the user's
         output.claim(directory)
     execute.prepare_sources(context, request.options)
-    result.executed = execute.execute(plan, timeout=context.cargo_timeout, on_object=on_object)
+    result.executed = execute.execute(plan, timeout=context.cargo_timeout, on_object=on_object,
+                                      handover=request.handover)  # fmt: skip
     if request.check or request.load or request.kernels:
         from buildbpf.objects import check as checker
 
         inputs = []  # as each was built: BTF only where its settings asked for it
         old = {c.name for c in context.workspace.crates if c.old_macros}
-        for obj in result.executed.objects:
+        for obj in once(result.executed.objects):  # an aya-build object and its published copy: one
             btf, origin = btf_expected(context.effective[obj.crate], aya_build=obj.aya_build)
             inputs.append(checker.CheckInput(Path(obj.path), btf, origin, obj.crate in old))
         # the building machine's kernel is not the one deployed to: no attach targets or
@@ -142,7 +145,7 @@ def run(
         options = checker.CheckOptions(attach_targets=False, layouts=False, load=request.load,
                                        rust=context.toolchain.rust)  # fmt: skip
         result.reports = checker.run(inputs, options)
-        crates = [context.effective[o.crate] for o in result.executed.objects]
+        crates = [context.effective[o.crate] for o in once(result.executed.objects)]
         configured = (k for effective in crates for k in configured_kernels(effective))
         wanted = list(request.kernels) or list(dict.fromkeys(configured))
         if wanted:

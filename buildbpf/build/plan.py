@@ -15,7 +15,15 @@ from pathlib import Path
 from buildbpf._process import Command
 from buildbpf.build.layout import objects_dir
 from buildbpf.build.settings import BpfTarget, Effective
-from buildbpf.build.steps import BuildOptions, BuildPlan, ConfigStep, CrateTools, EbpfStep, UserspaceStep
+from buildbpf.build.steps import (
+    BuildOptions,
+    BuildPlan,
+    ConfigStep,
+    CrateTools,
+    EbpfStep,
+    Publication,
+    UserspaceStep,
+)
 from buildbpf.cargo.config_file import managed_keys
 from buildbpf.cargo.env import leaky_variables
 from buildbpf.cargo.workspace import Crate, Role, Workspace
@@ -387,4 +395,9 @@ def plan_build(
         # the eBPF build is on its command line anyway
         runs_here = {workspace.root, *workspace.root.parents}
         configs = [c for c in configs if c.directory not in runs_here]
-    return BuildPlan(tuple(configs), tuple(steps), userspace)
+    publication = Publication(
+        workspace.root,
+        tuple(objects_dir(workspace.target_dir, t) for t in BpfTarget),
+        frozenset(b for c in workspace.ebpf_roots() for b in c.bins),
+    )
+    return BuildPlan(tuple(configs), tuple(steps), userspace, publication=publication)

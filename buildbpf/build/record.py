@@ -13,11 +13,12 @@ import marshal
 import os
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from buildbpf import __version__
-from buildbpf.build.replay import FORMAT, eligible, environment, record_path, stat_of
+from buildbpf.build.replay import FORMAT, Handover, eligible, environment, record_path, stat_of
 
 if TYPE_CHECKING:
     from buildbpf._process import Command
@@ -123,6 +124,15 @@ def _prune(directory: Path) -> None:
             stale.unlink(missing_ok=True)
     except OSError as exc:  # pruning only saves space
         logging.getLogger("buildbpf").debug("old replay records not pruned: %s", exc)
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What the command line hands a build: the recorder for the next replay, and what this
+    process's replay did before it handed over (when buildbpf started, the calls it ran)."""
+
+    recorder: Recorder | None = None
+    handover: Handover | None = None
 
 
 def begin(argv: Sequence[str]) -> Recorder | None:

@@ -37,7 +37,7 @@ from buildbpf.terminal import (
 
 TYPE_CHECKING = False  # typing itself costs 8 ms to import; mypy honours this name
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
 FORMAT = 1
 DISABLE = "BUILDBPF_NO_REPLAY"
@@ -90,6 +90,36 @@ def stat_of(path: str) -> Stat | None:
 
 
 # --- replaying (before anything heavy is imported) ----------------------------------------
+
+
+def call_key(
+    argv: Iterable[object], cwd: object, env_set: Mapping[str, str], env_remove: Iterable[str]
+) -> tuple[object, ...]:
+    """What identifies a cargo call: the same key, the same call (as recorded or as planned)."""
+    return (tuple(str(a) for a in argv), str(cwd), tuple(sorted(env_set.items())), tuple(env_remove))
+
+
+class Handover:
+    """When buildbpf started, and the cargo calls a replay ran before it handed over to the
+    full path: the full path uses their results instead of running them again."""
+
+    def __init__(self, started: float | None = None) -> None:
+        self.started = time.monotonic() if started is None else started  # on the monotonic clock
+        self._ran: dict[tuple[object, ...], tuple[int, str, str]] = {}
+
+    def ran(self, call: Mapping[str, object], started_ns: int, stdout: str, stderr: str) -> None:
+        """Keep the result of a recorded call that exited 0 (`started_ns`: when it started)."""
+        key = call_key(call["argv"], call["cwd"], call["env_set"], call["env_remove"])  # type: ignore[arg-type]
+        self._ran[key] = (started_ns, stdout, stderr)
+
+    def take(self, key: tuple[object, ...]) -> tuple[int, str, str] | None:
+        """(started_ns, stdout, stderr) of the call with this `call_key`, if the replay ran it;
+        each result is taken once."""
+        return self._ran.pop(key, None)
+
+    def forget(self) -> None:
+        """Drop every result: the full path changed what the calls would do."""
+        self._ran.clear()
 
 
 def _load(path: str) -> dict[str, object] | None:
@@ -261,14 +291,17 @@ def _unchanged_record(argv: Sequence[str], cwd: str, verbose: bool) -> dict[str,
 _HAND_OVER = -1  # what `_replay_call` returns when the full path must take over
 
 
-def _replay_call(call: Mapping[str, object], argv: Sequence[str], verbose: bool) -> int | None:
+def _replay_call(
+    call: Mapping[str, object], argv: Sequence[str], verbose: bool, handover: Handover
+) -> int | None:
     """Run one recorded call: None when it went as recorded, else buildbpf's exit code, or
-    `_HAND_OVER`."""
+    `_HAND_OVER` (with the call's result in `handover` when it ran)."""
     command = call["argv"][0]  # type: ignore[index]
     argv = [str(a) for a in call["argv"]]  # type: ignore[attr-defined]
     short = talks_to_terminal(argv[0]) and not verbose  # as _process echoes it
     more = bool(call["env_set"] or call["env_remove"])
     shown = _Shown(short_command(argv, more=more) if short else str(call["echo"]), hold=not verbose)
+    started_ns = time.time_ns() - 20_000_000  # as execute.execute: file times lag the clock
     try:
         code, out, err = _spawn(call, shown)
         shown.end(code)
@@ -284,6 +317,7 @@ def _replay_call(call: Mapping[str, object], argv: Sequence[str], verbose: bool)
         from buildbpf.errors import render, wants_json
 
         return render(cargo_failure(str(call["what"]), code, out + err), as_json=wants_json(argv))
+    handover.ran(call, started_ns, out, err)
     if call["gate"] and not all_fresh(out):
         _hand_over(verbose, f"cargo rebuilt part of {call['what']}")
         return _HAND_OVER
@@ -293,9 +327,10 @@ def _replay_call(call: Mapping[str, object], argv: Sequence[str], verbose: bool)
     return None
 
 
-def replay(argv: Sequence[str]) -> int | None:
-    """Replay the recorded build of `buildbpf ARGV`: its exit code, or None for the full path."""
-    started = time.monotonic()
+def replay(argv: Sequence[str], handover: Handover | None = None) -> int | None:
+    """Replay the recorded build of `buildbpf ARGV`: its exit code, or None for the full path,
+    which finds in `handover` the results of the calls this one ran."""
+    handover = Handover() if handover is None else handover
     if not eligible(argv, os.environ):
         return None
     verbose = any(arg in _VERBOSE for arg in argv)
@@ -313,12 +348,13 @@ def replay(argv: Sequence[str]) -> int | None:
     for line in record["prelude"]:  # type: ignore[attr-defined]
         print(line, file=sys.stderr)
     for call in record["calls"]:  # type: ignore[attr-defined]
-        stopped = _replay_call(call, argv, verbose)
+        stopped = _replay_call(call, argv, verbose, handover)
         if stopped is not None:
             return None if stopped == _HAND_OVER else stopped
     sys.stdout.write(str(record["stdout"]))
     sys.stdout.flush()
-    print(f"buildbpf: finished in {duration(time.monotonic() - started)}", file=sys.stderr)  # as cli/build
+    elapsed = duration(time.monotonic() - handover.started)
+    print(f"buildbpf: finished in {elapsed}", file=sys.stderr)  # as cli/build
     return 0
 
 

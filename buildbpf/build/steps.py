@@ -125,6 +125,16 @@ def command_json(call: Command) -> dict[str, object]:
 
 
 @dataclass(frozen=True)
+class Publication:
+    """Where a workspace's objects are published and which eBPF bins it has now: an object it
+    published there for another name is stale (`layout.remove_stale`)."""
+
+    workspace: Path
+    objects_dirs: tuple[Path, ...]  # one per byte order, under the target dir this build uses
+    bins: frozenset[str]  # every eBPF bin of the workspace, whatever `-p` selects
+
+
+@dataclass(frozen=True)
 class BuildPlan:
     """Everything `buildbpf build` will do, as data."""
 
@@ -132,6 +142,7 @@ class BuildPlan:
     ebpf: tuple[EbpfStep, ...]
     userspace: UserspaceStep | None
     objects_env: str = "BUILDBPF_OBJECTS"
+    publication: Publication | None = None
 
     @property
     def calls(self) -> list[Command]:

@@ -12,7 +12,7 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -28,6 +28,9 @@ from buildbpf.errors import (
     render,
     wants_json,
 )
+
+if TYPE_CHECKING:
+    from buildbpf.build.replay import Handover
 
 
 class _Commands(typer.core.TyperGroup):
@@ -142,13 +145,13 @@ def _operation(exc: OSError) -> str:
     return f"access (in {frames[-1].name})" if frames else "access"
 
 
-def run_cli(argv: list[str]) -> int:
+def run_cli(argv: list[str], handover: Handover | None = None) -> int:
     """Run the CLI on `argv`; the one place errors become messages and exit codes.
 
     In a JSON mode (`--json`, `--print-plan`, `--message-format json`) every error is also one
     `{"error": {...}}` object on stdout. An OSError no domain error explains is a
     FileSystemError (exit 8) naming the path, the operation and the errno; `--debug` shows
-    the traceback.
+    the traceback. `handover`: what a replay of this build did before it handed over.
     """
     from buildbpf.build import record
 
@@ -164,7 +167,8 @@ def run_cli(argv: list[str]) -> int:
     try:
         # in a JSON mode typer must not print usage errors itself: they become JSON too
         command = name_values(typer.main.get_command(app))
-        code = command(args=argv, prog_name="buildbpf", obj=recorder, standalone_mode=not as_json)
+        invocation = record.Invocation(recorder, handover)
+        code = command(args=argv, prog_name="buildbpf", obj=invocation, standalone_mode=not as_json)
         return code if isinstance(code, int) else 0
     except SystemExit as exit_:
         code = exit_.code

@@ -99,6 +99,7 @@ def build(
     """
     from buildbpf.build import pipeline
     from buildbpf.build.precedence import cli_overrides
+    from buildbpf.build.record import Invocation
     from buildbpf.build.steps import BuildOptions
     from buildbpf.cli.kernels import finish
     from buildbpf.cli.render import (
@@ -111,7 +112,9 @@ def build(
     )
     from buildbpf.terminal import duration
 
-    started = time.monotonic()
+    invocation = ctx.obj if isinstance(ctx.obj, Invocation) else Invocation()
+    handover = invocation.handover
+    started = handover.started if handover is not None else time.monotonic()  # from the process start
     if verbose:
         logging.getLogger().setLevel(logging.DEBUG)
     human = message_format is MessageFormat.HUMAN
@@ -133,6 +136,7 @@ def build(
         check=run_check,
         load=load,
         kernels=tuple(kernel or ()),
+        handover=handover,
     )
     if watch:
         from buildbpf.cli.watch import watch_builds
@@ -159,4 +163,5 @@ def build(
     typer.echo(f"buildbpf: finished in {duration(time.monotonic() - started)}", err=True)
     if code or not result.ok:
         raise typer.Exit(code or 5)
-    pipeline.remember(ctx.obj, result, output)  # a clean no-op: the next identical build may replay it
+    # a clean no-op: the next identical build may replay it
+    pipeline.remember(invocation.recorder, result, output)

@@ -38,7 +38,9 @@ def object_line(obj: Published) -> str:
 def build_lines(result: BuildResult) -> list[str]:
     """What a finished build prints: each verified object, then the userspace binaries."""
     assert result.executed is not None
-    lines = [object_line(obj) for obj in result.executed.objects]
+    from buildbpf.build.layout import once
+
+    lines = [object_line(obj) for obj in once(result.executed.objects)]
     if result.executed.binaries:
         lines += [f"built {path.name}: {path}" for path in result.executed.binaries]
     elif result.executed.userspace:

@@ -220,7 +220,7 @@ def test_an_oserror_on_the_replay_path_hands_over(monkeypatch: pytest.MonkeyPatc
     from buildbpf import __main__
     from buildbpf.build import replay
 
-    def broken(argv: list[str]) -> int | None:
+    def broken(argv: list[str], handover: object = None) -> int | None:
         raise BrokenPipeError(32, "Broken pipe")
 
     monkeypatch.setattr(replay, "replay", broken)
@@ -440,7 +440,7 @@ def test_an_interrupt_while_starting_up_is_one_line(
     from buildbpf import __main__
     from buildbpf.build import replay
 
-    def starting(argv: list[str]) -> int | None:
+    def starting(argv: list[str], handover: object = None) -> int | None:
         raise _child.Terminated
 
     monkeypatch.setattr(replay, "replay", starting)

@@ -213,6 +213,45 @@ def test_a_rebuilt_ebpf_unit_hands_over_to_the_gate(workspace: Path, monkeypatch
     assert len(ran) == 1  # userspace is not built against an unverified object
 
 
+def test_the_full_path_takes_what_the_replay_ran_instead_of_running_it_again(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue #20: after a userspace-only edit the replay hands over; the full path runs neither
+    cargo call again (a spawn here fails the test), and times the build from the start."""
+    from buildbpf.build import execute
+
+    cargo = "/usr/bin/cargo"
+    ebpf = Command((cargo, "build", "-p", "x-ebpf"), workspace, {"RUSTC": "/usr/bin/rustc"}, ("RUSTFLAGS",))
+    user = Command((cargo, "build", "-p", "x"), workspace, {"BUILDBPF_OBJECTS": "/t"})
+    calls = [record_module.call_record(c, what=c.argv[-1], gate=True) for c in (ebpf, user)]
+    assert record(workspace, ["build"], calls)
+    fake_cargo(monkeypatch, (0, FRESH, "eBPF's stderr"), (0, REBUILT, "userspace's stderr"))
+    handover = replay.Handover(started=time.monotonic() - 100)
+    before_ns = time.time_ns()
+    assert replay.replay(["build"], handover) is None  # the userspace unit was rebuilt: hand over
+    capsys.readouterr()
+
+    done, started_ns = execute._cargo(user, "userspace", 60.0, handover)
+    assert (done.returncode, done.stdout, done.stderr) == (0, REBUILT, "userspace's stderr")
+    assert before_ns - 10**9 < started_ns <= time.time_ns()  # when the replay ran it, for publish()
+    done, _ = execute._cargo(ebpf, "eBPF", 60.0, handover)
+    assert done.stdout == FRESH
+    assert handover.take(replay.call_key(user.argv, user.cwd, user.env_set, user.env_remove)) is None  # once
+    assert capsys.readouterr().err == ""  # nothing echoed: nothing ran
+    other = Command(("/usr/bin/cargo", "build", "-p", "y"), workspace)
+    with pytest.raises(AssertionError, match="tried to run a process"):
+        execute._cargo(other, "another call", 60.0, handover)  # not the replay's: it runs
+
+
+def test_a_replay_reports_the_time_since_buildbpf_started(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert record(workspace, ["build"], [call(workspace)])
+    fake_cargo(monkeypatch, (0, FRESH, ""))
+    assert replay.replay(["build"], replay.Handover(started=time.monotonic() - 72.4)) == 0
+    assert capsys.readouterr().err.splitlines()[-1] == "buildbpf: finished in 1m 12s"
+
+
 def test_an_object_that_is_not_the_verified_one_hands_over(
     workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

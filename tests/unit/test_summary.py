@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -87,13 +88,13 @@ def test_duration() -> None:
 
 def test_objects_are_reported_before_userspace_is_built(monkeypatch: pytest.MonkeyPatch) -> None:
     events: list[str] = []
-    ebpf = SimpleNamespace(call=None, what="eBPF crate probe-ebpf", target=None)
+    ebpf = SimpleNamespace(call=None, what="eBPF crate probe-ebpf", target=None, mirror_dirs=())
     userspace = SimpleNamespace(call=None, what="userspace crates probe", crates=("probe",))
-    plan: Any = SimpleNamespace(configs=(), ebpf=(ebpf,), userspace=userspace)
+    plan: Any = SimpleNamespace(configs=(), ebpf=(ebpf,), userspace=userspace, publication=None)
 
-    def cargo(call: object, what: str, timeout: float) -> _process.Completed:
+    def cargo(call: object, what: str, *_: object) -> tuple[_process.Completed, int]:
         events.append(f"cargo {what}")
-        return _process.Completed(_process.Command(("cargo",)), 0, "", "")
+        return _process.Completed(_process.Command(("cargo",)), 0, "", ""), 0
 
     monkeypatch.setattr(execute, "_cargo", cargo)
     monkeypatch.setattr(execute, "_warn_unused_rustflags", lambda *_: None)
@@ -156,3 +157,25 @@ def test_run_and_watch_show_the_toolchain_notice_only_with_v(
     assert run_cli([*command, *(["-v"] if verbose else [])]) == (2 if command == ["run"] else 0)
     assert len(seen) == 1
     assert (seen[0] is not None) is verbose
+
+
+@pytest.mark.usefixtures("levels")
+def test_the_time_a_build_took_counts_from_the_start_of_buildbpf(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After a replay handed over, the summary covers the replay's cargo calls too (issue #20)."""
+    from buildbpf.build.replay import Handover
+
+    seen: list[object] = []
+
+    def run(request: pipeline.BuildRequest, **_: Any) -> Any:
+        seen.append(request.handover)
+        executed = execute.Result(objects=[published()], userspace=("probe",))
+        return SimpleNamespace(executed=executed, reports=[], ok=True, on_kernels=None)
+
+    monkeypatch.setattr(pipeline, "run", run)
+    monkeypatch.setattr(pipeline, "remember", lambda *_: None)
+    handover = Handover(started=time.monotonic() - 72.4)
+    assert run_cli(["build"], handover) == 0
+    assert seen == [handover]  # the pipeline gets what the replay ran
+    assert "buildbpf: finished in 1m 12s" in capsys.readouterr().err.splitlines()

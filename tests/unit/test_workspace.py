@@ -92,7 +92,7 @@ def test_how_objects_were_built_is_recorded_beside_them(tmp_path: Path) -> None:
         return Published("x-ebpf", "bpfel", path.name, path, "ab" * 32, 1, (), None, True, btf=btf)
 
     record_built([published(objects / "x", False), published(out_dir / "y", False)])
-    assert read_built(objects) == {"x": {"sha256": "ab" * 32, "btf": False}}
+    assert read_built(objects) == {"x": {"sha256": "ab" * 32, "btf": False, "crate": "x-ebpf"}}
     assert not out_dir.exists()  # an aya-build OUT_DIR gets no record
     record_built([published(objects / "z", True)])
     assert set(read_built(objects)) == {"x", "z"}  # merged, not replaced
