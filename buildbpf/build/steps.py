@@ -76,6 +76,7 @@ class EbpfStep:
     mirror_dirs: tuple[Path, ...] = ()
     editions: tuple[tuple[str, str], ...] = ()  # (crate, Rust edition), for fix lines
     old_macros: tuple[str, ...] = ()  # crates on aya-bpf: judged as Aya before 0.12 reads them
+    overridden: tuple[str, ...] = ()  # project rustflags buildbpf's own flags replaced, one line each
 
     @property
     def what(self) -> str:

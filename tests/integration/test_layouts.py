@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from buildbpf.objects import gate
+from buildbpf.objects import elf, gate
+from buildbpf.objects.facts import read_facts
 from buildbpf.toolchain import Toolchain
 from tests.integration.conftest import FIXTURES, buildbpf, cargo_build_ebpf
 from tests.support import skip_or_fail
@@ -470,3 +471,30 @@ def test_plan_of_aya_build_layouts(toolchain: Toolchain, tmp_path: Path, layout:
     assert plan["ebpf"] == []
     assert [e for e, _ in plan["userspace"]["aya_built"]] == [ebpf]
     assert ebpf not in plan["userspace"]["crates"]
+
+
+def test_the_ebpf_crates_own_rustflags_reach_its_build(
+    toolchain: Toolchain, tmp_path: Path, shared_target: Path
+) -> None:
+    # the xtask-era eBPF crate's committed config, plus the bpf rustflags projects add there:
+    # a program that exists only with the project's cfg
+    workspace = committed_copy("xtask-era", tmp_path / "oldxdp")
+    config = workspace / "oldxdp-ebpf" / ".cargo" / "config.toml"
+    flags = '\n[target.bpfel-unknown-none]\nrustflags = ["--cfg", "my_feature"]\n'
+    config.write_text(config.read_text() + flags)
+    source = workspace / "oldxdp-ebpf" / "src" / "main.rs"
+    source.write_text(
+        source.read_text()
+        + "\n#[cfg(my_feature)]\n#[xdp]\npub fn only_with_my_feature(_ctx: XdpContext) -> u32 {\n"
+        "    xdp_action::XDP_PASS\n}\n"
+    )
+    git(workspace, "commit", "-q", "-am", "a cfg of the project's")
+    (workspace / "target").symlink_to(shared_target)
+    env = {k: v for k, v in os.environ.items() if k != "CARGO_TARGET_DIR"}
+    stderr, result = build(workspace, env, "--release", "-p", "oldxdp-ebpf")
+    [published] = [o for o in result["objects"] if o["crate"] == "oldxdp-ebpf"]
+    facts = read_facts(elf.parse(Path(published["path"]).read_bytes()))
+    assert sorted(p.function for p in facts.programs) == ["oldxdp", "only_with_my_feature"], stderr
+    assert gate.gate(Path(published["path"]), crate="oldxdp-ebpf").programs  # still carries BTF
+    assert "are not used" not in stderr
+    assert git(workspace, "status", "--porcelain") == ""
