@@ -306,6 +306,18 @@ def _ebpf_step(
 ) -> EbpfStep:
     """The step that builds one group of eBPF crates for one byte order."""
     crate, target, flags, eff, _ = members[0]
+    cargo_flags = options.cargo_flags(userspace=False, own_target_dir=any(m[0].outside for m in members))
+    mirrors = [
+        m[0].own_target_dir / target.triple / "debug"
+        for m in members
+        if m[0].own_target_dir is not None and not options.release
+    ]
+    if crate.shares_target_dir:
+        # one target dir for every eBPF crate: core and aya-ebpf compiled once, not once per
+        # crate's own workspace; the object is still left where its project looks for it
+        cargo_flags += ["--target-dir", str(workspace.target_dir)]
+        assert crate.own_target_dir is not None
+        mirrors.append(crate.own_target_dir / target.triple / "release")
     call = ebpf_build(
         cargo=tools.cargo,
         cargo_env=tools.cargo_env,
@@ -322,7 +334,7 @@ def _ebpf_step(
         features=tuple(eff["features"]),
         no_default_features=eff["no_default_features"],
         environ=environ,
-        cargo_flags=options.cargo_flags(userspace=False, own_target_dir=any(m[0].outside for m in members)),
+        cargo_flags=cargo_flags,
     )
     return EbpfStep(
         tuple(m[0].name for m in members),
@@ -331,11 +343,7 @@ def _ebpf_step(
         eff["btf"],
         call,
         objects_dir(workspace.target_dir, target),
-        tuple(
-            m[0].own_target_dir / target.triple / "debug"
-            for m in members
-            if m[0].own_target_dir is not None and not options.release
-        ),
+        tuple(mirrors),
         tuple((m[0].name, m[0].edition) for m in members),
         tuple(m[0].name for m in members if m[0].old_macros),
         tuple(line for m in members for line in m[4]),
