@@ -70,3 +70,27 @@ def test_flags_that_cannot_work_for_bpf_are_refused(flag: tuple[str, ...], why: 
     assert caught.value.fix is not None
     assert caught.value.fix.startswith(f"remove it from {CONFIG}")
     assert "[target.<host triple>] rustflags" in caught.value.fix
+
+
+def test_bpf_linker_options_projects_write_are_kept() -> None:
+    # as public projects' eBPF configs have them: bpf-linker's own options, LTO and relocation flags
+    habit = ("-C", "link-arg=--disable-memory-builtins", "-C", "linker-plugin-lto", "-C",
+             "relocation-model=static")  # fmt: skip
+    assert merged(*habit) == ([*OURS, *habit], ())
+
+
+def test_overridden_flags_are_said_once_in_one_line(caplog: pytest.LogCaptureFixture) -> None:
+    from types import SimpleNamespace
+    from typing import Any
+
+    from buildbpf.build import execute
+
+    line = f"-C debuginfo=1 ({CONFIG}; buildbpf uses debuginfo=2)"
+    step: Any = SimpleNamespace(what="eBPF crate probe-ebpf (bpfel-unknown-none)", overridden=(line,))
+    said: set[str] = set()
+    with caplog.at_level("INFO", logger="buildbpf"):
+        execute._say_overridden(step, said)
+        execute._say_overridden(step, said)  # the same crate for another target, say
+    assert [r.getMessage() for r in caplog.records] == [
+        f"eBPF crate probe-ebpf (bpfel-unknown-none): your rustflags replaced by buildbpf's: {line}"
+    ]
