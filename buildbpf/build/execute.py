@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from buildbpf import _fs
 from buildbpf._process import Command, Completed, run, run_command
 from buildbpf.build import precedence
 from buildbpf.build.advice import cargo_failure
@@ -140,19 +139,12 @@ def write_configs(steps: tuple[ConfigStep, ...], *, dry_run: bool) -> list[confi
     return outcomes
 
 
-def _warn_unused_rustflags(step: EbpfStep, warned: set[Path]) -> None:
-    """Warn once per config file whose bpf rustflags the eBPF call does not use."""
-    assert step.call.cwd is not None
-    unused = config_file.unused_bpf_rustflags(step.call.cwd, _fs.cargo_home(), [step.target.triple])
-    for config, flags in unused:
-        if config not in warned:
-            warned.add(config)
-            log.warning(
-                "%s: rustflags for %s (%s) are not used: buildbpf passes its own flags in "
-                "CARGO_ENCODED_RUSTFLAGS, which wins over config files; to keep extra ones, put "
-                "them in buildbpf.toml (`rustflags = [...]` under [defaults] or [crates.NAME])",
-                config, step.target.triple, " ".join(flags),
-            )  # fmt: skip
+def _say_overridden(step: EbpfStep, said: set[str]) -> None:
+    """Name, once, the project's bpf rustflags buildbpf's own flags replaced in this call."""
+    lines = [line for line in step.overridden if line not in said]
+    said.update(lines)
+    if lines:
+        log.info("%s: your rustflags replaced by buildbpf's: %s", step.what, "; ".join(lines))
 
 
 def execute(
@@ -176,9 +168,9 @@ def execute(
     owner = plan.publication
     if owner is not None:  # a renamed or removed bin: its old object must not reach userspace
         remove_stale(owner.objects_dirs, owner.workspace, owner.bins)
-    warned: set[Path] = set()
+    said: set[str] = set()
     for ebpf in plan.ebpf:
-        _warn_unused_rustflags(ebpf, warned)
+        _say_overridden(ebpf, said)
         done, started_ns = _cargo(ebpf.call, ebpf.what, timeout, handover)
         rebuilt = messages.rebuilt_executables(done.stdout)
         published = publish(ebpf, messages.executables(done.stdout), rebuilt, started_ns)

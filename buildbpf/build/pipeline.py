@@ -66,8 +66,24 @@ def plan_for(
             for name, t in context.crate_toolchains.items()
         },
         every_ebpf_crate=every_ebpf_crate,
+        project_rustflags=project_rustflags(context),
     )
     return plan if write_config else dataclasses.replace(plan, configs=())
+
+
+def project_rustflags(context: loading.Context) -> dict[tuple[str, str], list[config_file.ConfigFlags]]:
+    """The bpf rustflags each eBPF crate's cargo configs give it, as `cargo build` there reads them."""
+    from buildbpf._fs import cargo_home
+
+    found = {}
+    for crate in context.workspace.ebpf_roots():
+        for target in context.effective[crate.name]["targets"]:
+            flags = config_file.project_bpf_rustflags(
+                crate.directory, cargo_home(), target.triple, build_below=context.workspace.root
+            )
+            if flags:
+                found[crate.name, target.triple] = flags
+    return found
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from buildbpf._process import Command
+from buildbpf.build import rustflags as project_flags
 from buildbpf.build.layout import objects_dir
 from buildbpf.build.settings import BpfTarget, Effective
 from buildbpf.build.steps import (
@@ -24,7 +25,7 @@ from buildbpf.build.steps import (
     Publication,
     UserspaceStep,
 )
-from buildbpf.cargo.config_file import managed_keys
+from buildbpf.cargo.config_file import ConfigFlags, managed_keys
 from buildbpf.cargo.env import leaky_variables
 from buildbpf.cargo.workspace import Crate, Role, Workspace
 from buildbpf.errors import ConfigError
@@ -248,7 +249,16 @@ def _crate_rustflags(eff: Effective, arch: str) -> list[str]:
     )
 
 
-_Member = tuple[Crate, BpfTarget, list[str], Effective]
+def _profile(eff: Effective) -> dict[str, str]:
+    """The release profile an eBPF call passes, as rustc's `-C key=value` would say it."""
+    profile = {k: v.strip('"') for k, v in RELEASE_PROFILE}
+    profile |= {"opt-level": str(eff["opt_level"]), "lto": toml_value(eff["lto"]).strip('"'),
+                "codegen-units": str(eff["codegen_units"])}  # fmt: skip
+    return profile
+
+
+ProjectFlags = Mapping[tuple[str, str], Sequence[ConfigFlags]]  # (crate, triple) -> its configs' flags
+_Member = tuple[Crate, BpfTarget, list[str], Effective, tuple[str, ...]]
 
 
 def _group(
@@ -257,12 +267,15 @@ def _group(
     arch: str,
     solo: frozenset[str],
     crate_tools: Mapping[str, CrateTools],
+    *,
+    project: ProjectFlags,
 ) -> tuple[list[list[_Member]], list[ConfigStep]]:
     """eBPF crates grouped by the cargo call that builds them, and each crate's config keys.
 
     Crates built with the same flags share a cargo call, unless their directory holds cargo
     settings of the user's (only a call from that directory applies them) or they have
-    features (cargo applies --features to every selected package).
+    features (cargo applies --features to every selected package). The call's flags are
+    buildbpf's merged with the project's own (`project`); the config keys only buildbpf's.
     """
     configs = []
     groups: dict[tuple[object, ...], list[_Member]] = {}
@@ -271,7 +284,11 @@ def _group(
         targets: list[BpfTarget] = list(eff["targets"])
         flags_by_triple: dict[str, list[str]] = {}
         for target in targets:
-            flags = flags_by_triple[target.triple] = _crate_rustflags(eff, arch)
+            ours = flags_by_triple[target.triple] = _crate_rustflags(eff, arch)
+            merged = project_flags.merge(
+                ours, project.get((crate.name, target.triple), ()), _profile(eff), crate=crate.name
+            )
+            flags = merged.flags
             shared = (
                 target, tuple(flags), tuple(eff["build_std"]), str(eff["opt_level"]), str(eff["lto"]),
                 eff["codegen_units"], eff["no_default_features"], eff["btf"],
@@ -280,7 +297,7 @@ def _group(
             key = ("alone", crate.name, target) if alone else (*shared, crate_tools.get(crate.name))
             while any(set(m.bins) & set(crate.bins) for m, *_ in groups.get(key, [])):
                 key = (*key, "again")  # two bins of one name would overwrite each other
-            groups.setdefault(key, []).append((crate, target, flags, eff))
+            groups.setdefault(key, []).append((crate, target, flags, eff, merged.overridden))
         keys = managed_keys([t.triple for t in targets], flags_by_triple, eff["build_std"])
         configs.append(ConfigStep(crate.name, crate.directory, tuple(keys)))
     return list(groups.values()), configs
@@ -296,7 +313,19 @@ def _ebpf_step(
     options: BuildOptions,
 ) -> EbpfStep:
     """The step that builds one group of eBPF crates for one byte order."""
-    crate, target, flags, eff = members[0]
+    crate, target, flags, eff, _ = members[0]
+    cargo_flags = options.cargo_flags(userspace=False, own_target_dir=any(m[0].outside for m in members))
+    mirrors = [
+        m[0].own_target_dir / target.triple / "debug"
+        for m in members
+        if m[0].own_target_dir is not None and not options.release
+    ]
+    if crate.shares_target_dir:
+        # one target dir for every eBPF crate: core and aya-ebpf compiled once, not once per
+        # crate's own workspace; the object is still left where its project looks for it
+        cargo_flags += ["--target-dir", str(workspace.target_dir)]
+        assert crate.own_target_dir is not None
+        mirrors.append(crate.own_target_dir / target.triple / "release")
     call = ebpf_build(
         cargo=tools.cargo,
         cargo_env=tools.cargo_env,
@@ -313,7 +342,7 @@ def _ebpf_step(
         features=tuple(eff["features"]),
         no_default_features=eff["no_default_features"],
         environ=environ,
-        cargo_flags=options.cargo_flags(userspace=False, own_target_dir=any(m[0].outside for m in members)),
+        cargo_flags=cargo_flags,
     )
     return EbpfStep(
         tuple(m[0].name for m in members),
@@ -322,13 +351,10 @@ def _ebpf_step(
         eff["btf"],
         call,
         objects_dir(workspace.target_dir, target),
-        tuple(
-            m[0].own_target_dir / target.triple / "debug"
-            for m in members
-            if m[0].own_target_dir is not None and not options.release
-        ),
+        tuple(mirrors),
         tuple((m[0].name, m[0].edition) for m in members),
         tuple(m[0].name for m in members if m[0].old_macros),
+        tuple(line for m in members for line in m[4]),
     )
 
 
@@ -347,6 +373,7 @@ def plan_build(
     ambiguous: frozenset[str] = frozenset(),
     crate_tools: Mapping[str, CrateTools] | None = None,
     every_ebpf_crate: bool = False,
+    project_rustflags: ProjectFlags | None = None,
 ) -> BuildPlan:
     """From workspace, per-crate settings and toolchain to the exact steps. Pure.
 
@@ -356,6 +383,7 @@ def plan_build(
     built by itself, from its directory. `ambiguous`: member names that a dependency has too.
     `crate_tools`: eBPF crates pinned to another toolchain (`[crates.NAME] toolchain`).
     `every_ebpf_crate`: a step for the crates aya-build builds too (`lint` checks their code).
+    `project_rustflags`: the bpf rustflags each eBPF crate's cargo configs give it.
     """
     if options.target_dir is not None:  # `--target-dir`: objects are published under it too
         workspace = dataclasses.replace(workspace, target_dir=options.target_dir)
@@ -374,7 +402,8 @@ def plan_build(
     if not workspace.ebpf_roots():
         raise no_ebpf_crate(workspace)
     arch = target_arch(userspace_triple)
-    groups, configs = _group(ebpf_crates, settings, arch, solo, crate_tools or {})
+    groups, configs = _group(ebpf_crates, settings, arch, solo, crate_tools or {},
+                             project=project_rustflags or {})
     default_tools = CrateTools(cargo, cargo_env, linker)
     steps = [
         _ebpf_step(workspace, members, (crate_tools or {}).get(members[0][0].name) or default_tools,

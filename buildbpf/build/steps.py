@@ -71,11 +71,13 @@ class EbpfStep:
     btf: bool
     call: Command
     objects_dir: Path
-    # where an outside crate's project expects the object besides cargo's own release dir
-    # (xtask-era userspace embeds `target/bpfel-unknown-none/debug/NAME` in debug builds)
+    # where an outside crate's project expects the object besides where cargo wrote it
+    # (xtask-era userspace embeds `target/bpfel-unknown-none/debug/NAME` in debug builds; a
+    # crate built into the shared target dir gets its own `.../release/NAME` too)
     mirror_dirs: tuple[Path, ...] = ()
     editions: tuple[tuple[str, str], ...] = ()  # (crate, Rust edition), for fix lines
     old_macros: tuple[str, ...] = ()  # crates on aya-bpf: judged as Aya before 0.12 reads them
+    overridden: tuple[str, ...] = ()  # project rustflags buildbpf's own flags replaced, one line each
 
     @property
     def what(self) -> str:

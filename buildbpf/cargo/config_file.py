@@ -231,32 +231,48 @@ def config_chain(cwd: Path, home: Path | None = None) -> list[Path]:
     return [*configs, *(home / name for name in CONFIG_NAMES)]
 
 
-def unused_bpf_rustflags(cwd: Path, home: Path, triples: Sequence[str]) -> list[tuple[Path, list[str]]]:
-    """rustflags a cargo config gives the bpf targets, which buildbpf's eBPF calls do not use.
+@dataclass(frozen=True)
+class ConfigFlags:
+    """rustflags one cargo config gives the bpf target: the file, the key, the flags."""
 
-    `CARGO_ENCODED_RUSTFLAGS` (how buildbpf passes its flags) wins over every config source,
-    so `[target.bpfel-unknown-none] rustflags` (older aya-template roots have them) in the
-    configs cargo reads from `cwd` are ignored for those calls.
+    path: Path
+    key: str  # `target.bpfel-unknown-none.rustflags` or `build.rustflags`
+    flags: tuple[str, ...]
+
+
+def _flags_of(value: object) -> tuple[str, ...]:
+    if isinstance(value, Item) and _is_ours(value):
+        return ()  # what buildbpf wrote: the same flags it passes
+    if isinstance(value, str):
+        return tuple(value.split())  # cargo splits a string on whitespace
+    if isinstance(value, list):
+        return tuple(str(v) for v in value)
+    return ()
+
+
+def project_bpf_rustflags(cwd: Path, home: Path, triple: str, *, build_below: Path) -> list[ConfigFlags]:
+    """The rustflags the project's cargo configs give `triple`, in the order cargo joins them.
+
+    As cargo reads them for a call in `cwd`: every `[target.TRIPLE] rustflags` in the chain,
+    lowest precedence (cargo's home) first; only when there is none, `[build] rustflags`.
+    Those count only from configs in directories below `build_below` (the workspace root):
+    the eBPF crate's own; the root's and the home's are the host's (PITFALLS #11).
     """
-    found = []
-    for path in config_chain(cwd, home):
+    by_target: list[ConfigFlags] = []
+    by_build: list[ConfigFlags] = []
+    for path in reversed(config_chain(cwd, home)):
         if not _fs.is_file(path):
             continue
         try:
             data = _parse(read_text(path, limit=CONFIG_LIMIT).removeprefix(BOM), path)
         except ConfigError:
             continue  # reported where it is applied
-        flags: list[str] = []
         target = data.get("target")
-        for triple in triples:
-            section = target.get(triple) if isinstance(target, Mapping) else None
-            value = section.get("rustflags") if isinstance(section, Mapping) else None
-            if value is None or (isinstance(value, Item) and _is_ours(value)):
-                continue  # what buildbpf wrote: the same flags it passes
-            if isinstance(value, str):
-                flags += value.split()
-            elif isinstance(value, list):
-                flags += [str(v) for v in value]
-        if flags:
-            found.append((path, flags))
-    return found
+        section = target.get(triple) if isinstance(target, Mapping) else None
+        if flags := _flags_of(section.get("rustflags") if isinstance(section, Mapping) else None):
+            by_target.append(ConfigFlags(path, f"target.{triple}.rustflags", flags))
+        build = data.get("build")
+        own = build_below in path.parent.parent.parents
+        if own and (flags := _flags_of(build.get("rustflags") if isinstance(build, Mapping) else None)):
+            by_build.append(ConfigFlags(path, "build.rustflags", flags))
+    return by_target or by_build

@@ -67,6 +67,15 @@ class Crate:
     # (`kprobe/<fn or name=>`, `tp/<name>`), not after what the program attaches to
     old_macros: bool = False
 
+    @property
+    def shares_target_dir(self) -> bool:
+        """An outside crate built into the workspace's target dir, beside the others.
+
+        Only one with cargo's default, `<its workspace>/target`: a `target-dir` of its config
+        (or CARGO_TARGET_DIR) is the project's choice and kept.
+        """
+        return self.outside is not None and self.own_target_dir == self.outside / "target"
+
     def runs_aya_build(self, features: Sequence[str] = (), *, default_features: bool = True) -> bool:
         """Whether this crate's build.rs gets aya-build in a build with these `--features`."""
         if not self.uses_aya_build or not self.optional_aya_build:

@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from buildbpf.objects import gate
+from buildbpf.objects import elf, gate
+from buildbpf.objects.facts import read_facts
 from buildbpf.toolchain import Toolchain
 from tests.integration.conftest import FIXTURES, buildbpf, cargo_build_ebpf
 from tests.support import skip_or_fail
@@ -470,3 +471,80 @@ def test_plan_of_aya_build_layouts(toolchain: Toolchain, tmp_path: Path, layout:
     assert plan["ebpf"] == []
     assert [e for e, _ in plan["userspace"]["aya_built"]] == [ebpf]
     assert ebpf not in plan["userspace"]["crates"]
+
+
+def test_the_ebpf_crates_own_rustflags_reach_its_build(
+    toolchain: Toolchain, tmp_path: Path, shared_target: Path
+) -> None:
+    # the xtask-era eBPF crate's committed config, plus the bpf rustflags projects add there:
+    # a program that exists only with the project's cfg
+    workspace = committed_copy("xtask-era", tmp_path / "oldxdp")
+    config = workspace / "oldxdp-ebpf" / ".cargo" / "config.toml"
+    flags = '\n[target.bpfel-unknown-none]\nrustflags = ["--cfg", "my_feature"]\n'
+    config.write_text(config.read_text() + flags)
+    source = workspace / "oldxdp-ebpf" / "src" / "main.rs"
+    source.write_text(
+        source.read_text()
+        + "\n#[cfg(my_feature)]\n#[xdp]\npub fn only_with_my_feature(_ctx: XdpContext) -> u32 {\n"
+        "    xdp_action::XDP_PASS\n}\n"
+    )
+    git(workspace, "commit", "-q", "-am", "a cfg of the project's")
+    (workspace / "target").symlink_to(shared_target)
+    env = {k: v for k, v in os.environ.items() if k != "CARGO_TARGET_DIR"}
+    stderr, result = build(workspace, env, "--release", "-p", "oldxdp-ebpf")
+    [published] = [o for o in result["objects"] if o["crate"] == "oldxdp-ebpf"]
+    facts = read_facts(elf.parse(Path(published["path"]).read_bytes()))
+    assert sorted(p.function for p in facts.programs) == ["oldxdp", "only_with_my_feature"], stderr
+    assert gate.gate(Path(published["path"]), crate="oldxdp-ebpf").programs  # still carries BTF
+    assert "are not used" not in stderr
+    assert git(workspace, "status", "--porcelain") == ""
+
+
+PROGRAMS = ("one", "two", "three")
+
+
+def several_outside_crates(destination: Path) -> Path:
+    """The xtask-era project with its eBPF code split into one workspace per program under
+    `crates/ebpf-programs/`, each in the root's `exclude`, none with a `target-dir` setting
+    (the layout of projects with many programs and an xtask that builds each)."""
+    workspace = committed_copy("xtask-era", destination)
+    ebpf = workspace / "oldxdp-ebpf"
+    for name in PROGRAMS:
+        crate = workspace / "crates" / "ebpf-programs" / name
+        shutil.copytree(ebpf, crate)
+        manifest = (crate / "Cargo.toml").read_text().replace('"oldxdp-ebpf"', f'"oldxdp-{name}-ebpf"')
+        manifest = manifest.replace('name = "oldxdp"', f'name = "{name}"')
+        manifest = manifest.replace('"../oldxdp-common"', '"../../../oldxdp-common"')
+        (crate / "Cargo.toml").write_text(manifest)
+        lock = (crate / "Cargo.lock").read_text()  # the new name sorts where the old one did
+        (crate / "Cargo.lock").write_text(lock.replace('"oldxdp-ebpf"', f'"oldxdp-{name}-ebpf"'))
+        (crate / ".cargo" / "config.toml").write_text(
+            '[build]\ntarget = "bpfel-unknown-none"\n\n[unstable]\nbuild-std = ["core"]\n'
+        )
+    shutil.rmtree(ebpf)
+    root = (workspace / "Cargo.toml").read_text()
+    (workspace / ".gitignore").write_text("target/\n")  # every crate's own target dir too
+    excluded = ", ".join(f'"crates/ebpf-programs/{name}"' for name in PROGRAMS)
+    (workspace / "Cargo.toml").write_text(root + f"exclude = [{excluded}]\n")
+    git(workspace, "add", "-A")
+    git(workspace, "commit", "-q", "-m", "one workspace per program")
+    return workspace
+
+
+def test_outside_crates_share_one_target_dir(toolchain: Toolchain, tmp_path: Path) -> None:
+    # core and aya-ebpf compiled once for the three, not three times; each object is still left
+    # where the project's own xtask build would put it
+    workspace = several_outside_crates(tmp_path / "oldxdp")
+    env = {k: v for k, v in os.environ.items() if k != "CARGO_TARGET_DIR"}
+    packages = [arg for name in PROGRAMS for arg in ("-p", f"oldxdp-{name}-ebpf")]
+    stderr, result = build(workspace, env, "--release", *packages)
+    assert sorted(o["crate"] for o in result["objects"]) == sorted(f"oldxdp-{n}-ebpf" for n in PROGRAMS)
+    cores = [c.relative_to(workspace).parts[:3] for c in workspace.rglob("libcore-*.rlib")]
+    assert cores == [("target", "bpfel-unknown-none", "release")], cores
+    for name in PROGRAMS:
+        [published] = [o for o in result["objects"] if o["crate"] == f"oldxdp-{name}-ebpf"]
+        own = workspace / "crates" / "ebpf-programs" / name / "target"
+        expected = own / "bpfel-unknown-none" / "release" / name
+        assert expected.read_bytes() == Path(published["path"]).read_bytes(), stderr
+        assert not (own / "release").exists()
+    assert git(workspace, "status", "--porcelain") == ""

@@ -324,8 +324,8 @@ def test_a_config_that_is_not_a_regular_file_is_refused(tmp_path: Path, kind: st
         signal.alarm(0)
 
 
-def test_bpf_rustflags_in_configs_that_buildbpf_overrides_are_found(tmp_path: Path) -> None:
-    from buildbpf.cargo.config_file import unused_bpf_rustflags
+def test_bpf_rustflags_are_read_as_cargo_joins_them(tmp_path: Path) -> None:
+    from buildbpf.cargo.config_file import ConfigFlags, project_bpf_rustflags
 
     root = tmp_path / "ws"
     crate = root / "x-ebpf"
@@ -333,29 +333,58 @@ def test_bpf_rustflags_in_configs_that_buildbpf_overrides_are_found(tmp_path: Pa
     (root / ".cargo").mkdir()
     home = tmp_path / "cargo-home"
     home.mkdir()
-    # as an older aya-template root had it; a host target's flags are not ours to mention
+    # as an older aya-template root had it; a host target's flags are not the eBPF build's
     (root / ".cargo" / "config.toml").write_text(
         '[target.bpfel-unknown-none]\nrustflags = ["-C", "panic=abort", "-C", "debuginfo=2"]\n'
         '[target.x86_64-unknown-linux-gnu]\nrustflags = ["-C", "target-cpu=native"]\n'
     )
-    (crate / ".cargo" / "config.toml").write_text('[build]\ntarget = "bpfel-unknown-none"\n')
-    (home / "config.toml").write_text('[target.bpfeb-unknown-none]\nrustflags = "-C opt-level=3"\n')
-    assert unused_bpf_rustflags(crate, home, ["bpfel-unknown-none"]) == [
-        (root / ".cargo" / "config.toml", ["-C", "panic=abort", "-C", "debuginfo=2"])
+    (crate / ".cargo" / "config.toml").write_text(
+        '[build]\ntarget = "bpfel-unknown-none"\nrustflags = ["--cfg", "ignored"]\n'
+        '[target.bpfel-unknown-none]\nrustflags = ["--cfg", "mine"]\n'
+    )
+    (home / "config.toml").write_text(
+        '[target.bpfeb-unknown-none]\nrustflags = "-C opt-level=3"\n'
+        '[target.bpfel-unknown-none]\nrustflags = ["-Zhome"]\n'
+    )
+    # cargo joins every [target.TRIPLE] array, the home's first, the crate's last, and then
+    # ignores [build] rustflags
+    assert project_bpf_rustflags(crate, home, "bpfel-unknown-none", build_below=root) == [
+        ConfigFlags(home / "config.toml", "target.bpfel-unknown-none.rustflags", ("-Zhome",)),
+        ConfigFlags(root / ".cargo" / "config.toml", "target.bpfel-unknown-none.rustflags",
+                    ("-C", "panic=abort", "-C", "debuginfo=2")),
+        ConfigFlags(crate / ".cargo" / "config.toml", "target.bpfel-unknown-none.rustflags",
+                    ("--cfg", "mine")),
+    ]  # fmt: skip
+    assert project_bpf_rustflags(crate, home, "bpfeb-unknown-none", build_below=root) == [
+        ConfigFlags(home / "config.toml", "target.bpfeb-unknown-none.rustflags", ("-C", "opt-level=3"))
     ]
-    assert unused_bpf_rustflags(crate, home, ["bpfeb-unknown-none"]) == [
-        (home / "config.toml", ["-C", "opt-level=3"])
+
+
+def test_build_rustflags_count_only_from_the_ebpf_crates_own_config(tmp_path: Path) -> None:
+    from buildbpf.cargo.config_file import ConfigFlags, project_bpf_rustflags
+
+    root = tmp_path / "ws"
+    crate = root / "x-ebpf"
+    (crate / ".cargo").mkdir(parents=True)
+    (root / ".cargo").mkdir()
+    # the root's [build] rustflags are the host's (mold for userspace: PITFALLS #11)
+    (root / ".cargo" / "config.toml").write_text('[build]\nrustflags = ["-C", "link-arg=-fuse-ld=mold"]\n')
+    (crate / ".cargo" / "config.toml").write_text('[build]\nrustflags = "--cfg my_feature"\n')
+    assert project_bpf_rustflags(crate, tmp_path / "home", "bpfel-unknown-none", build_below=root) == [
+        ConfigFlags(crate / ".cargo" / "config.toml", "build.rustflags", ("--cfg", "my_feature"))
     ]
+    assert project_bpf_rustflags(root, tmp_path / "home", "bpfel-unknown-none", build_below=root) == []
 
 
-def test_rustflags_buildbpf_wrote_are_not_reported(tmp_path: Path) -> None:
-    from buildbpf.cargo.config_file import unused_bpf_rustflags
+def test_rustflags_buildbpf_wrote_are_not_the_projects(tmp_path: Path) -> None:
+    from buildbpf.cargo.config_file import project_bpf_rustflags
 
-    (tmp_path / ".cargo").mkdir()
-    (tmp_path / ".cargo" / "config.toml").write_text(
+    (tmp_path / "x" / ".cargo").mkdir(parents=True)
+    (tmp_path / "x" / ".cargo" / "config.toml").write_text(
         '[target.bpfel-unknown-none]\nrustflags = ["-C", "debuginfo=2"] # buildbpf\n'
     )
-    assert unused_bpf_rustflags(tmp_path, tmp_path / "home", ["bpfel-unknown-none"]) == []
+    found = project_bpf_rustflags(tmp_path / "x", tmp_path / "h", "bpfel-unknown-none", build_below=tmp_path)
+    assert found == []
 
 
 def test_a_comment_that_mentions_buildbpf_is_the_users() -> None:

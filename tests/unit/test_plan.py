@@ -56,6 +56,7 @@ def plan_json(
     extra: tuple[tuple[str, list[str], list[str]], ...] = (),
     solo: frozenset[str] = frozenset(),
     userspace_triple: str = "x86_64-unknown-linux-gnu",
+    project_rustflags: plan.ProjectFlags | None = None,
 ) -> str:
     workspace = from_metadata(metadata(extra), config)
     settings = {c.name: effective(c.name, config, environ=environ) for c in workspace.crates}
@@ -69,6 +70,7 @@ def plan_json(
         options=options,
         environ=environ,
         solo=solo,
+        project_rustflags=project_rustflags,
     )
     return json.dumps(plan.as_json(), indent=2, sort_keys=True) + "\n"
 
@@ -330,3 +332,33 @@ def test_min_kernel_reaches_the_linker_flags(tmp_path: Path) -> None:
     text = plan_json(load_config(tmp_path), environ={}, options=BuildOptions(release=True))
     assert "target-cpu" not in text
     assert "--unroll-loops" not in text
+
+
+def test_the_projects_bpf_rustflags_reach_the_ebpf_call_and_its_record(tmp_path: Path) -> None:
+    from buildbpf.build.record import call_record
+    from buildbpf.cargo.config_file import ConfigFlags
+
+    config = ROOT / "probe-ebpf" / ".cargo" / "config.toml"
+    flags_there = ("--cfg", "my_feature", "-C", "debuginfo=2")
+    own = {("probe-ebpf", "bpfel-unknown-none"): [ConfigFlags(config, "target.bpfel-unknown-none.rustflags",
+                                                              flags_there)]}  # fmt: skip
+    before = json.loads(plan_json(load_config(tmp_path), environ={}, options=BuildOptions(release=True)))
+    after = json.loads(plan_json(load_config(tmp_path), environ={}, options=BuildOptions(release=True),
+                                 project_rustflags=own))  # fmt: skip
+    flags = after["ebpf"][0]["cargo"]["env_set"]["CARGO_ENCODED_RUSTFLAGS"].split("\x1f")
+    assert flags[-2:] == ["--cfg", "my_feature"]
+    assert flags.count("debuginfo=2") == 1
+    assert flags[:-2] == before["ebpf"][0]["cargo"]["env_set"]["CARGO_ENCODED_RUSTFLAGS"].split("\x1f")
+    # the config file keeps buildbpf's own flags: a plain `cargo build` joins the project's anyway
+    assert after["configs"] == before["configs"]
+    # what the no-op replay compares: a changed config changes the recorded call
+    records = []
+    for project in (None, own):
+        workspace = from_metadata(metadata(), load_config(tmp_path))
+        settings = {c.name: effective(c.name, load_config(tmp_path), environ={}) for c in workspace.crates}
+        built = plan_build(workspace, settings, cargo=Path("/usr/bin/cargo"), cargo_env={},
+                           linker=Path("/opt/bpf-linker"), userspace_triple="x86_64-unknown-linux-gnu",
+                           options=BuildOptions(release=True), environ={},
+                           project_rustflags=project)  # fmt: skip
+        records.append(call_record(built.ebpf[0].call, what="", gate=True))
+    assert records[0] != records[1]

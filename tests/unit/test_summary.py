@@ -97,7 +97,7 @@ def test_objects_are_reported_before_userspace_is_built(monkeypatch: pytest.Monk
         return _process.Completed(_process.Command(("cargo",)), 0, "", ""), 0
 
     monkeypatch.setattr(execute, "_cargo", cargo)
-    monkeypatch.setattr(execute, "_warn_unused_rustflags", lambda *_: None)
+    monkeypatch.setattr(execute, "_say_overridden", lambda *_: None)
     monkeypatch.setattr(execute, "publish", lambda *_: [published()])
     monkeypatch.setattr(execute, "gate_aya_build", lambda *_: [])
     monkeypatch.setattr(execute, "record_built", lambda *_: None)

@@ -81,6 +81,40 @@ def test_outside_crate_joins_the_workspace_with_its_own_target_dir(tmp_path: Pat
     assert [c.name for c in workspace.userspace()] == ["x"]
 
 
+@pytest.mark.parametrize("release", [True, False])
+def test_outside_crates_with_the_default_target_dir_share_one(tmp_path: Path, release: bool) -> None:
+    from buildbpf.build.plan import plan_build
+    from buildbpf.build.precedence import effective
+    from buildbpf.build.steps import BuildOptions
+
+    # one workspace per program under crates/ebpf-programs, one with `target-dir = "../../../target"`
+    root = metadata(tmp_path, package(tmp_path, "x", ["aya"], ["bin"]))
+    programs = tmp_path / "crates" / "ebpf-programs"
+    outside = []
+    for name, target_dir in (("one", programs / "one" / "target"), ("two", programs / "two" / "target"),
+                             ("three", tmp_path / "target")):  # fmt: skip
+        data = metadata(programs, package(programs, name, ["aya-ebpf"], ["bin"]))
+        data["workspace_root"], data["target_directory"] = str(programs / name), str(target_dir)
+        outside.append(data)
+    config = load_config(tmp_path / "no-config")
+    workspace = from_metadata(root, config, outside)
+    settings = {c.name: effective(c.name, config, environ={}) for c in workspace.crates}
+    plan = plan_build(workspace, settings, cargo=Path("/usr/bin/cargo"), cargo_env={}, linker=Path("/l"),
+                      userspace_triple="x86_64-unknown-linux-gnu", options=BuildOptions(release=release),
+                      environ={})  # fmt: skip
+    steps = {s.crates[0]: s for s in plan.ebpf}
+    profile = "release" if release else "debug"
+    for name in ("one", "two"):
+        argv = steps[name].call.argv
+        assert argv[argv.index("--target-dir") + 1] == str(tmp_path / "target")
+        own = programs / name / "target" / "bpfel-unknown-none"
+        assert set(steps[name].mirror_dirs) == {own / "release", own / profile}
+    # the project chose its target dir: kept, and cargo leaves the object there itself
+    assert "--target-dir" not in steps["three"].call.argv
+    debug = tmp_path / "target" / "bpfel-unknown-none" / "debug"
+    assert steps["three"].mirror_dirs == (() if release else (debug,))
+
+
 def test_how_objects_were_built_is_recorded_beside_them(tmp_path: Path) -> None:
     from buildbpf.build.layout import BUILT_RECORD, Published, read_built, record_built
 
