@@ -14,7 +14,8 @@ from buildbpf.cargo.workspace import Workspace, from_metadata
 from buildbpf.toolchain import Toolchain
 from buildbpf.toolchain.linker import resolve_linker
 from buildbpf.toolchain.pin import Pin
-from buildbpf.toolchain.rust import resolve_rust
+from buildbpf.toolchain.rust import RustToolchain, resolve_rust
+from buildbpf.toolchain.userspace import sides_line, userspace_rust
 
 log = logging.getLogger("buildbpf")
 
@@ -33,6 +34,13 @@ class Context:
     ambiguous: frozenset[str] = frozenset()  # member names a locked dependency has too
     # eBPF crates pinned to another toolchain than the workspace's ([crates.NAME] toolchain)
     crate_toolchains: Mapping[str, Toolchain] = field(default_factory=dict)
+    # what userspace builds with when not the eBPF toolchain (`toolchain.userspace`)
+    userspace_rust: RustToolchain | None = None
+
+    @property
+    def userspace(self) -> RustToolchain:
+        """The toolchain the userspace crates build with."""
+        return self.userspace_rust or self.toolchain.rust
 
 
 def load(cwd: Path, overrides: settings.Overrides, environ: Mapping[str, str]) -> Context:
@@ -59,8 +67,11 @@ def load(cwd: Path, overrides: settings.Overrides, environ: Mapping[str, str]) -
     ebpf = [c.name for c in workspace.ebpf_roots()]
     pins = precedence.toolchain_pins(config, cwd, environ, overrides, ebpf).crates
     per_crate = crate_toolchains(workspace, pins, (linker, origin))
+    user, why = userspace_rust(rust, configured, workspace.root, environ)
+    if why is not None:
+        log.info("%s", sides_line(rust, user, why))
     return Context(workspace, config, effective, toolchain, urls, roots, timeout, frozenset(ambiguous),
-                   per_crate)  # fmt: skip
+                   per_crate, user if why is not None else None)  # fmt: skip
 
 
 def crate_toolchains(

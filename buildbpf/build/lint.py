@@ -45,7 +45,7 @@ def clippy_path(rust: RustToolchain) -> Path:
         fix = f"install the clippy that belongs to {rust.rustc} into {rust.rustc.parent}"
     raise ToolchainError(
         f"{CLIPPY} not found beside {rust.rustc} ({rust.source}): `buildbpf lint` needs the "
-        "clippy of the rustc that builds the eBPF crates",
+        "clippy of the rustc that builds the crates it lints",
         fix=fix,
     )
 
@@ -61,9 +61,15 @@ def _as_clippy(call: Command, clippy: Path, cargo: Path, clippy_args: Sequence[s
 
 
 def lint_calls(
-    plan: BuildPlan, rust: RustToolchain, clippy_args: Sequence[str] = (), *, clippy: Path | None = None
+    plan: BuildPlan,
+    rust: RustToolchain,
+    clippy_args: Sequence[str] = (),
+    *,
+    clippy: Path | None = None,
+    userspace: RustToolchain | None = None,
 ) -> list[LintCall]:
-    """The clippy calls for a build plan: each eBPF step, then userspace."""
+    """The clippy calls for a build plan: each eBPF step, then userspace (with the clippy of
+    `userspace`, the toolchain it builds with, when that is another one)."""
     clippy = clippy or clippy_path(rust)
     calls = [
         LintCall(
@@ -74,6 +80,8 @@ def lint_calls(
     ]
     if plan.userspace is not None:
         user = plan.userspace
+        if userspace is not None and userspace.rustc != rust.rustc:
+            clippy, rust = clippy_path(userspace), userspace
         calls.append(LintCall(user.what, _as_clippy(user.call, clippy, rust.cargo, clippy_args)))
     return calls
 
@@ -102,7 +110,7 @@ def lint(
     """Run clippy on the workspace's eBPF and userspace crates; raise on the first failure
     (`passed` hears of each clean run as it ends)."""
     plan = plan_for(context, options, environ, every_ebpf_crate=True)  # aya-build's too
-    calls = lint_calls(plan, context.toolchain.rust, clippy_args)
+    calls = lint_calls(plan, context.toolchain.rust, clippy_args, userspace=context.userspace)
     prepare_sources(context, options)
     for index, call in enumerate(calls):
         if index == len(plan.ebpf):  # the userspace call: the eBPF crates were linted first

@@ -62,6 +62,7 @@ def plan_for(
             for name, t in context.crate_toolchains.items()
         },
         every_ebpf_crate=every_ebpf_crate,
+        userspace_tools=(context.userspace.cargo, context.userspace.cargo_env()),
     )
 
 
