@@ -68,6 +68,11 @@ def load(cwd: Path, overrides: settings.Overrides, environ: Mapping[str, str]) -
     pins = precedence.toolchain_pins(config, cwd, environ, overrides, ebpf).crates
     per_crate = crate_toolchains(workspace, pins, (linker, origin))
     user, why = userspace_rust(rust, configured, workspace.root, environ)
+    if why is not None and any(c.nests_cargo for c in workspace.userspace()):
+        # cargo hands its RUSTC to build scripts: a build.rs running cargo for a bpf target
+        # itself would build eBPF with the pin, which cannot (no rust-src)
+        log.debug("userspace builds with %s too: a build.rs of it runs cargo for eBPF", rust.describe())
+        user, why = rust, None
     if why is not None:
         log.info("%s", sides_line(rust, user, why))
     return Context(workspace, config, effective, toolchain, urls, roots, timeout, frozenset(ambiguous),

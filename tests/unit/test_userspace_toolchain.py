@@ -61,3 +61,43 @@ def test_no_pin_or_one_not_installed_leaves_userspace_to_the_ebpf_toolchain(mach
     (machine / "rust-toolchain.toml").unlink()
     assert userspace_rust(ebpf, None, machine, {}) == (ebpf, None)
     assert [c.rustup_name for c in rustup_toolchains()] == [NIGHTLY]  # it is there, just not pinned
+
+
+@pytest.mark.parametrize("cargo_in_cargo", [False, True])
+def test_the_workspace_build_says_which_side_builds_with_which(
+    machine: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    cargo_in_cargo: bool,
+) -> None:
+    from buildbpf.build import context as loading
+    from buildbpf.build.settings import Overrides
+    from buildbpf.cargo import metadata
+    from tests.unit.fakes import executable, workspace_metadata
+
+    executable(tmp_path / "usr" / "bin" / "bpf-linker")
+    (machine / "x").mkdir()
+    if cargo_in_cargo:  # frame-analyzer's habit: cargo hands its RUSTC to this build script
+        (machine / "x" / "build.rs").write_text(
+            'fn main() { std::process::Command::new("cargo").args(["build", "-Z", "build-std=core", '
+            '"--target", "bpfel-unknown-none"]).status().unwrap(); }\n'
+        )
+    data = workspace_metadata(machine)
+    if cargo_in_cargo:
+        script = str(machine / "x" / "build.rs")
+        build = {"name": "build-script-build", "kind": ["custom-build"], "src_path": script}
+        data["packages"][1]["targets"].append(build)
+    monkeypatch.setattr(metadata, "cargo_metadata", lambda rust, cwd: data)
+    monkeypatch.setattr(metadata, "outside_metadata", lambda rust, data: [])
+    caplog.set_level("INFO", logger="buildbpf")
+    context = loading.load(machine, Overrides(), {})
+    nightly = tmp_path / "rustup" / "toolchains" / NIGHTLY
+    assert context.toolchain.rust.rustc == (tmp_path / "usr" / "bin" / "rustc").resolve()
+    said = [r.getMessage() for r in caplog.records if "userspace with" in r.getMessage()]
+    if cargo_in_cargo:  # the pin would reach the build script's eBPF cargo: both sides on eBPF's
+        assert context.userspace == context.toolchain.rust and not said
+    else:
+        assert context.userspace.cargo == nightly / "bin" / "cargo"
+        assert said == [
+            f"eBPF builds with {context.toolchain.rust.describe()}; userspace with rustc 1.96.0 from "
+            f"rustup toolchain {NIGHTLY} (pinned by {machine / 'rust-toolchain.toml'}, "
+            "as `cargo build` there would)"
+        ]
