@@ -7,6 +7,7 @@ import errno
 import os
 import platform
 import struct
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,6 +74,18 @@ def effective_capabilities(status: str | None = None) -> int:
         if line.startswith("CapEff:"):
             return int(line.split()[1], 16)
     return 0
+
+
+def function_btf_id(name: str) -> int | None:
+    """The id of the function `name` in this kernel's BTF, or None (no BTF, no such function)."""
+    from buildbpf.objects import btf
+
+    try:
+        data = VMLINUX_BTF.read_bytes()
+    except OSError:
+        return None
+    types = btf.parse(data, little_endian=sys.byteorder == "little").types
+    return next((t.id for t in types if t.kind == "FUNC" and t.name == name), None)
 
 
 def can_load_by_capabilities(caps: int, euid: int) -> bool:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import errno
 import gzip
 import platform
-import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -387,21 +386,9 @@ def _probe_all(load_probe: LoadProbeFn) -> dict[int, kernel.LoadProbe]:
             continue
         if spec.attach is None:
             found[spec.prog_type] = load_probe(spec.prog_type, 0, 0)
-        elif (btf_id := _btf_function(spec.attach[1])) is not None:
+        elif (btf_id := kernel.function_btf_id(spec.attach[1])) is not None:
             found[spec.prog_type] = load_probe(spec.prog_type, spec.attach[0], btf_id)
     return found
-
-
-def _btf_function(name: str) -> int | None:
-    """The kernel BTF id of the function `name`, or None."""
-    from buildbpf.objects import btf
-
-    try:
-        data = kernel.VMLINUX_BTF.read_bytes()
-    except OSError:
-        return None
-    types = btf.parse(data, little_endian=sys.byteorder == "little").types
-    return next((t.id for t in types if t.kind == "FUNC" and t.name == name), None)
 
 
 def read_evidence(load_probe: LoadProbeFn | None = None) -> Evidence:

@@ -216,7 +216,7 @@ def test_tracing_and_lsm_probes_attach_to_a_kernel_function(monkeypatch: pytest.
         return EPERM_PROBE
 
     ids = {"bpf_fentry_test1": 101, "bpf_lsm_file_open": 202}
-    monkeypatch.setattr(mechanisms, "_btf_function", ids.get)
+    monkeypatch.setattr(kernel, "function_btf_id", ids.get)
     found = mechanisms._probe_all(probe)
     assert (26, 24, 101) in asked and (29, 27, 202) in asked  # TRACING/FENTRY, LSM/LSM_MAC
     assert (6, 0, 0) in asked  # XDP needs no target
