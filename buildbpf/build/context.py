@@ -15,7 +15,8 @@ from buildbpf.errors import ConfigError
 from buildbpf.toolchain import Toolchain
 from buildbpf.toolchain.linker import resolve_linker
 from buildbpf.toolchain.pin import Pin
-from buildbpf.toolchain.rust import resolve_rust
+from buildbpf.toolchain.rust import RustToolchain, resolve_rust
+from buildbpf.toolchain.userspace import sides_line, userspace_rust
 
 log = logging.getLogger("buildbpf")
 
@@ -36,6 +37,13 @@ class Context:
     crate_toolchains: Mapping[str, Toolchain] = field(default_factory=dict)
     # what `buildbpf run` starts the binary with: read here, so a bad value stops before building
     runner: settings.Value = field(default_factory=lambda: settings.Value(None, settings.Source.DEFAULT, ""))
+    # what userspace builds with when not the eBPF toolchain (`toolchain.userspace`)
+    userspace_rust: RustToolchain | None = None
+
+    @property
+    def userspace(self) -> RustToolchain:
+        """The toolchain the userspace crates build with."""
+        return self.userspace_rust or self.toolchain.rust
 
 
 def load(cwd: Path, overrides: settings.Overrides, environ: Mapping[str, str]) -> Context:
@@ -63,8 +71,16 @@ def load(cwd: Path, overrides: settings.Overrides, environ: Mapping[str, str]) -
     ebpf = [c.name for c in workspace.ebpf_roots()]
     pins = precedence.toolchain_pins(config, cwd, environ, overrides, ebpf).crates
     per_crate = crate_toolchains(workspace, pins, (linker, origin))
+    user, why = userspace_rust(rust, configured, workspace.root, environ)
+    if why is not None and any(c.nests_cargo for c in workspace.userspace()):
+        # cargo hands its RUSTC to build scripts: a build.rs running cargo for a bpf target
+        # itself would build eBPF with the pin, which cannot (no rust-src)
+        log.debug("userspace builds with %s too: a build.rs of it runs cargo for eBPF", rust.describe())
+        user, why = rust, None
+    if why is not None:
+        log.info("%s", sides_line(rust, user, why))
     return Context(workspace, config, effective, toolchain, urls, roots, timeout, frozenset(ambiguous),
-                   per_crate, runner)  # fmt: skip
+                   per_crate, runner, user if why is not None else None)  # fmt: skip
 
 
 def crate_toolchains(

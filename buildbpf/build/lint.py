@@ -62,7 +62,7 @@ def clippy_path(rust: RustToolchain) -> Path:
         fix = f"install the clippy that belongs to {rust.rustc} into {rust.rustc.parent}"
     raise ToolchainError(
         f"{CLIPPY} not found beside {rust.rustc} ({rust.source}): `buildbpf lint` needs the "
-        "clippy of the rustc that builds the eBPF crates",
+        "clippy of the rustc that builds the crates it lints",
         fix=fix,
     )
 
@@ -86,9 +86,11 @@ def lint_calls(
     *,
     clippy: Path | None = None,
     fix: Sequence[str] = (),
+    userspace: RustToolchain | None = None,
 ) -> list[LintCall]:
-    """The clippy calls for a build plan: each eBPF step, then userspace; `fix` holds
-    `--fix` and its `--allow-*` flags when clippy should apply its suggestions."""
+    """The clippy calls for a build plan: each eBPF step, then userspace (with the clippy of
+    `userspace`, the toolchain it builds with, when that is another one); `fix` holds `--fix`
+    and its `--allow-*` flags when clippy should apply its suggestions."""
     clippy = clippy or clippy_path(rust)
     calls = [
         LintCall(
@@ -99,6 +101,8 @@ def lint_calls(
     ]
     if plan.userspace is not None:
         user = plan.userspace
+        if userspace is not None and userspace.rustc != rust.rustc:
+            clippy, rust = clippy_path(userspace), userspace
         calls.append(LintCall(user.what, _as_clippy(user.call, clippy, rust.cargo, clippy_args, fix)))
     return calls
 
@@ -128,7 +132,7 @@ def lint(
     """Run clippy on the workspace's eBPF and userspace crates; raise on the first failure
     (`passed` hears of each clean run as it ends). `fix`: see `lint_calls`."""
     plan = plan_for(context, options, environ, every_ebpf_crate=True)  # aya-build's too
-    calls = lint_calls(plan, context.toolchain.rust, clippy_args, fix=fix)
+    calls = lint_calls(plan, context.toolchain.rust, clippy_args, fix=fix, userspace=context.userspace)
     prepare_sources(context, options)
     for index, call in enumerate(calls):
         if index == len(plan.ebpf):  # the userspace call: the eBPF crates were linted first

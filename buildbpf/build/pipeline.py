@@ -67,6 +67,7 @@ def plan_for(
         },
         every_ebpf_crate=every_ebpf_crate,
         project_rustflags=project_rustflags(context),
+        userspace_tools=(context.userspace.cargo, context.userspace.cargo_env()),
     )
     return plan if write_config else dataclasses.replace(plan, configs=())
 

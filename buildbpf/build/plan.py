@@ -374,6 +374,7 @@ def plan_build(
     crate_tools: Mapping[str, CrateTools] | None = None,
     every_ebpf_crate: bool = False,
     project_rustflags: ProjectFlags | None = None,
+    userspace_tools: tuple[Path, Mapping[str, str]] | None = None,
 ) -> BuildPlan:
     """From workspace, per-crate settings and toolchain to the exact steps. Pure.
 
@@ -384,6 +385,7 @@ def plan_build(
     `crate_tools`: eBPF crates pinned to another toolchain (`[crates.NAME] toolchain`).
     `every_ebpf_crate`: a step for the crates aya-build builds too (`lint` checks their code).
     `project_rustflags`: the bpf rustflags each eBPF crate's cargo configs give it.
+    `userspace_tools`: the cargo and its environment for userspace (default: `cargo`, `cargo_env`).
     """
     if options.target_dir is not None:  # `--target-dir`: objects are published under it too
         workspace = dataclasses.replace(workspace, target_dir=options.target_dir)
@@ -415,8 +417,9 @@ def plan_build(
         built = {s.target for s in steps}
         wanted = host_endianness(arch)
         chosen = wanted if wanted in built or not built else sorted(built)[0]
-        userspace = _userspace_step(workspace, user_crates, chosen, aya_built, cargo=cargo,
-                                    cargo_env=cargo_env, linker=linker, options=options,
+        user_cargo, user_env = userspace_tools or (cargo, cargo_env)
+        userspace = _userspace_step(workspace, user_crates, chosen, aya_built, cargo=user_cargo,
+                                    cargo_env=user_env, linker=linker, options=options,
                                     environ=environ, aya_build_env=aya_build_env,
                                     ambiguous=ambiguous)  # fmt: skip
         # a config in the directory the userspace call runs from (an eBPF crate that is the

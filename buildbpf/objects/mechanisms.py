@@ -11,7 +11,9 @@ evidence, cheapest first, per requirement of a mechanism:
 2. proof by absence: the configuration (/proc/config.gz, /boot/config-RELEASE) saying `is not
    set`, a readable /proc/kallsyms without the symbol, a mounted tracefs without the file;
 3. for LSM programs, the active LSMs (securityfs, else `lsm=` on the kernel command line, else
-   CONFIG_LSM); with privilege, loading a two-instruction program of the type (BPF_PROG_LOAD).
+   CONFIG_LSM); with privilege, loading a two-instruction program of the type (BPF_PROG_LOAD;
+   fentry and LSM ones against a kernel function): EPERM there is read as `check --load`
+   reads it (`kernel.refusal`), so doctor and `check --load` agree.
 
 `decide` is pure (an `Evidence` in, verdicts out); `read_evidence` is the thin reader.
 The section -> mechanism mapping is `sections.mechanism_of`.
@@ -56,6 +58,8 @@ class Spec:
     requires: tuple[Requirement, ...]
     prog_type: int | None = None  # BPF_PROG_TYPE_* confirmed by a load probe, with privilege
     lsm: bool = False  # the BPF LSM must also be active
+    # the probe's expected_attach_type and the kernel function (BTF) it attaches to
+    attach: tuple[int, str] | None = None
 
 
 def _off(what: str, config: str) -> str:
@@ -110,11 +114,12 @@ SPECS: tuple[Spec, ...] = (
     Spec(sections.RAW_TRACEPOINT, "raw tracepoint", (
         Requirement("CONFIG_BPF_EVENTS", "raw tracepoints are not enabled in this kernel (CONFIG_BPF_EVENTS)",
                     ("bpf_probe_register", "bpf_get_raw_tracepoint")),)),
-    Spec(sections.TRAMPOLINE, "fentry/fexit (trampolines)", (_TRAMPOLINES, _BTF)),
+    Spec(sections.TRAMPOLINE, "fentry/fexit (trampolines)", (_TRAMPOLINES, _BTF),
+         prog_type=26, attach=(24, "bpf_fentry_test1")),  # TRACING, BPF_TRACE_FENTRY
     Spec(sections.LSM, "lsm (BPF LSM)", (
         Requirement("CONFIG_BPF_LSM", "the BPF LSM is not built into this kernel (CONFIG_BPF_LSM)",
                     ("bpf_lsm_file_open", "bpf_lsm_verify_prog")),
-        _TRAMPOLINES, _BTF), lsm=True),
+        _TRAMPOLINES, _BTF), lsm=True, prog_type=29, attach=(27, "bpf_lsm_file_open")),  # LSM, LSM_MAC
     Spec(sections.CGROUP, "cgroup", (
         Requirement("CONFIG_CGROUP_BPF", _off("cgroup BPF programs", "CONFIG_CGROUP_BPF"),
                     ("__cgroup_bpf_attach", "cgroup_bpf_prog_attach")),), prog_type=8),  # CGROUP_SKB
@@ -132,7 +137,10 @@ SPECS: tuple[Spec, ...] = (
 )  # fmt: skip
 # the kernel option that also grants a requirement (TCX since 6.6 needs no cls_bpf)
 _ALSO = {"CONFIG_NET_CLS_BPF": ("CONFIG_NET_XGRESS",)}
-_PROG_TYPE_NAMES = {3: "SCHED_CLS", 6: "XDP", 7: "PERF_EVENT", 8: "CGROUP_SKB"}
+_PROG_TYPE_NAMES = {3: "SCHED_CLS", 6: "XDP", 7: "PERF_EVENT", 8: "CGROUP_SKB", 26: "TRACING", 29: "LSM"}
+# the names `check --load` gives these types (Aya's), for the one reading of a refusal
+_AYA_TYPES = {3: "SchedClassifier", 6: "Xdp", 7: "PerfEvent", 8: "CgroupSkb", 26: "Tracing", 29: "Lsm"}
+LoadProbeFn = Callable[[int, int, int], kernel.LoadProbe]  # (prog_type, attach_type, attach_btf_id)
 
 
 @dataclass(frozen=True)
@@ -149,6 +157,7 @@ class Evidence:
     lsms: tuple[str, ...] | None = None
     lsm_source: str = ""
     prog_loads: Mapping[int, kernel.LoadProbe] = field(default_factory=dict)  # with privilege
+    caps: int | None = None  # the effective capabilities the probes ran with
 
 
 @dataclass(frozen=True)
@@ -161,6 +170,7 @@ class Mechanism:
     evidence: str  # what decided it
     reason: str = ""  # why it is missing (or why it could not be told)
     note: str = ""  # available, but something a user must know
+    refused: bool = False  # a test program of the type was refused: such programs do not even load
 
 
 @dataclass(frozen=True)
@@ -251,7 +261,11 @@ def decide(spec: Spec, ev: Evidence) -> Mechanism:
         )
         return Mechanism(spec.name, spec.title, False, ev.lsm_source, reason)
     probe = ev.prog_loads.get(spec.prog_type) if spec.prog_type is not None else None
-    if probe is not None and not probe.ok and probe.errno == errno.EINVAL:  # EPERM etc. tell nothing
+    if probe is not None and not probe.ok and probe.errno == errno.EPERM:
+        # a privileged load refused before verifying: what `check --load` says of such programs
+        reason = kernel.refusal(_AYA_TYPES[spec.prog_type or 0], ev.lsms, ev.caps)
+        return Mechanism(spec.name, spec.title, False, probe.detail, reason, refused=True)
+    if probe is not None and not probe.ok and probe.errno == errno.EINVAL and spec.attach is None:
         reason = f"this kernel refuses BPF_PROG_TYPE_{_PROG_TYPE_NAMES[spec.prog_type or 0]} programs"
         return Mechanism(spec.name, spec.title, False, probe.detail, reason)
     if unknown:
@@ -363,7 +377,21 @@ def _tracefs_entries(point: str | None) -> frozenset[str] | None:
         return None
 
 
-def read_evidence(load_probe: Callable[[int], kernel.LoadProbe] | None = None) -> Evidence:
+def _probe_all(load_probe: LoadProbeFn) -> dict[int, kernel.LoadProbe]:
+    """A test program of each probed type loaded; a tracing or LSM one against its kernel
+    function, found in the kernel's BTF (none found: that type is not probed)."""
+    found: dict[int, kernel.LoadProbe] = {}
+    for spec in SPECS:
+        if spec.prog_type is None:
+            continue
+        if spec.attach is None:
+            found[spec.prog_type] = load_probe(spec.prog_type, 0, 0)
+        elif (btf_id := kernel.function_btf_id(spec.attach[1])) is not None:
+            found[spec.prog_type] = load_probe(spec.prog_type, spec.attach[0], btf_id)
+    return found
+
+
+def read_evidence(load_probe: LoadProbeFn | None = None) -> Evidence:
     """Read what this kernel shows of itself; `load_probe` (with privilege) tries program types."""
     config, config_source = _read_config()
     kallsyms = _read("/proc/kallsyms")
@@ -372,7 +400,6 @@ def read_evidence(load_probe: Callable[[int], kernel.LoadProbe] | None = None) -
     point = tracefs_mount(mounts) or next((p for p in _TRACEFS_POINTS if Path(p, "events").is_dir()), None)
     lsms, lsm_source = active_lsms(_read("/sys/kernel/security/lsm"), _read("/proc/cmdline") or "", config)
     filesystems = _read("/proc/filesystems")
-    types = {s.prog_type for s in SPECS if s.prog_type is not None}
     return Evidence(
         paths=frozenset(p for p in wanted_paths() if Path(p).exists()),
         filesystems=frozenset(line.split()[-1] for line in filesystems.splitlines() if line.split())
@@ -385,10 +412,11 @@ def read_evidence(load_probe: Callable[[int], kernel.LoadProbe] | None = None) -
         symbols=symbols,
         lsms=lsms,
         lsm_source=lsm_source,
-        prog_loads={t: load_probe(t) for t in sorted(types)} if load_probe else {},
+        prog_loads=_probe_all(load_probe) if load_probe else {},
+        caps=kernel.effective_capabilities() if load_probe else None,
     )
 
 
-def this_kernel(load_probe: Callable[[int], kernel.LoadProbe] | None = None) -> dict[str, Mechanism]:
+def this_kernel(load_probe: LoadProbeFn | None = None) -> dict[str, Mechanism]:
     """Every mechanism's verdict on the running kernel."""
     return decide_all(read_evidence(load_probe))

@@ -30,12 +30,12 @@ from buildbpf._process import run
 from buildbpf.cargo.env import leaky_variables
 from buildbpf.errors import KernelError, ToolchainError
 from buildbpf.objects import kernel
-from buildbpf.objects.sections import NET_ADMIN_TYPES, PERFMON_TYPES, load_target
+from buildbpf.objects.sections import load_target
 from buildbpf.toolchain.rust import RustToolchain
 
 LOADER_SOURCE = Path(__file__).parent / "_loader"
 EPERM = 1
-CAP_NET_ADMIN = 12
+CAP_NET_ADMIN = kernel.CAP_NET_ADMIN
 
 
 @dataclass(frozen=True)
@@ -140,21 +140,7 @@ def judge(load: ProgramLoad, facts: KernelFacts, caps: int) -> ProgramLoad:
         return replace(load, status="not verified", reason=f"{load.error}; {fix}")
     if load.errno != EPERM or (load.verifier_log or "").strip():
         return replace(load, status="rejected")
-    if base == "Lsm" and facts.lsms is not None and "bpf" not in facts.lsms:
-        reason = (
-            f"this kernel's BPF LSM is not active (active LSMs: {','.join(facts.lsms)}), so it "
-            'refuses LSM programs before verifying them; boot with "bpf" in lsm= to check here'
-        )
-    elif base in PERFMON_TYPES and not caps & (1 << kernel.CAP_PERFMON | 1 << kernel.CAP_SYS_ADMIN):
-        reason = "loading it needs CAP_PERFMON, which this process lacks"
-    elif base in NET_ADMIN_TYPES and not caps & (1 << CAP_NET_ADMIN | 1 << kernel.CAP_SYS_ADMIN):
-        reason = "loading it needs CAP_NET_ADMIN, which this process lacks"
-    else:
-        lsms = f" (active LSMs: {','.join(facts.lsms)})" if facts.lsms else ""
-        reason = (
-            f"this kernel refuses {base} programs before verifying them (EPERM with every "
-            f"capability needed): a security policy forbids them here{lsms}"
-        )
+    reason = kernel.refusal(base, facts.lsms, caps)
     return replace(load, status="not verified", reason=reason)
 
 

@@ -219,7 +219,8 @@ def _check_mechanisms(report: DoctorReport) -> None:
         else:
             report.add(
                 name, DoctorStatus.WARN, f"not available: {mechanism.reason} [{mechanism.evidence}]",
-                "such programs build and load, but cannot attach on this kernel",
+                "such programs build, but this kernel refuses to load them (`check --load`: not verified)"
+                if mechanism.refused else "such programs build and load, but cannot attach on this kernel",
             )  # fmt: skip
 
 

@@ -170,7 +170,7 @@ def _unusable_pin(pin: Pin, pinned: Sequence[Candidate]) -> None:
     else:
         why = "which has no cargo"
         fix = f"rustup component add cargo --toolchain {pin.name}"
-    log.warning("%s pins %s, %s; using the usual preference order (to use it: %s)",
+    log.warning("%s pins %s, %s; eBPF builds with the usual preference order (to use it: %s)",
                 pin.origin, pin.name, why, fix)  # fmt: skip
 
 
@@ -375,9 +375,15 @@ def resolve_rust(pin: Pin | None = None, *, candidates: Sequence[Candidate] | No
     if named_by is not None and pin is not None:
         # the user named a rustc: a pin cannot choose another one
         log.debug("%s is set: %s (from %s) does not apply", named_by, pin.name, pin.origin)
-    assert chosen.cargo is not None  # choose() only returns candidates with cargo
     named = {RUSTC_VARIABLE: f"{RUSTC_VARIABLE}={rustc_raw}", CARGO_VARIABLE: f"{CARGO_VARIABLE}={cargo_raw}"}
-    info = _rustc_info(chosen.rustc, named.get(named_by or ""))
+    return toolchain_of(chosen, named_by, named.get(named_by or ""))
+
+
+def toolchain_of(chosen: Candidate, named_by: str | None = None, named: str | None = None) -> RustToolchain:
+    """The `RustToolchain` of a candidate that has a cargo (its rustc asked `-vV`); `named`:
+    `VARIABLE=value` of the variable that chose it, for a failure to name."""
+    assert chosen.cargo is not None  # choose() only returns candidates with cargo
+    info = _rustc_info(chosen.rustc, named)
     return RustToolchain(
         source=chosen.source,
         mode=Mode.NIGHTLY if info.channel in ("nightly", "dev") else Mode.BOOTSTRAP,
@@ -388,3 +394,10 @@ def resolve_rust(pin: Pin | None = None, *, candidates: Sequence[Candidate] | No
         rustup_name=chosen.rustup_name,
         named_by=named_by,
     )
+
+
+def installed(name: str, candidates: Sequence[Candidate] | None = None) -> Candidate | None:
+    """The installed rustup toolchain a pin names (`nightly` is `nightly-<host>`), with or
+    without rust-src, or None."""
+    found = rustup_toolchains() if candidates is None else candidates
+    return next((c for c in found if _matches_pin(c, name)), None)

@@ -408,3 +408,46 @@ def test_write_config_false_writes_no_crate_config(toolchain: Toolchain, tmp_pat
     (workspace / "buildbpf.toml").write_text("write_config = true\n")
     done = buildbpf("build", "--release", "--print-plan", cwd=workspace)
     assert [c["crate"] for c in json.loads(done.stdout)["configs"]] == ["xdp-counter-ebpf"]
+
+
+def _nightly_without_rust_src(rustup_home: Path, real: Toolchain) -> Path:
+    """A rustup `nightly` as a workspace pins it without rust-src: it accepts `#![feature]`
+    (RUSTC_BOOTSTRAP, as a nightly does) but cannot build eBPF (no library sources)."""
+    home = rustup_home / "toolchains" / f"nightly-{real.rust.rustc_info.host}"
+    (home / "bin").mkdir(parents=True)
+    wrappers = {"rustc": f"RUSTC_BOOTSTRAP=1 exec {real.rust.rustc}", "cargo": f"exec {real.rust.cargo}"}
+    for tool, line in wrappers.items():
+        (home / "bin" / tool).write_text(f'#!/bin/sh\n{line} "$@"\n')
+        (home / "bin" / tool).chmod(0o755)
+    return home
+
+
+def test_userspace_builds_with_the_workspaces_pinned_toolchain(
+    toolchain: Toolchain, tmp_path: Path, shared_target: Path
+) -> None:
+    # issue #21: rust-toolchain.toml pins a nightly without rust-src and the -common crate
+    # uses a nightly feature; eBPF needs another toolchain, userspace builds as cargo would
+    project = tmp_path / "pinned"
+    assert buildbpf("init", str(project), "-t", "xdp").returncode == 0
+    (project / "rust-toolchain.toml").write_text('[toolchain]\nchannel = "nightly"\n')
+    common = project / "pinned-common" / "src" / "lib.rs"
+    common.write_text("#![feature(trivial_bounds)]\n" + common.read_text())
+    nightly = _nightly_without_rust_src(tmp_path / "rustup", toolchain)
+    env = {k: v for k, v in os.environ.items() if k not in ("BUILDBPF_TOOLCHAIN", "RUSTUP_TOOLCHAIN")}
+    env.update(RUSTUP_HOME=str(tmp_path / "rustup"), CARGO_TARGET_DIR=str(shared_target))
+
+    done = buildbpf("build", "--release", "--print-plan", cwd=project, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    planned = json.loads(done.stdout)
+    [ebpf] = planned["ebpf"]
+    assert ebpf["cargo"]["env_set"]["RUSTC"] != str(nightly / "bin" / "rustc")  # no rust-src there
+    assert planned["userspace"]["cargo"]["argv"][0] == str(nightly / "bin" / "cargo")
+    assert planned["userspace"]["cargo"]["env_set"]["RUSTC"] == str(nightly / "bin" / "rustc")
+
+    built, result = build_json(project, env)
+    pin = project / "rust-toolchain.toml"
+    [sides] = [line for line in built.stderr.splitlines() if "userspace with" in line]
+    assert f"from rustup toolchain {nightly.name} (pinned by {pin}" in sides, sides
+    assert sides.startswith("buildbpf: eBPF builds with rustc "), sides
+    assert (shared_target / "release" / "pinned").is_file()
+    assert result["userspace"] == ["pinned", "pinned-common"]

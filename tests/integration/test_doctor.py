@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
+from buildbpf.objects import sections
 from buildbpf.toolchain import Toolchain
-from tests.integration.conftest import buildbpf
+from tests.integration.conftest import FIXTURES, buildbpf, cargo_build_ebpf
+from tests.support import skip_or_fail
 
 
 def rows(output: str) -> dict[str, dict[str, str]]:
@@ -93,3 +96,26 @@ def test_named_linker_that_does_not_exist(toolchain: Toolchain, tmp_path: Path) 
     done = buildbpf("doctor", "--json", "--bpf-linker", str(tmp_path / "nope"))
     assert done.returncode == 3
     assert "does not exist" in rows(done.stdout)["bpf-linker"]["detail"]
+
+
+def test_doctor_says_of_fentry_and_lsm_what_check_load_says(
+    toolchain: Toolchain, tmp_path: Path, shared_target: Path
+) -> None:
+    # issue #21: on a kernel that refuses LSM and tracing programs before verifying them,
+    # doctor said `ok attach: fentry/fexit` and `ok attach: lsm` while `check --load` said no
+    if os.geteuid() != 0:
+        skip_or_fail("loading programs needs root")
+    crate = tmp_path / "load-cases-ebpf"
+    shutil.copytree(FIXTURES / "load-cases-ebpf", crate)
+    _, [obj] = cargo_build_ebpf(toolchain, crate, target_dir=shared_target)
+    checked = buildbpf("check", "--load", "--json", "--attach-target", "traced=bpf_fentry_test1", str(obj))
+    assert checked.returncode == 0, checked.stderr[-3000:]
+    loads = {load["name"]: load for load in json.loads(checked.stdout)[0]["loads"]}
+    doctor = buildbpf("doctor", "--json")
+    mechanisms = {m["name"]: m for m in json.loads(doctor.stdout)["attach_mechanisms"]}
+    for program, mechanism in (("traced", sections.TRAMPOLINE), ("guard", sections.LSM)):
+        load, said = loads[program], mechanisms[mechanism]
+        assert load["status"] in ("verified", "not verified"), load
+        assert said["available"] is (load["status"] == "verified"), (said, load)
+        if load["status"] == "not verified":  # the same reading of the kernel's refusal
+            assert said["reason"].split(" (active LSMs")[0] == load["reason"].split(" (active LSMs")[0]

@@ -59,6 +59,29 @@ def test_lint_is_the_build_plan_with_clippy(tmp_path: Path) -> None:
     assert calls[0].command.env_set["CARGO_ENCODED_RUSTFLAGS"].startswith("-C\x1fdebuginfo=2")
 
 
+def test_userspace_is_linted_with_the_clippy_of_the_toolchain_it_builds_with(tmp_path: Path) -> None:
+    # a workspace pinning a nightly without rust-src: eBPF builds with Debian's rustc,
+    # userspace with the pin; Debian's clippy-driver would refuse its #![feature]s
+    ebpf = rust(Path("/usr/bin"))
+    nightly = rust(tmp_path / "nightly" / "bin", "nightly")
+    (tmp_path / "nightly" / "bin").mkdir(parents=True)
+    (tmp_path / "nightly" / "bin" / "cargo-clippy").write_text("")
+    config = load_config(tmp_path)
+    workspace = from_metadata(metadata(), config)
+    settings = {c.name: effective(c.name, config, environ={}) for c in workspace.crates}
+    built = plan_build(workspace, settings, cargo=ebpf.cargo, cargo_env=ebpf.cargo_env(),
+                       linker=Path("/opt/bpf-linker"), userspace_triple="x86_64-unknown-linux-gnu",
+                       options=BuildOptions(), environ={},
+                       userspace_tools=(nightly.cargo, nightly.cargo_env()))  # fmt: skip
+    assert built.userspace is not None and built.userspace.call.argv[0] == str(nightly.cargo)
+    assert built.userspace.call.env_set["RUSTC"] == str(nightly.rustc)
+    assert "RUSTC_BOOTSTRAP" not in built.userspace.call.env_set
+    ebpf_call, user_call = lint_calls(built, ebpf, clippy=Path("/usr/bin/cargo-clippy"), userspace=nightly)
+    assert ebpf_call.command.argv[0] == "/usr/bin/cargo-clippy"
+    assert user_call.command.argv[0] == str(tmp_path / "nightly" / "bin" / "cargo-clippy")
+    assert user_call.command.env_set["CARGO"] == str(nightly.cargo)
+
+
 def test_no_clippy_args_means_no_separator(tmp_path: Path) -> None:
     toolchain = rust(Path("/usr/bin"))
     calls = lint_calls(plan(tmp_path, toolchain), toolchain, clippy=Path("/x/cargo-clippy"))

@@ -168,14 +168,59 @@ def test_bpf_lsm_built_but_not_active() -> None:
     assert mechanisms.active_lsms(None, "quiet", None) == (None, "")
 
 
-def test_a_refused_program_type_is_missing_only_for_einval() -> None:
+def test_a_program_type_the_kernel_refuses() -> None:
     refused = kernel.LoadProbe(False, "bpf(BPF_PROG_LOAD) failed: EINVAL", errno.EINVAL)
     config = mechanisms.parse_config(CONFIG)
     found = verdicts(config=config, config_source="c", prog_loads={6: refused})
     assert found[sections.XDP].available is False
     assert found[sections.XDP].reason == "this kernel refuses BPF_PROG_TYPE_XDP programs"
+    # EPERM with privilege: refused before verifying, as `check --load` reads it
     denied = kernel.LoadProbe(False, "bpf(BPF_PROG_LOAD) failed: EPERM", errno.EPERM)
-    assert verdicts(config=config, config_source="c", prog_loads={6: denied})[sections.XDP].available
+    xdp = verdicts(config=config, config_source="c", prog_loads={6: denied})[sections.XDP]
+    assert xdp.available is False and xdp.refused
+    assert xdp.reason.startswith("this kernel refuses Xdp programs before verifying them")
+
+
+# what a kernel whose lockdown (or another policy) refuses tracing and LSM programs answered:
+# EPERM to a privileged BPF_PROG_LOAD, nothing in the verifier log; securityfs not mounted
+LOCKED = {"lsms": None, "caps": (1 << 41) - 1, "config": mechanisms.parse_config(CONFIG),
+          "config_source": "c", "symbols": None}  # fmt: skip
+EPERM_PROBE = kernel.LoadProbe(False, "bpf(BPF_PROG_LOAD) failed: EPERM", errno.EPERM)
+
+
+@pytest.mark.parametrize(
+    ("mechanism", "prog_type", "aya_type"),
+    [(sections.TRAMPOLINE, 26, "Tracing"), (sections.LSM, 29, "Lsm")],
+)
+def test_doctor_and_check_load_read_a_refusal_alike(mechanism: str, prog_type: int, aya_type: str) -> None:
+    from buildbpf.objects.verifier import KernelFacts, ProgramLoad, judge
+
+    symbols = {"arch_prepare_bpf_trampoline": "T", "bpf_lsm_file_open": "T"}
+    verdict = verdicts(**{**LOCKED, "symbols": symbols, "prog_loads": {prog_type: EPERM_PROBE}})[mechanism]
+    load = ProgramLoad(name="p", type=aya_type, ok=False, error="Operation not permitted (os error 1)",
+                       errno=errno.EPERM, verifier_log="")  # fmt: skip
+    said = judge(load, KernelFacts(None, None), (1 << 41) - 1)
+    assert said.status == "not verified"
+    assert verdict.available is False, verdict  # not `ok attach:` while check --load refuses
+    assert verdict.reason == said.reason
+    # a kernel that loaded the test program: available, as check --load verifies there
+    loaded = kernel.LoadProbe(True, "the kernel loaded a test program")
+    assert verdicts(**{**LOCKED, "symbols": symbols, "prog_loads": {prog_type: loaded}})[mechanism].available
+
+
+def test_tracing_and_lsm_probes_attach_to_a_kernel_function(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[tuple[int, int, int]] = []
+
+    def probe(prog_type: int, attach_type: int, btf_id: int) -> kernel.LoadProbe:
+        asked.append((prog_type, attach_type, btf_id))
+        return EPERM_PROBE
+
+    ids = {"bpf_fentry_test1": 101, "bpf_lsm_file_open": 202}
+    monkeypatch.setattr(kernel, "function_btf_id", ids.get)
+    found = mechanisms._probe_all(probe)
+    assert (26, 24, 101) in asked and (29, 27, 202) in asked  # TRACING/FENTRY, LSM/LSM_MAC
+    assert (6, 0, 0) in asked  # XDP needs no target
+    assert found[26] == EPERM_PROBE
 
 
 def test_tracefs_mount_points() -> None:
