@@ -482,33 +482,36 @@ def test_kernel_struct_layouts_against_this_kernel(layout_object: Path) -> None:
     assert done.returncode == 0, done.stderr  # a warning by default
     [report] = json.loads(done.stdout)
     by_type = {t["type"]: t for t in report["kernel_types"]}
-    assert set(by_type) == {"task_struct", "list_head"}
+    assert set(by_type) == {"task_struct", "list_head", "sock_common"}
     assert by_type["list_head"]["same"] and by_type["list_head"]["fields"] == 2
+    # read through bindgen's anonymous unions, as the kernel's anonymous members: every field found
+    assert by_type["sock_common"]["same"] and by_type["sock_common"]["fields"] == 8
     expected = _expected(kernel, f"on this kernel ({os.uname().release})")
     assert by_type["task_struct"]["differences"] == expected
     if expected:
         moved = kernel["pid"] != OURS["pid"]
         assert any("bpf_get_current_pid_tgid" in w for w in report["warnings"]) == moved
         text = buildbpf("check", str(layout_object)).stdout
-        assert "against this kernel: list_head (same), task_struct (differs)" in text
+        assert "against this kernel: list_head (same), sock_common (same), task_struct (differs)" in text
         strict = buildbpf("check", str(layout_object), "--strict-layout")
         assert strict.returncode == 5 and "problem: kernel struct layout: task_struct." in strict.stdout
 
 
 def test_kernel_struct_layouts_on_debian_kernels(layout_object: Path, toolchain: Toolchain) -> None:
-    """The matrix's layout row: `same` on 6.1 (where the bindings come from), the fields that
-    moved on 5.10 with 5.10's offsets (read by bpftool from the BTF in its image); a warning
-    (exit 0), exit 5 with --strict-layout."""
+    """The matrix's layout row over three Debian kernels: `same` on 6.1 (where the bindings come
+    from), the fields that moved on 5.10 and on the newest kernel, with their offsets as bpftool
+    reads them from the BTF in each image; exit 5 with --strict-layout (0 without: a warning)."""
     from buildbpf.kernels import fetch, image_btf
 
-    done = buildbpf("check", str(layout_object), "--kernel", "5.10,6.1", "--json", "--strict-layout")
-    assert done.returncode == 5, done.stderr[-3000:]  # without --strict-layout: 0, a warning
+    done = buildbpf("check", str(layout_object), "--kernel", "5.10,6.1,latest", "--json", "--strict-layout")
+    assert done.returncode == 5, done.stderr[-3000:]
     [row] = json.loads(done.stdout)["kernels"]["layouts"]
-    assert row["types"] == ["list_head", "task_struct"]
+    assert row["types"] == ["list_head", "sock_common", "task_struct"]
     assert row["cells"]["6.1"] == {"status": "same", "differences": [], "reason": None}
-    old = fetch.resolve("5.10")
-    btf = layout_object.parent / "btf-5.10"
-    btf.write_bytes(image_btf.btf_of(old.vmlinuz, old.sha256))
-    kernel = _bpftool_offsets(btf, "task_struct", list(OURS))
-    assert row["cells"]["5.10"]["status"] == "differs"
-    assert row["cells"]["5.10"]["differences"] == _expected(kernel, "on 5.10") != []
+    for request in ("5.10", "latest"):
+        kernel = fetch.resolve(request)
+        btf = layout_object.parent / f"btf-{request}"
+        btf.write_bytes(image_btf.btf_of(kernel.vmlinuz, kernel.sha256))
+        offsets = _bpftool_offsets(btf, "task_struct", list(OURS))
+        assert row["cells"][request]["status"] == "differs", row
+        assert row["cells"][request]["differences"] == _expected(offsets, f"on {request}") != []
