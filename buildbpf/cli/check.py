@@ -120,6 +120,11 @@ def check(
             print_report(report, full_log)
     elif result.on_kernels is None:
         print(json.dumps([r.as_json() for r in reports], indent=2))
+    if os.environ.get("GITHUB_ACTIONS") == "true":  # shown at the source line on the pull request
+        from buildbpf.cli.render import github_annotations
+
+        for line in github_annotations(reports, result.on_kernels):
+            print(line, flush=True)
     if junit is not None:
         from buildbpf._fs import write_atomic
         from buildbpf.cli.junit import document

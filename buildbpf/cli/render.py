@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from buildbpf.build.context import Context
     from buildbpf.build.layout import Published
     from buildbpf.build.pipeline import BuildResult
+    from buildbpf.kernels.matrix import Matrix
     from buildbpf.objects.report import ObjectReport
 
 
@@ -124,6 +125,9 @@ def _print_loads(report: ObjectReport, full_log: bool) -> None:
             typer.echo(f"      verifier: {loaded.name} not verified here (see the warning)")
             continue
         typer.echo(f"      verifier: {loaded.name} REJECTED: {loaded.error}")
+        if loaded.source:
+            text = f": {loaded.source_text}" if loaded.source_text else ""
+            typer.echo(f"        at {loaded.source}{text}")
         lines = (loaded.verifier_log or "").rstrip().splitlines()
         for line in lines if full_log else lines[-15:]:
             typer.echo(f"        | {line}")
@@ -173,4 +177,50 @@ def config_lines(data: Mapping[str, Any]) -> list[str]:
             continue
         for key, value in crate["settings"].items():
             lines.append(f"  {key} = {json.dumps(value['value'])}    # {value['source']}: {value['origin']}")
+    return lines
+
+
+def _escape(text: str, *, property_value: bool = False) -> str:
+    """GitHub's workflow-command escaping (properties also escape `:` and `,`)."""
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return text.replace(":", "%3A").replace(",", "%2C") if property_value else text
+
+
+def _annotation(source: str | None, fallback: str, title: str, message: str) -> str:
+    place = f"file={_escape(fallback, property_value=True)}"
+    if source:
+        file, _, rest = source.partition(":")
+        line, _, column = rest.partition(":")
+        place = f"file={_escape(file, property_value=True)},line={line}{f',col={column}' if column else ''}"
+    return f"::error {place},title={_escape(title, property_value=True)}::{_escape(message)}"
+
+
+def judged_line(log: str) -> str | None:
+    """The verifier's own words: the first log line after the last instruction it printed."""
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    after = [n for n, line in enumerate(lines) if line[:1].isdigit() and ": (" in line[:12]]
+    return lines[after[-1] + 1] if after and after[-1] + 1 < len(lines) else None
+
+
+def github_annotations(reports: Sequence[ObjectReport], on_kernels: Matrix | None) -> list[str]:
+    """Workflow commands (`::error file=…,line=…::…`) for gate problems and verifier rejections,
+    at the source line where the object's line info tells it: GitHub shows them on the diff."""
+    lines = []
+    for report in reports:
+        rejected = {load.name for load in report.loads if load.status == "rejected"}
+        for problem in report.problems:
+            if not any(problem.startswith(f"load: program {name} rejected") for name in rejected):
+                lines.append(_annotation(None, report.path, "buildbpf: eBPF object rejected", problem))
+        for load in report.loads:
+            if load.status == "rejected":
+                title = f"buildbpf: {load.name} rejected by the verifier"
+                said = judged_line(load.verifier_log or "")
+                lines.append(_annotation(load.source, report.path, title, f"{said or load.error}"))
+    if on_kernels is not None:
+        for row in on_kernels.rows:
+            for request, cell in row.cells.items():
+                if cell.status in ("fail", "cannot attach"):
+                    title = f"buildbpf: {row.program} {cell.status} on Linux {request}"
+                    reason = cell.reason or cell.error or cell.status
+                    lines.append(_annotation(cell.source, row.object, title, reason))
     return lines

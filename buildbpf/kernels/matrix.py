@@ -62,6 +62,7 @@ class Cell:
     reason: str | None = None
     error: str | None = None
     log_tail: list[str] = field(default_factory=list)
+    source: str | None = None  # where in the Rust source the verifier refused it: `src/main.rs:42:9`
 
 
 @dataclass
@@ -279,6 +280,8 @@ def render(matrix: Matrix, full_log: bool = False) -> list[str]:
             if cell.status == "pass":
                 continue
             out.append(f"{row.object} {row.program} on {request}: {cell.status}: {cell.reason or cell.error}")
+            if cell.source:
+                out.append(f"    at {cell.source}")
             out += [f"    | {line}" for line in (cell.log_tail if full_log else cell.log_tail[-6:])]
     out += [f"{e['object']} on {e['kernel']}: object refused: {e['error']}" for e in matrix.object_errors]
     out += _layout_lines(matrix)

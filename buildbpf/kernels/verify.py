@@ -137,6 +137,26 @@ def _object_layouts(
     return found
 
 
+def add_sources(result: matrix.Matrix, paths: dict[str, Path]) -> None:
+    """Each refused cell with the source line of the instruction that kernel's verifier refused."""
+    from buildbpf.objects import lineinfo
+
+    tables: dict[str, dict[str, list[tuple[int, lineinfo.SourceLine]]]] = {}
+    for row in result.rows:
+        for cell in row.cells.values():
+            if cell.status != "fail" or row.object not in paths:
+                continue
+            if row.object not in tables:
+                try:
+                    tables[row.object] = lineinfo.line_table(paths[row.object].read_bytes())
+                except OSError:
+                    tables[row.object] = {}
+            insn = lineinfo.failing_instruction("\n".join(cell.log_tail))
+            where = lineinfo.locate(tables[row.object], row.program, insn)
+            if where is not None:
+                cell.source = where.shown(Path.cwd())
+
+
 def requests(kernels: Sequence[str], images: Sequence[Path]) -> list[str]:
     """The kernels to boot: `--kernel` items (aliases expanded), then `--kernel-image` paths."""
     found = catalog.expand(list(kernels)) if kernels else []
@@ -178,6 +198,7 @@ def on_reports(
         timeout = timeout or qemu.DEFAULT_TIMEOUT
         result = check(objects, wanted, helper, timeout=timeout, sections=all_sections, full_log=full_log,
                        layouts_of=_object_layouts(usable, labels))  # fmt: skip
+    add_sources(result, {label: Path(path) for path, label in labels.items()})
     if foreign and not result.columns:
         result.columns = [matrix.Column(request, request, booted=False) for request in wanted]
     for report in (r for r in usable if r.path in foreign):

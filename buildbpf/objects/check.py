@@ -217,6 +217,25 @@ def unloadable(report: ObjectReport, byte_order: str, where: str) -> str | None:
     return None
 
 
+def with_sources(path: Path, loads: Sequence[Any]) -> list[Any]:
+    """Each rejected program's load with the source line of the instruction the verifier
+    refused (from the object's line info; `objects.lineinfo`)."""
+    from buildbpf.objects import lineinfo
+
+    try:
+        table = lineinfo.line_table(path.read_bytes())
+    except OSError:
+        return list(loads)
+    found = []
+    for load in loads:
+        where = None
+        if load.status == "rejected":
+            where = lineinfo.locate(table, load.name, lineinfo.failing_instruction(load.verifier_log or ""))
+        found.append(load if where is None else
+                     replace(load, source=where.shown(Path.cwd()), source_text=where.text()))  # fmt: skip
+    return found
+
+
 def add_loads(report: ObjectReport, binary: Path, extra_targets: dict[str, str] | None = None) -> None:
     """Run the object through the kernel verifier (`check --load`) and record the verdicts."""
     from buildbpf.objects import verifier
@@ -228,13 +247,16 @@ def add_loads(report: ObjectReport, binary: Path, extra_targets: dict[str, str] 
     # aya-bpf's section names are program names: the target comes from --attach-target only
     sections = {} if report.sections_name_programs else {p.function: p.section for p in report.programs}
     done = verifier.load_object(binary, Path(report.path), sections, extra_targets or {})
-    report.loads = done.programs
+    report.loads = [*done.programs]
+    if any(load.status == "rejected" for load in report.loads):
+        report.loads = with_sources(Path(report.path), report.loads)
     if done.error is not None:
         report.problem(f"load: {done.error}")
     if done.not_verified is not None:
         report.warn(f"load: not verified here: {done.not_verified}")
     for load in done.programs:
         if load.status == "rejected":
-            report.problem(f"load: program {load.name} rejected: {load.error}")
+            at = f" at {load.source}" if load.source else ""
+            report.problem(f"load: program {load.name} rejected{at}: {load.error}")
         elif load.status == "not verified":
             report.warn(f"load: program {load.name} not verified here: {load.reason}")

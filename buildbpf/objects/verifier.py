@@ -62,6 +62,8 @@ class ProgramLoad:
     needs: str | None = None  # the helper did not try: "target", "btf", "program" or "attach"
     status: str = "verified"  # "verified", "rejected" or "not verified"
     reason: str | None = None  # why not verified, and what would make it checkable
+    source: str | None = None  # where in the Rust source it was rejected: `src/main.rs:42:9`
+    source_text: str | None = None  # that line of the source, when the file is there
 
 
 def _source_files() -> list[Path]:

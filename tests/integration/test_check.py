@@ -259,6 +259,16 @@ def test_verifier_rejection_is_shown(toolchain: Toolchain, tmp_path: Path) -> No
     assert "xdp_unchecked REJECTED" in done.stdout
     assert "invalid access to packet" in done.stdout  # the verifier's own words
     assert kernel_objects() == before
+    # where in the source: the line the fixture marks, from the object's line info
+    source = crate / "src" / "main.rs"
+    line = next(n for n, text in enumerate(source.read_text().splitlines(), 1) if "REFUSED HERE" in text)
+    assert f"at {source}:{line}:" in done.stdout, done.stdout
+    assert "*((data + 12) as *const u8)" in done.stdout  # the line itself
+    # in GitHub Actions: an annotation at that line, relative to the checkout (the cwd)
+    env = {**os.environ, "GITHUB_ACTIONS": "true"}
+    annotated = buildbpf("check", "--load", str(executables[0]), cwd=crate, env=env)
+    assert any(a.startswith(f"::error file=src/main.rs,line={line},col=") and "invalid access to packet" in a
+               for a in annotated.stdout.splitlines()), annotated.stdout  # fmt: skip
 
 
 def test_object_without_license_is_noted_and_loads(toolchain: Toolchain, tmp_path: Path) -> None:

@@ -109,6 +109,11 @@ def test_text_matrix(cases: Path, tmp_path: Path) -> None:
     failed = suites[1].find("testcase[@name='xdp_tai']/failure")
     assert failed is not None and failed.get("message") == f"fail: {HELPER_208}"
     assert suites[1].find("testcase[@name='xdp_pass']/failure") is None
+    # each refusal at the source line the verifier refused, from the object's line info
+    source = FIXTURES / "kernel-cases-ebpf" / "src" / "main.rs"
+    line = next(n for n, text in enumerate(source.read_text().splitlines(), 1) if "REFUSED HERE" in text)
+    at = done.stdout.split("kernel-cases-ebpf xdp_unchecked on 5.10: fail:", 1)[1].splitlines()[1]
+    assert at.startswith("    at ") and at.endswith(f"src/main.rs:{line}:25"), at
     assert f"kernel-cases-ebpf xdp_tai on 5.10: fail: {HELPER_208}" in done.stdout
     assert "kernel-cases-ebpf fentry_fileattr on 5.10: cannot attach: fentry target" in done.stdout
     assert "under QEMU (" in done.stderr
