@@ -60,6 +60,15 @@ def init(
         ),
     ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the files; write nothing.")] = False,
+    ci: Annotated[
+        bool,
+        typer.Option(
+            "--ci",
+            help="Add only the CI files (noxfile.py with the ebpf, lint, test and kernels sessions, "
+            "and .github/workflows/ebpf.yml) to an existing workspace at PATH: replaces no file of yours "
+            "(without --overwrite): lists any such file and writes nothing then (exit 2).",
+        ),
+    ] = False,
     list_types: Annotated[
         bool,
         typer.Option(
@@ -86,6 +95,7 @@ def init(
         force=force,
         overwrite=overwrite,
         dry_run=dry_run,
+        ci_only=ci,
     )
     for planned_file in planned:
         kept = f" (yours kept as {planned_file.backup})" if planned_file.backup else ""
@@ -94,4 +104,5 @@ def init(
     if not dry_run:
         import shlex
 
-        typer.echo(f"\nnext: cd {shlex.quote(str(path))} && buildbpf build --release")
+        step = "nox" if ci else "buildbpf build --release"
+        typer.echo(f"\nnext: cd {shlex.quote(str(path))} && {step}")

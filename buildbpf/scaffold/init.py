@@ -18,6 +18,9 @@ from buildbpf.scaffold.program_types import find_program_type, options_for
 from buildbpf.scaffold.render import render_workspace
 from buildbpf.scaffold.write import write_workspace
 
+# what `init --ci` adds to an existing workspace: nox sessions and the workflow that runs them
+CI_FILES = ("noxfile.py", ".github/workflows/ebpf.yml")
+
 
 def run(
     destination: Path,
@@ -29,14 +32,20 @@ def run(
     overwrite: bool = False,
     dry_run: bool = False,
     templates: Path | None = None,
+    ci_only: bool = False,
 ) -> list[Planned]:
     """Validate, render, check the destination, then (unless dry_run) write. `templates`:
-    another templates tree than buildbpf's own (its program types included)."""
+    another templates tree than buildbpf's own (its program types included); `ci_only`: only
+    the CI files (`CI_FILES`), into an existing workspace, never replacing a file there."""
+    if ci_only:  # the CI files name no crate: any project's directory will do
+        name, force = name or "workspace", True
     project = validate_name(name if name is not None else destination.resolve().name)
     dependencies.refuse_dependency_names(project)
     kind = find_program_type(kind_name, templates)
     values = options_for(kind, options)
     files = render_workspace(project, kind, values)
+    if ci_only:
+        files = [f for f in files if f.relative.as_posix() in CI_FILES]
     planned = plan_init(destination, files, force=force, overwrite=overwrite)
     if not dry_run:
         write_workspace(destination, planned)

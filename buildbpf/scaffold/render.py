@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from buildbpf import __version__
 from buildbpf.errors import ConfigError
 from buildbpf.scaffold.literals import rust_comment, rust_identifier, rust_string, shell_word
 from buildbpf.scaffold.lockfile import LOCK_FILE, workspace_lock
@@ -72,6 +73,7 @@ def render_workspace(
         # the program's ELF section, for templates that write the entry point out by hand
         "section": kind.section.format_map(options),
         "versions": VERSIONS,
+        "buildbpf_version": __version__,
         "syscall_symbol": lambda syscall: syscall_symbol(syscall, arch),
     }
     files = []

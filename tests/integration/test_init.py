@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -207,3 +209,29 @@ def test_a_value_with_quotes_and_backslashes_compiles(
     loader = shared_target / "release" / "quoted"
     usage = subprocess.run([str(loader), "--help"], capture_output=True, text=True, timeout=60, check=False)
     assert f"[--binary {binary}]" in usage.stdout, usage.stdout
+
+
+def _actionlint() -> str:
+    found = shutil.which("actionlint") or shutil.which("actionlint", path=str(Path.home() / "go" / "bin"))
+    if found is None:
+        skip_or_fail("actionlint is not installed (./bootstrap installs it with `go install`)")
+    assert found is not None
+    return found
+
+
+def test_the_generated_ci_lints_and_runs(toolchain: Toolchain, tmp_path: Path, shared_target: Path) -> None:
+    """What `init` writes for CI works: its workflow passes actionlint, and its noxfile runs
+    the ebpf, lint and test sessions green with the buildbpf installed here."""
+    project = tmp_path / "withci"
+    assert buildbpf("init", str(project), "-t", "xdp").returncode == 0
+    linted = subprocess.run([_actionlint(), ".github/workflows/ebpf.yml"], cwd=project,
+                            capture_output=True, text=True, check=False)  # fmt: skip
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+    bindir = str(Path(sys.executable).parent)  # this buildbpf and nox first on PATH
+    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}", "CARGO_TARGET_DIR": str(shared_target)}
+    done = subprocess.run([sys.executable, "-m", "nox", "-s", "ebpf", "lint", "test"], cwd=project, env=env,
+                          capture_output=True, text=True, timeout=2400, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
+    for session in ("ebpf", "lint", "test"):
+        assert f"Session {session} was successful" in done.stderr, done.stderr[-3000:]
+    assert "withci-ebpf" in done.stdout + done.stderr  # the eBPF crate was built and verified, then linted

@@ -52,6 +52,7 @@ def test_layout_and_names() -> None:
     }
     assert set(files) == {
         ".gitignore", "Cargo.toml", "Cargo.lock", "README.md", "buildbpf.toml",
+        "noxfile.py", ".github/workflows/ebpf.yml",
         "my-probe/Cargo.toml", "my-probe/build.rs", "my-probe/src/main.rs",
         "my-probe-common/Cargo.toml", "my-probe-common/src/lib.rs",
         "my-probe-ebpf/Cargo.toml", "my-probe-ebpf/src/main.rs",
@@ -360,3 +361,26 @@ def test_the_readme_says_what_a_plain_cargo_run_does() -> None:
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     assert "stops at compile time" not in readme
     assert "a plain `cargo run` compiles" in readme and "refuses to run" in readme
+
+
+def test_init_ci_adds_only_the_ci_files_and_never_replaces_yours(tmp_path: Path) -> None:
+    from buildbpf.errors import ConfigError
+    from buildbpf.scaffold import init as scaffold
+
+    project = tmp_path / "existing"
+    (project / "src").mkdir(parents=True)
+    (project / "Cargo.toml").write_text("[workspace]\n")
+    planned = scaffold.run(project, name=None, kind_name="xdp", options={}, ci_only=True)
+    written = sorted(str(p.path.relative_to(project)) for p in planned if p.writes)
+    assert {"noxfile.py", ".github/workflows/ebpf.yml"} <= set(written)
+    assert (project / "Cargo.toml").read_text() == "[workspace]\n"
+    assert not (project / "buildbpf.toml").exists()  # nothing but the CI files (and init's record)
+    again = scaffold.run(project, name=None, kind_name="xdp", options={}, ci_only=True)
+    assert not any(p.writes for p in again)
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "noxfile.py").write_text("# my own sessions\n")
+    with pytest.raises(ConfigError, match=r"noxfile\.py"):
+        scaffold.run(other, name=None, kind_name="xdp", options={}, ci_only=True)
+    assert (other / "noxfile.py").read_text() == "# my own sessions\n"
+    assert not (other / ".github").exists()  # all or nothing
