@@ -194,11 +194,14 @@ def execute(
 
 
 def _leftover_places(plan: BuildPlan, objects: list[Published]) -> tuple[list[Path], set[str]]:
-    """Where an earlier build may have left an object of a bin renamed or removed since (the
-    objects dirs, cargo's output dirs, aya-build's OUT_DIRs), and this build's bin names."""
+    """Where an earlier build of this workspace may have left an object of a bin renamed or
+    removed since, and this build's bin names: aya-build's OUT_DIRs and the copies where an
+    xtask-era project expects its objects, which are this workspace's alone. Not the objects
+    dirs (`remove_stale` already took this workspace's stale objects out of them) nor cargo's
+    output dirs: in a shared target dir they hold other workspaces' objects, and a vendored
+    object equal to one of those is not stale."""
     owner = plan.publication
-    places = [*(owner.objects_dirs if owner is not None else ())]
-    places += [d for step in plan.ebpf for d in step.mirror_dirs]
-    places += [p.parent for o in objects for p in (o.path, o.source) if p is not None]
+    places = [d for step in plan.ebpf for d in step.mirror_dirs]
+    places += [o.path.parent for o in objects if o.aya_build and o.path.parent.parent.name != "buildbpf"]
     current = {o.bin for o in objects} | (owner.bins if owner is not None else set())
     return places, current
