@@ -169,14 +169,11 @@ def _cargo_made(entry: Path) -> bool:
 
 def _is_build_dir(entry: Path) -> bool:
     """A profile directory cargo built in (its `.cargo-lock`), or a target triple's directory
-    (cargo's CACHEDIR.TAG and profile directories in it)."""
-    if (entry / ".cargo-lock").is_file():
+    (cargo's CACHEDIR.TAG in it, or a profile directory it built in)."""
+    if (entry / ".cargo-lock").is_file() or _is_cargo_tagged(entry):
         return True
     with contextlib.suppress(OSError):
-        children = list(entry.iterdir())
-        return bool(children) and all(
-            c.name == "CACHEDIR.TAG" or (c / ".cargo-lock").is_file() for c in children
-        )
+        return any((child / ".cargo-lock").is_file() for child in entry.iterdir())
     return False
 
 

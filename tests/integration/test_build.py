@@ -415,9 +415,14 @@ def _nightly_without_rust_src(rustup_home: Path, real: Toolchain) -> Path:
     (RUSTC_BOOTSTRAP, as a nightly does) but cannot build eBPF (no library sources)."""
     home = rustup_home / "toolchains" / f"nightly-{real.rust.rustc_info.host}"
     (home / "bin").mkdir(parents=True)
-    wrappers = {"rustc": f"RUSTC_BOOTSTRAP=1 exec {real.rust.rustc}", "cargo": f"exec {real.rust.cargo}"}
-    for tool, line in wrappers.items():
-        (home / "bin" / tool).write_text(f'#!/bin/sh\n{line} "$@"\n')
+    # `-vV` says nightly, as a nightly does: cargo keys its builds (and build scripts' probes,
+    # anyhow's and thiserror's nightly-feature checks) by that output, so this toolchain's
+    # builds never mix with the real rustc's in a shared target dir
+    rustc = (f'if [ "$1" = -vV ]; then {real.rust.rustc} -vV | sed "s/^release: .*/&-nightly/"; exit; fi\n'
+             f'RUSTC_BOOTSTRAP=1 exec {real.rust.rustc} "$@"')  # fmt: skip
+    wrappers = {"rustc": rustc, "cargo": f'exec {real.rust.cargo} "$@"'}
+    for tool, text in wrappers.items():
+        (home / "bin" / tool).write_text(f"#!/bin/sh\n{text}\n")
         (home / "bin" / tool).chmod(0o755)
     return home
 
