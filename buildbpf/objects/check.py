@@ -105,10 +105,14 @@ def add_layouts(
         if kernel is None:
             report.notes.append(f"cannot compare kernel struct layouts: no BTF at {btf_path}")
             return
+        compiled = {layout.name: layout for layout in found}
         for verdict in layouts.verdicts(found, kernel):
             described = [d.describe(verdict.name, label) for d in verdict.differences]
-            report.kernel_types.append({"type": verdict.name, "fields": verdict.fields,
-                                        "same": verdict.same, "differences": described})  # fmt: skip
+            # the offsets the code was compiled with, field by field (bit offsets for bitfields)
+            members = [{"name": m.name, "bit_offset": m.bit_offset, "bits": m.bits}
+                       for m in compiled[verdict.name].members]  # fmt: skip
+            report.kernel_types.append({"type": verdict.name, "fields": verdict.fields, "same": verdict.same,
+                                        "differences": described, "members": members})  # fmt: skip
             for difference, text in zip(verdict.differences, described, strict=True):
                 fix = layouts.advice(verdict.name, difference)
                 judge = report.problem if strict else report.warn

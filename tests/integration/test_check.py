@@ -494,6 +494,10 @@ def test_kernel_struct_layouts_against_this_kernel(layout_object: Path) -> None:
     by_type = {t["type"]: t for t in report["kernel_types"]}
     assert set(by_type) == {"task_struct", "list_head", "sock_common"}
     assert by_type["list_head"]["same"] and by_type["list_head"]["fields"] == 2
+    # the offsets the code was compiled with, as the bindings lay the struct out
+    compiled = {m["name"]: m for m in by_type["task_struct"]["members"]}
+    assert {name: compiled[name]["bit_offset"] // 8 for name in OURS} == OURS
+    assert compiled["pid"]["bits"] == 32 and by_type["list_head"]["members"][1]["bit_offset"] == 64
     # read through bindgen's anonymous unions, as the kernel's anonymous members: every field found
     assert by_type["sock_common"]["same"] and by_type["sock_common"]["fields"] == 8
     expected = _expected(kernel, f"on this kernel ({os.uname().release})")
