@@ -54,8 +54,13 @@ def test_example_workspace_check(toolchain: Toolchain, tmp_path: Path, shared_ta
     env = dict(os.environ, CARGO_TARGET_DIR=str(shared_target))
     assert buildbpf("build", "--release", cwd=workspace, env=env).returncode == 0
     # another workspace's object in the shared target dir is not this workspace's to check
-    (shared_target / "buildbpf" / "bpfel-unknown-none" / "someone-elses").write_bytes(b"")
-    done = buildbpf("check", "--json", cwd=workspace, env=env)
+    # (gone again afterwards: `clean --all` rightly leaves a target dir holding a stranger's file)
+    foreign = shared_target / "buildbpf" / "bpfel-unknown-none" / "someone-elses"
+    foreign.write_bytes(b"")
+    try:
+        done = buildbpf("check", "--json", cwd=workspace, env=env)
+    finally:
+        foreign.unlink()
     assert done.returncode == 0, done.stdout + done.stderr
     reports = {Path(r["path"]).name: r for r in json.loads(done.stdout)}
     assert list(reports) == ["xdp-counter"]
