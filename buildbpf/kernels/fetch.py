@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -231,6 +232,21 @@ def load_cached(directory: Path) -> Kernel | None:
                   data.get("packages", []), recorded)  # fmt: skip
 
 
+_RELEASE = re.compile(r"^\d+\.\d+[0-9A-Za-z.+~_-]*$")
+
+
+def entry(base: Path, release: str) -> Path:
+    """`base/images/RELEASE`, the cache entry of a kernel release. An entry is replaced and
+    removed by this path, so a release that is not a kernel's name (`../..`, `/home/x`: a
+    hand-edited lock file) is a config error, never a path outside the cache."""
+    if not _RELEASE.match(release) or ".." in release:
+        raise ConfigError(
+            f"{release!r} is not a kernel release (such as 6.1.0-57)",
+            fix="fix or regenerate buildbpf-kernels.lock (`buildbpf kernels --lock`)",
+        )
+    return base / "images" / release
+
+
 def _drop(directory: Path) -> None:
     """Remove a damaged cache entry: renamed aside first, so no reader sees half of it."""
     aside = directory.with_name(f".drop-{directory.name}-{os.getpid()}")
@@ -250,7 +266,7 @@ def cached(base: Path | None = None) -> list[Kernel]:
 
 def download(base: Path, image: str, release: str, pinned: list[str] | None = None) -> Kernel:
     """Download `image` (or exactly the `pinned` NAME=VERSION packages) into the cache."""
-    target = base / "images" / release
+    target = entry(base, release)
     (base / "download").mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f"{release}-", dir=base / "download"))
     try:
@@ -336,7 +352,7 @@ def _resolve(request: str, base: Path) -> Kernel:
         raise ConfigError(f"Debian has no cloud-amd64 kernel {request}",
                           fix=f"available: {', '.join(series)}, latest")  # fmt: skip
     release = next(r for r, p in packages.items() if p == image)
-    return load_cached(base / "images" / release) or download(base, image, release)
+    return load_cached(entry(base, release)) or download(base, image, release)
 
 
 def own_image(image: Path) -> Kernel:

@@ -44,7 +44,7 @@ def locked(request: str, start: Path | None = None) -> dict[str, Any] | None:
 def fetch_locked(base: Path, request: str, entry: dict[str, Any]) -> fetch.Kernel:
     """The locked kernel: from the cache when its vmlinuz matches, else exactly its packages."""
     release = str(entry["release"])
-    kernel = fetch.load_cached(base / "images" / release)
+    kernel = fetch.load_cached(fetch.entry(base, release))
     if kernel is None or kernel.sha256 != entry["vmlinuz_sha256"]:
         pinned = [f"{p['name']}={p['version']}" for p in entry["packages"]]
         try:

@@ -213,3 +213,20 @@ def test_offline_a_whole_cached_kernel_answers_and_says_why(
     said = capsys.readouterr().err
     assert "could not fetch Debian's package lists: http://127.0.0.1:9/" in said
     assert said.rstrip().endswith(f"6.1: using the cached Linux {RELEASE}")
+
+
+def test_a_release_that_is_a_path_is_refused_before_anything_is_removed(tmp_path: Path) -> None:
+    """A hand-edited lock file naming `../..` or an absolute path: the cache entry is replaced
+    and removed by its path, so such a name must never become one."""
+    from buildbpf.errors import ConfigError
+
+    victim = tmp_path / "project"
+    victim.mkdir()
+    (victim / "kernel.json").write_text('{"name": "x", "sha256": "00"}')  # would look damaged
+    (victim / "vmlinuz").write_bytes(b"mine")
+    base = tmp_path / "cache"
+    for release in (str(victim), "../../project", "6.1/../../project", ""):
+        with pytest.raises(ConfigError, match="is not a kernel release"):
+            lock.fetch_locked(base, "6.1", {"release": release, "vmlinuz_sha256": "00", "packages": []})
+    assert (victim / "vmlinuz").read_bytes() == b"mine"
+    assert fetch.entry(base, "6.12.118+deb13") == base / "images" / "6.12.118+deb13"
